@@ -1,0 +1,28 @@
+//! A typed client for the part of Stripe's API we use.
+//!
+//! Requests are form-encoded the way Stripe expects (`metadata[key]`, `period[start]`,
+//! amounts in integer minor units); every `POST` takes an [`IdempotencyKey`]. The client
+//! never retries by itself: [`StripeError::class`] says whether a retry may help and
+//! [`StripeError::retry_after`] how long Stripe asked us to wait.
+
+mod client;
+mod config;
+mod customers;
+mod error;
+mod invoice_items;
+mod invoices;
+mod objects;
+mod params;
+
+pub use client::{IdempotencyKey, StripeClient};
+pub use config::{StripeConfig, StripeSetup, DEFAULT_API_BASE};
+pub use error::{ApiError, ErrorClass, StripeError};
+pub use objects::{
+    CollectionMethod, Customer, Deleted, Invoice, InvoiceItem, InvoiceLine, InvoiceStatus, List,
+    Period, SearchResult,
+};
+pub use params::{
+    metadata_search_query, CreateCustomer, CreateInvoice, CreateInvoiceItem, ItemPrice,
+    ListCustomers, ListInvoiceItems, ListInvoices, ListParams, PendingInvoiceItemsBehavior,
+    SearchInvoices, UpdateInvoice, UpdateInvoiceItem,
+};
