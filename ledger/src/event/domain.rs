@@ -1,0 +1,358 @@
+//! The typed domain events of the ledger: past-tense facts.
+//!
+//! `LedgerEvent` is adjacently tagged (`event_type` + `payload`), which is
+//! exactly how the envelope stores it: the tag is the `event_type` column and
+//! the content is the `payload` column. Every event type has a schema
+//! version; [`upcast`] migrates a stored payload of an older version to the
+//! current shape before it is deserialised, so old events stay readable.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::stream::{OrgId, StreamId};
+use crate::money::{Amount, Currency, Quantity};
+use crate::pricing::PriceSpec;
+
+/// Every fact the ledger records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event_type", content = "payload")]
+pub enum LedgerEvent {
+    OrganizationCreated(OrganizationCreated),
+    SubscriptionStarted(SubscriptionStarted),
+    SubscriptionChanged(SubscriptionChanged),
+    SubscriptionCancelled(SubscriptionCancelled),
+    PriceSet(PriceSet),
+    UsageRecorded(UsageRecorded),
+    UsageCorrected(UsageCorrected),
+    UsageVoided(UsageVoided),
+    ChargeAdded(ChargeAdded),
+    CreditGranted(CreditGranted),
+    InvoicePeriodOpened(InvoicePeriodOpened),
+    InvoiceFinalized(InvoiceFinalized),
+    InvoiceVoided(InvoiceVoided),
+    InvoicePaid(InvoicePaid),
+    InvoicePaymentFailed(InvoicePaymentFailed),
+    InvoicePublishedToStripe(InvoicePublishedToStripe),
+    InvoiceFinalizedInStripe(InvoiceFinalizedInStripe),
+}
+
+/// An organization the ledger bills. Periods are monthly, in UTC, starting
+/// at `billing_anchor` (and on the same day of each later month, clamped to
+/// the month's end).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationCreated {
+    pub org_id: OrgId,
+    pub name: String,
+    pub currency: Currency,
+    pub billing_anchor: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_customer_id: Option<String>,
+}
+
+/// A recurring plan fee, billed monthly and prorated to the day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionStarted {
+    pub org_id: OrgId,
+    pub subscription_id: String,
+    pub plan: String,
+    pub monthly_fee: Amount,
+    pub effective_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionChanged {
+    pub org_id: OrgId,
+    pub subscription_id: String,
+    pub plan: String,
+    pub monthly_fee: Amount,
+    pub effective_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionCancelled {
+    pub org_id: OrgId,
+    pub subscription_id: String,
+    pub effective_at: DateTime<Utc>,
+}
+
+/// A catalog entry: the price of a meter from `effective_from` on. Usage is
+/// priced by the entry in effect when it occurred, so prices are history too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSet {
+    pub price_id: String,
+    pub meter: String,
+    pub currency: Currency,
+    /// What one unit is, for people: "CPU-second", "GB-hour".
+    pub unit: String,
+    pub description: String,
+    pub spec: PriceSpec,
+    pub effective_from: DateTime<Utc>,
+}
+
+/// The interval a usage measurement covers, when the source knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageWindow {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// One usage measurement. Its billing period is the one containing the
+/// envelope's `occurred_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageRecorded {
+    pub org_id: OrgId,
+    pub meter: String,
+    pub quantity: Quantity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<UsageWindow>,
+    /// Which system reported it ("flyd", "volumes", "edge-proxy").
+    pub source: String,
+    /// Free-form dimensions for support: app, region, machine id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// Replaces the quantity of an earlier usage event (by its event id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageCorrected {
+    pub org_id: OrgId,
+    pub usage_event_id: Uuid,
+    pub quantity: Quantity,
+    pub reason: String,
+}
+
+/// Cancels an earlier usage event (by its event id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageVoided {
+    pub org_id: OrgId,
+    pub usage_event_id: Uuid,
+    pub reason: String,
+}
+
+/// A one-off charge on the invoice of the period containing `occurred_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChargeAdded {
+    pub org_id: OrgId,
+    pub charge_id: String,
+    pub description: String,
+    pub amount: Amount,
+}
+
+/// A credit, shown as a negative line on the invoice of its period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditGranted {
+    pub org_id: OrgId,
+    pub credit_id: String,
+    pub description: String,
+    pub amount: Amount,
+}
+
+/// Identifies an invoice: one per organization and billing period.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceKey {
+    pub org_id: OrgId,
+    pub period_start: DateTime<Utc>,
+}
+
+impl InvoiceKey {
+    pub fn stream(&self) -> StreamId {
+        StreamId::invoice(&self.org_id, self.period_start)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoicePeriodOpened {
+    #[serde(flatten)]
+    pub invoice: InvoiceKey,
+    pub period_end: DateTime<Utc>,
+}
+
+/// Closes a period: the invoice's content is final from here on; later usage
+/// for the period becomes an adjustment on the next open invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceFinalized {
+    #[serde(flatten)]
+    pub invoice: InvoiceKey,
+    pub period_end: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceVoided {
+    #[serde(flatten)]
+    pub invoice: InvoiceKey,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoicePaid {
+    #[serde(flatten)]
+    pub invoice: InvoiceKey,
+    pub stripe_invoice_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoicePaymentFailed {
+    #[serde(flatten)]
+    pub invoice: InvoiceKey,
+    pub stripe_invoice_id: String,
+    pub reason: String,
+}
+
+/// Audit fact: the sync published version `version` of the invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoicePublishedToStripe {
+    #[serde(flatten)]
+    pub invoice: InvoiceKey,
+    pub version: i64,
+    pub stripe_invoice_id: String,
+}
+
+/// Audit fact: the invoice was finalized in Stripe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceFinalizedInStripe {
+    #[serde(flatten)]
+    pub invoice: InvoiceKey,
+    pub version: i64,
+    pub stripe_invoice_id: String,
+}
+
+impl LedgerEvent {
+    /// The tag stored in the `event_type` column.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::OrganizationCreated(_) => "OrganizationCreated",
+            Self::SubscriptionStarted(_) => "SubscriptionStarted",
+            Self::SubscriptionChanged(_) => "SubscriptionChanged",
+            Self::SubscriptionCancelled(_) => "SubscriptionCancelled",
+            Self::PriceSet(_) => "PriceSet",
+            Self::UsageRecorded(_) => "UsageRecorded",
+            Self::UsageCorrected(_) => "UsageCorrected",
+            Self::UsageVoided(_) => "UsageVoided",
+            Self::ChargeAdded(_) => "ChargeAdded",
+            Self::CreditGranted(_) => "CreditGranted",
+            Self::InvoicePeriodOpened(_) => "InvoicePeriodOpened",
+            Self::InvoiceFinalized(_) => "InvoiceFinalized",
+            Self::InvoiceVoided(_) => "InvoiceVoided",
+            Self::InvoicePaid(_) => "InvoicePaid",
+            Self::InvoicePaymentFailed(_) => "InvoicePaymentFailed",
+            Self::InvoicePublishedToStripe(_) => "InvoicePublishedToStripe",
+            Self::InvoiceFinalizedInStripe(_) => "InvoiceFinalizedInStripe",
+        }
+    }
+
+    /// The organization an event concerns (indexed for audit reads);
+    /// `None` for catalog events.
+    pub fn org_id(&self) -> Option<&OrgId> {
+        Some(match self {
+            Self::OrganizationCreated(e) => &e.org_id,
+            Self::SubscriptionStarted(e) => &e.org_id,
+            Self::SubscriptionChanged(e) => &e.org_id,
+            Self::SubscriptionCancelled(e) => &e.org_id,
+            Self::PriceSet(_) => return None,
+            Self::UsageRecorded(e) => &e.org_id,
+            Self::UsageCorrected(e) => &e.org_id,
+            Self::UsageVoided(e) => &e.org_id,
+            Self::ChargeAdded(e) => &e.org_id,
+            Self::CreditGranted(e) => &e.org_id,
+            Self::InvoicePeriodOpened(e) => &e.invoice.org_id,
+            Self::InvoiceFinalized(e) => &e.invoice.org_id,
+            Self::InvoiceVoided(e) => &e.invoice.org_id,
+            Self::InvoicePaid(e) => &e.invoice.org_id,
+            Self::InvoicePaymentFailed(e) => &e.invoice.org_id,
+            Self::InvoicePublishedToStripe(e) => &e.invoice.org_id,
+            Self::InvoiceFinalizedInStripe(e) => &e.invoice.org_id,
+        })
+    }
+
+    /// The current schema version of an event type. Bump it when a type's
+    /// payload changes shape, and teach [`upcast`] the old shape.
+    pub fn schema_version(event_type: &str) -> Option<i32> {
+        KNOWN_EVENT_TYPES
+            .contains(&event_type)
+            .then_some(CURRENT_SCHEMA_VERSION)
+    }
+}
+
+const CURRENT_SCHEMA_VERSION: i32 = 1;
+
+/// Every event type this build knows.
+pub const KNOWN_EVENT_TYPES: &[&str] = &[
+    "OrganizationCreated",
+    "SubscriptionStarted",
+    "SubscriptionChanged",
+    "SubscriptionCancelled",
+    "PriceSet",
+    "UsageRecorded",
+    "UsageCorrected",
+    "UsageVoided",
+    "ChargeAdded",
+    "CreditGranted",
+    "InvoicePeriodOpened",
+    "InvoiceFinalized",
+    "InvoiceVoided",
+    "InvoicePaid",
+    "InvoicePaymentFailed",
+    "InvoicePublishedToStripe",
+    "InvoiceFinalizedInStripe",
+];
+
+/// A stored event could not be turned back into a [`LedgerEvent`].
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown event type `{0}`")]
+    UnknownType(String),
+    #[error("{event_type} has schema version {found}, newer than this build's {supported}")]
+    FutureVersion {
+        event_type: String,
+        found: i32,
+        supported: i32,
+    },
+    #[error("malformed {event_type} payload: {source}")]
+    Payload {
+        event_type: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Bring a stored payload to the current schema of its type. Every type is
+/// at version 1 today, so this only refuses versions from the future; a
+/// version-2 change adds a `(type, 1) => transform` arm here.
+pub fn upcast(
+    event_type: &str,
+    schema_version: i32,
+    payload: serde_json::Value,
+) -> Result<serde_json::Value, DecodeError> {
+    let current = LedgerEvent::schema_version(event_type)
+        .ok_or_else(|| DecodeError::UnknownType(event_type.to_owned()))?;
+    if schema_version > current {
+        return Err(DecodeError::FutureVersion {
+            event_type: event_type.to_owned(),
+            found: schema_version,
+            supported: current,
+        });
+    }
+    Ok(payload)
+}

@@ -1,0 +1,133 @@
+//! The stored envelope around every event.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::domain::{upcast, DecodeError, LedgerEvent};
+use super::stream::StreamId;
+
+/// Who or what wrote an event, and why: for support's "who did this?".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMetadata {
+    /// The principal: a token's name, an operator, `billing-closer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// The system or endpoint it came through: `api:/v1/usage`, `cli`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Groups events caused by one request or job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// The event or command that caused this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<String>,
+}
+
+/// An event about to be appended. The store assigns the stream version,
+/// the global position and `recorded_at`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// UUID v7, chosen by the writer so a retry can carry the same id.
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i32,
+    /// The organization, for audit reads; `None` for catalog events.
+    pub org_id: Option<String>,
+    pub payload: serde_json::Value,
+    pub metadata: EventMetadata,
+    /// When it happened in the world (microsecond precision).
+    pub occurred_at: DateTime<Utc>,
+    /// Unique across the store: a repeated key stores nothing and reports
+    /// the original event.
+    pub idempotency_key: Option<String>,
+}
+
+impl NewEvent {
+    /// An event of any type, with a fresh UUID v7.
+    pub fn new(
+        event_type: impl Into<String>,
+        schema_version: i32,
+        payload: serde_json::Value,
+        occurred_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            event_id: Uuid::now_v7(),
+            event_type: event_type.into(),
+            schema_version,
+            org_id: None,
+            payload,
+            metadata: EventMetadata::default(),
+            occurred_at: occurred_at.trunc_subsecs(6),
+            idempotency_key: None,
+        }
+    }
+
+    /// Envelope a typed domain event.
+    pub fn from_domain(
+        event: &LedgerEvent,
+        occurred_at: DateTime<Utc>,
+    ) -> Result<Self, serde_json::Error> {
+        let event_type = event.event_type();
+        let mut tagged = serde_json::to_value(event)?;
+        let payload = tagged
+            .get_mut("payload")
+            .map(serde_json::Value::take)
+            .unwrap_or_default();
+        let mut new = Self::new(
+            event_type,
+            LedgerEvent::schema_version(event_type).unwrap_or(1),
+            payload,
+            occurred_at,
+        );
+        new.org_id = event.org_id().map(|o| o.as_str().to_owned());
+        Ok(new)
+    }
+
+    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    pub fn with_metadata(mut self, metadata: EventMetadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    pub fn with_org(mut self, org_id: impl Into<String>) -> Self {
+        self.org_id = Some(org_id.into());
+        self
+    }
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedEvent {
+    pub event_id: Uuid,
+    pub stream_id: StreamId,
+    /// 1 for a stream's first event, gapless.
+    pub stream_version: i64,
+    /// Total order over the whole store; increasing in commit order, but not
+    /// gapless (a rolled-back append leaves a hole in the numbering).
+    pub global_position: i64,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub org_id: Option<String>,
+    pub payload: serde_json::Value,
+    pub metadata: EventMetadata,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub idempotency_key: Option<String>,
+}
+
+impl RecordedEvent {
+    /// The typed domain event, upcast from older schema versions.
+    pub fn decode(&self) -> Result<LedgerEvent, DecodeError> {
+        let payload = upcast(&self.event_type, self.schema_version, self.payload.clone())?;
+        let tagged = serde_json::json!({ "event_type": self.event_type, "payload": payload });
+        serde_json::from_value(tagged).map_err(|source| DecodeError::Payload {
+            event_type: self.event_type.clone(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,9 @@
+//! Events: the stored envelope and the typed domain events of the ledger.
+
+mod domain;
+mod envelope;
+mod stream;
+
+pub use domain::*;
+pub use envelope::{EventMetadata, NewEvent, RecordedEvent};
+pub use stream::{InvalidId, OrgId, StreamId};

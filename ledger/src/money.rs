@@ -1,0 +1,282 @@
+//! Money and quantity primitives on `rust_decimal`.
+//!
+//! Every value is validated when it is constructed or deserialised, so a
+//! quantity, price or amount inside an event is always finite, in range and
+//! at a precision Stripe accepts. `rust_decimal` has no NaN or infinity, and
+//! parsing "NaN", "inf" or "1e400" fails; the bounds below keep arithmetic on
+//! valid values (sums of millions of quantities, price × quantity) far away
+//! from `Decimal`'s 28-digit limit.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal_macros::dec;
+use serde::{Deserialize, Serialize};
+
+/// Why a value was refused at the boundary.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("`{0}` is not a decimal number")]
+    NotADecimal(String),
+    #[error("{what} must not be negative (got {value})")]
+    Negative { what: &'static str, value: Decimal },
+    #[error("{what} {value} exceeds the maximum of {max}")]
+    TooLarge {
+        what: &'static str,
+        value: Decimal,
+        max: Decimal,
+    },
+    #[error("{what} {value} has more than {max_scale} decimal places")]
+    TooPrecise {
+        what: &'static str,
+        value: Decimal,
+        max_scale: u32,
+    },
+    #[error("`{0}` is not an ISO 4217 currency code")]
+    UnknownCurrency(String),
+}
+
+/// Largest quantity one usage record may carry: 10^15 units (a petabyte of
+/// bytes, ~31 million years of seconds). Sums over a month stay below 10^22.
+pub const MAX_QUANTITY: Decimal = dec!(1_000_000_000_000_000);
+/// Largest money amount on one line or event: 10^12 currency units.
+pub const MAX_AMOUNT: Decimal = dec!(1_000_000_000_000);
+/// Largest unit price: 10^9 currency units per unit.
+pub const MAX_UNIT_PRICE: Decimal = dec!(1_000_000_000);
+/// Stripe accepts `unit_amount_decimal` with at most 12 decimal places (in
+/// minor units); we keep quantities and prices to 12 places as well.
+pub const MAX_SCALE: u32 = 12;
+
+fn check(
+    what: &'static str,
+    value: Decimal,
+    allow_negative: bool,
+    max: Decimal,
+) -> Result<Decimal, ValueError> {
+    if !allow_negative && value.is_sign_negative() && !value.is_zero() {
+        return Err(ValueError::Negative { what, value });
+    }
+    if value.abs() > max {
+        return Err(ValueError::TooLarge { what, value, max });
+    }
+    let normalized = value.normalize();
+    if normalized.scale() > MAX_SCALE {
+        return Err(ValueError::TooPrecise {
+            what,
+            value,
+            max_scale: MAX_SCALE,
+        });
+    }
+    Ok(normalized)
+}
+
+fn parse(s: &str) -> Result<Decimal, ValueError> {
+    let trimmed = s.trim();
+    Decimal::from_str(trimmed)
+        .or_else(|_| Decimal::from_scientific(trimmed))
+        .map_err(|_| ValueError::NotADecimal(s.to_owned()))
+}
+
+macro_rules! decimal_newtype {
+    ($(#[$doc:meta])* $name:ident, $what:literal, allow_negative = $neg:expr, max = $max:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+        #[serde(try_from = "Decimal", into = "Decimal")]
+        pub struct $name(Decimal);
+
+        impl $name {
+            pub const ZERO: Self = Self(Decimal::ZERO);
+
+            /// The validated decimal value.
+            pub fn value(self) -> Decimal {
+                self.0
+            }
+        }
+
+        impl TryFrom<Decimal> for $name {
+            type Error = ValueError;
+            fn try_from(value: Decimal) -> Result<Self, ValueError> {
+                check($what, value, $neg, $max).map(Self)
+            }
+        }
+
+        impl From<$name> for Decimal {
+            fn from(value: $name) -> Decimal {
+                value.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ValueError;
+            fn from_str(s: &str) -> Result<Self, ValueError> {
+                Self::try_from(parse(s)?)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+    };
+}
+
+decimal_newtype!(
+    /// A non-negative usage quantity (seconds, GB-hours, bytes…), up to
+    /// [`MAX_QUANTITY`] with at most [`MAX_SCALE`] decimal places.
+    Quantity, "quantity", allow_negative = false, max = MAX_QUANTITY
+);
+decimal_newtype!(
+    /// A non-negative price per unit in currency units (not minor units),
+    /// e.g. `0.0000022` dollars per CPU-second.
+    UnitPrice, "unit price", allow_negative = false, max = MAX_UNIT_PRICE
+);
+decimal_newtype!(
+    /// A signed amount of money in currency units (credits are negative
+    /// lines), up to [`MAX_AMOUNT`] in magnitude.
+    Amount, "amount", allow_negative = true, max = MAX_AMOUNT
+);
+
+impl Amount {
+    /// A positive amount: charges and credit grants are stated as positive
+    /// values; the sign of an invoice line comes from its kind.
+    pub fn positive(value: Decimal) -> Result<Self, ValueError> {
+        check("amount", value, false, MAX_AMOUNT).map(Self)
+    }
+}
+
+/// An ISO 4217 currency, stored as its upper-case code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency(iso_currency::Currency);
+
+impl Currency {
+    pub const USD: Self = Self(iso_currency::Currency::USD);
+    pub const EUR: Self = Self(iso_currency::Currency::EUR);
+
+    /// The upper-case ISO code, e.g. `USD`.
+    pub fn code(self) -> &'static str {
+        self.0.code()
+    }
+
+    /// Decimal places of the currency's minor unit (2 for USD, 0 for JPY).
+    pub fn minor_unit_scale(self) -> u32 {
+        self.0.exponent().map_or(0, u32::from)
+    }
+
+    /// Round an amount once, to the minor unit, half away from zero
+    /// ("commercial rounding": 0.125 → 0.13, -0.125 → -0.13). This is the
+    /// one rounding rule of the ledger; see NOTES.md.
+    pub fn round(self, amount: Decimal) -> Decimal {
+        amount.round_dp_with_strategy(
+            self.minor_unit_scale(),
+            RoundingStrategy::MidpointAwayFromZero,
+        )
+    }
+
+    /// An amount already rounded to the minor unit, as integer minor units
+    /// (what Stripe's `amount` fields take). `None` if it does not fit.
+    pub fn to_minor_units(self, amount: Decimal) -> Option<i64> {
+        use rust_decimal::prelude::ToPrimitive;
+        let scaled = self.round(amount) * Decimal::from(10_i64.pow(self.minor_unit_scale()));
+        scaled.to_i64()
+    }
+}
+
+impl FromStr for Currency {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        iso_currency::Currency::from_code(&s.trim().to_ascii_uppercase())
+            .map(Self)
+            .ok_or_else(|| ValueError::UnknownCurrency(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = ValueError;
+    fn try_from(value: String) -> Result<Self, ValueError> {
+        value.parse()
+    }
+}
+
+impl From<Currency> for String {
+    fn from(value: Currency) -> String {
+        value.code().to_owned()
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantity_refuses_nan_infinity_and_garbage() {
+        for bad in [
+            "NaN", "inf", "-inf", "Infinity", "", "12abc", "1e400", "0x10",
+        ] {
+            assert!(bad.parse::<Quantity>().is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn quantity_refuses_negative_too_large_and_too_precise() {
+        assert!(matches!(
+            "-1".parse::<Quantity>(),
+            Err(ValueError::Negative { .. })
+        ));
+        assert!(matches!(
+            "1000000000000001".parse::<Quantity>(),
+            Err(ValueError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            "0.0000000000001".parse::<Quantity>(),
+            Err(ValueError::TooPrecise { .. })
+        ));
+    }
+
+    #[test]
+    fn quantity_accepts_exact_decimals_and_normalises_trailing_zeros() {
+        let q: Quantity = "12.500".parse().unwrap();
+        assert_eq!(q.value(), dec!(12.5));
+        assert_eq!("1e3".parse::<Quantity>().unwrap().value(), dec!(1000));
+        assert_eq!(
+            "1000000000000000".parse::<Quantity>().unwrap().value(),
+            MAX_QUANTITY
+        );
+        assert_eq!("-0".parse::<Quantity>().unwrap().value(), Decimal::ZERO);
+    }
+
+    #[test]
+    fn quantity_deserialises_through_validation() {
+        assert!(serde_json::from_str::<Quantity>("\"-5\"").is_err());
+        let q: Quantity = serde_json::from_str("\"0.0000022\"").unwrap();
+        assert_eq!(serde_json::to_string(&q).unwrap(), "\"0.0000022\"");
+    }
+
+    #[test]
+    fn amounts_may_be_negative_but_bounded() {
+        assert_eq!("-10.5".parse::<Amount>().unwrap().value(), dec!(-10.5));
+        assert!("-1000000000001".parse::<Amount>().is_err());
+        assert!(Amount::positive(dec!(-1)).is_err());
+    }
+
+    #[test]
+    fn currency_rounds_half_away_from_zero_to_its_minor_unit() {
+        let usd: Currency = "usd".parse().unwrap();
+        assert_eq!(usd.round(dec!(0.125)), dec!(0.13));
+        assert_eq!(usd.round(dec!(-0.125)), dec!(-0.13));
+        assert_eq!(usd.round(dec!(0.124999)), dec!(0.12));
+        assert_eq!(usd.to_minor_units(dec!(12.345)), Some(1235));
+        let jpy: Currency = "JPY".parse().unwrap();
+        assert_eq!(jpy.minor_unit_scale(), 0);
+        assert_eq!(jpy.to_minor_units(dec!(99.5)), Some(100));
+        assert!("XYZ".parse::<Currency>().is_err());
+    }
+}

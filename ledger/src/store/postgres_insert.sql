@@ -1,0 +1,7 @@
+-- One statement per batch: parallel arrays, one element per event.
+INSERT INTO event (event_id, stream_id, stream_version, event_type, schema_version,
+                   org_id, payload, metadata, occurred_at, idempotency_key)
+SELECT *
+  FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::text[], $5::int4[],
+              $6::text[], $7::jsonb[], $8::jsonb[], $9::timestamptz[], $10::text[])
+RETURNING event_id, global_position

@@ -1,0 +1,737 @@
+//! Generic bodies of the conformance cases; each takes a fresh database.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use futures::future::join_all;
+use ledger::db::Database;
+use ledger::event::{EventMetadata, LedgerEvent, OrgId, UsageRecorded};
+use ledger::store::Direction;
+use ledger::{
+    AppendResult, AuditQuery, EventStore, ExpectedVersion, NewEvent, StoreError, StreamAppend,
+    StreamId,
+};
+use serde_json::json;
+use testkit::TestDb;
+
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
+}
+
+pub fn event(n: u64) -> NewEvent {
+    NewEvent::new(
+        "Tested",
+        1,
+        json!({"n": n, "note": "a test event"}),
+        t0() + Duration::seconds(n as i64),
+    )
+}
+
+pub fn stream(name: &str) -> StreamId {
+    StreamId::new(name).unwrap()
+}
+
+fn positions(results: &[AppendResult]) -> Vec<i64> {
+    results.iter().map(AppendResult::global_position).collect()
+}
+
+async fn count(store: &Arc<dyn EventStore>) -> usize {
+    store.read_all(0, 10_000).await.unwrap().len()
+}
+
+pub async fn appends_and_reads_back_a_stream(db: &TestDb) {
+    let store = db.store();
+    let s = stream("orders-1");
+    let metadata = EventMetadata {
+        actor: Some("support:alice".into()),
+        source: Some("test".into()),
+        correlation_id: Some("req-1".into()),
+        causation_id: None,
+    };
+    let events: Vec<NewEvent> = (1..=3)
+        .map(|n| {
+            event(n)
+                .with_idempotency_key(format!("key-{n}"))
+                .with_metadata(metadata.clone())
+                .with_org("org-a")
+        })
+        .collect();
+    let outcome = store
+        .append(&s, ExpectedVersion::NoStream, events.clone())
+        .await
+        .unwrap();
+    assert_eq!(outcome.stream_version, 3);
+    let pos = positions(&outcome.results);
+    assert!(
+        pos.windows(2).all(|w| w[0] < w[1]),
+        "positions ascend: {pos:?}"
+    );
+
+    let read = store.read_stream(&s, 1, 100).await.unwrap();
+    assert_eq!(read.len(), 3);
+    for ((stored, sent), position) in read.iter().zip(&events).zip(&pos) {
+        assert_eq!(stored.event_id, sent.event_id);
+        assert_eq!(stored.stream_id, s);
+        assert_eq!(stored.global_position, *position);
+        assert_eq!(stored.event_type, "Tested");
+        assert_eq!(stored.schema_version, 1);
+        assert_eq!(stored.payload, sent.payload);
+        assert_eq!(stored.metadata, metadata);
+        assert_eq!(stored.occurred_at, sent.occurred_at);
+        assert_eq!(stored.idempotency_key, sent.idempotency_key);
+        assert_eq!(stored.org_id.as_deref(), Some("org-a"));
+        assert!((Utc::now() - stored.recorded_at).num_seconds().abs() < 60);
+    }
+    assert_eq!(
+        read.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(store.stream_version(&s).await.unwrap(), 3);
+    assert_eq!(store.stream_version(&stream("nothing")).await.unwrap(), 0);
+}
+
+pub async fn stale_expected_version_is_a_conflict_and_writes_nothing(db: &TestDb) {
+    let store = db.store();
+    let s = stream("account-1");
+    store
+        .append(&s, ExpectedVersion::NoStream, vec![event(1), event(2)])
+        .await
+        .unwrap();
+    let err = store
+        .append(&s, ExpectedVersion::Exact(1), vec![event(3)])
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::Conflict {
+            stream_id,
+            expected,
+            actual,
+        } => {
+            assert_eq!(stream_id, s);
+            assert_eq!(expected, ExpectedVersion::Exact(1));
+            assert_eq!(actual, 2);
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(count(&store).await, 2);
+    store
+        .append(&s, ExpectedVersion::Exact(2), vec![event(3)])
+        .await
+        .unwrap();
+    assert_eq!(store.stream_version(&s).await.unwrap(), 3);
+}
+
+pub async fn no_stream_expectation_refuses_an_existing_stream(db: &TestDb) {
+    let store = db.store();
+    let s = stream("account-2");
+    store
+        .append(&s, ExpectedVersion::NoStream, vec![event(1)])
+        .await
+        .unwrap();
+    let err = store
+        .append(&s, ExpectedVersion::NoStream, vec![event(2)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { actual: 1, .. }),
+        "{err:?}"
+    );
+    let err = store
+        .append(&stream("fresh"), ExpectedVersion::Exact(3), vec![event(2)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { actual: 0, .. }),
+        "{err:?}"
+    );
+    assert_eq!(count(&store).await, 1);
+}
+
+pub async fn any_version_appends_without_a_check(db: &TestDb) {
+    let store = db.store();
+    let s = stream("usage-org-a");
+    for n in 0..3 {
+        let outcome = store
+            .append(
+                &s,
+                ExpectedVersion::Any,
+                vec![event(2 * n), event(2 * n + 1)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome.stream_version, 2 * n as i64 + 2);
+    }
+    let versions: Vec<i64> = store
+        .read_stream(&s, 1, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.stream_version)
+        .collect();
+    assert_eq!(versions, (1..=6).collect::<Vec<_>>());
+}
+
+pub async fn duplicate_idempotency_key_stores_nothing_and_names_the_original(db: &TestDb) {
+    let store = db.store();
+    let s = stream("usage-org-b");
+    let first = store
+        .append(
+            &s,
+            ExpectedVersion::Any,
+            vec![event(1).with_idempotency_key("k-1")],
+        )
+        .await
+        .unwrap();
+    let AppendResult::Appended {
+        event_id,
+        global_position,
+        ..
+    } = first.results[0]
+    else {
+        panic!("first append must store");
+    };
+    // The same key again, even on another stream and with another body.
+    let again = store
+        .append(
+            &stream("elsewhere"),
+            ExpectedVersion::Any,
+            vec![event(99).with_idempotency_key("k-1"), event(2)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again.results[0],
+        AppendResult::Duplicate {
+            event_id,
+            stream_id: s.clone(),
+            stream_version: 1,
+            global_position,
+        }
+    );
+    assert!(matches!(
+        again.results[1],
+        AppendResult::Appended {
+            stream_version: 1,
+            ..
+        }
+    ));
+    assert_eq!(again.stream_version, 1);
+    assert_eq!(count(&store).await, 2);
+}
+
+pub async fn duplicate_keys_within_one_batch_store_the_first_only(db: &TestDb) {
+    let store = db.store();
+    let outcome = store
+        .append(
+            &stream("usage-org-c"),
+            ExpectedVersion::Any,
+            vec![
+                event(1).with_idempotency_key("same"),
+                event(2).with_idempotency_key("same"),
+                event(3),
+            ],
+        )
+        .await
+        .unwrap();
+    let AppendResult::Appended { event_id, .. } = outcome.results[0] else {
+        panic!("first of the batch is stored");
+    };
+    match &outcome.results[1] {
+        AppendResult::Duplicate {
+            event_id: original, ..
+        } => assert_eq!(*original, event_id),
+        other => panic!("second is a duplicate of the first, got {other:?}"),
+    }
+    assert!(matches!(
+        outcome.results[2],
+        AppendResult::Appended {
+            stream_version: 2,
+            ..
+        }
+    ));
+    assert_eq!(count(&store).await, 2);
+}
+
+pub async fn retried_append_with_only_duplicates_succeeds_despite_a_stale_version(db: &TestDb) {
+    let store = db.store();
+    let s = stream("invoice-x");
+    let events = vec![
+        event(1).with_idempotency_key("close-x"),
+        event(2).with_idempotency_key("close-x-2"),
+    ];
+    let first = store
+        .append(&s, ExpectedVersion::NoStream, events.clone())
+        .await
+        .unwrap();
+    let retry = store
+        .append(&s, ExpectedVersion::NoStream, events)
+        .await
+        .unwrap();
+    assert!(retry.results.iter().all(AppendResult::is_duplicate));
+    assert_eq!(positions(&retry.results), positions(&first.results));
+    assert_eq!(count(&store).await, 2);
+}
+
+pub async fn racing_duplicates_store_the_key_once(db: &TestDb) {
+    let store = db.store();
+    let attempts = join_all((0..16).map(|n| {
+        let store = store.clone();
+        async move {
+            store
+                .append(
+                    &stream(&format!("racer-{}", n % 4)),
+                    ExpectedVersion::Any,
+                    vec![event(n).with_idempotency_key("only-once")],
+                )
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    let appended: Vec<_> = attempts
+        .iter()
+        .filter(|o| !o.results[0].is_duplicate())
+        .collect();
+    assert_eq!(appended.len(), 1, "exactly one racer stores the key");
+    let winner = appended[0].results[0].global_position();
+    for outcome in &attempts {
+        assert_eq!(outcome.results[0].global_position(), winner);
+    }
+    assert_eq!(count(&store).await, 1);
+}
+
+pub async fn racing_expected_version_appends_let_exactly_one_win(db: &TestDb) {
+    let store = db.store();
+    let s = stream("invoice-race");
+    store
+        .append(&s, ExpectedVersion::NoStream, vec![event(0)])
+        .await
+        .unwrap();
+    let attempts = join_all((1..=8).map(|n| {
+        let store = store.clone();
+        let s = s.clone();
+        async move {
+            store
+                .append(&s, ExpectedVersion::Exact(1), vec![event(n)])
+                .await
+        }
+    }))
+    .await;
+    let wins = attempts.iter().filter(|r| r.is_ok()).count();
+    let conflicts = attempts
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Conflict { actual: 2, .. })))
+        .count();
+    assert_eq!((wins, conflicts), (1, 7));
+    assert_eq!(store.stream_version(&s).await.unwrap(), 2);
+}
+
+pub async fn read_all_returns_every_event_in_global_order_in_pages(db: &TestDb) {
+    let store = db.store();
+    let mut expected = Vec::new();
+    for round in 0..5u64 {
+        for name in ["a", "b", "c"] {
+            let outcome = store
+                .append(
+                    &stream(name),
+                    ExpectedVersion::Any,
+                    vec![event(round * 10), event(round * 10 + 1)],
+                )
+                .await
+                .unwrap();
+            expected.extend(positions(&outcome.results));
+        }
+    }
+    let mut seen = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let page = store.read_all(cursor, 4).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 4);
+        cursor = page.last().unwrap().global_position;
+        seen.extend(page.iter().map(|e| e.global_position));
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(
+        store.head_position().await.unwrap(),
+        *expected.last().unwrap()
+    );
+}
+
+pub async fn read_stream_starts_at_the_requested_version(db: &TestDb) {
+    let store = db.store();
+    let s = stream("long");
+    store
+        .append(&s, ExpectedVersion::Any, (0..10).map(event).collect())
+        .await
+        .unwrap();
+    let tail = store.read_stream(&s, 8, 100).await.unwrap();
+    assert_eq!(
+        tail.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        vec![8, 9, 10]
+    );
+    let limited = store.read_stream(&s, 2, 3).await.unwrap();
+    assert_eq!(
+        limited.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    assert!(store.read_stream(&s, 11, 100).await.unwrap().is_empty());
+}
+
+/// Raw SQL against the events table, bypassing the store.
+async fn raw(db: &Database, sql: &str) -> Result<u64, sqlx::Error> {
+    match db {
+        Database::Postgres(s) => sqlx::query(sql)
+            .execute(s.pool())
+            .await
+            .map(|r| r.rows_affected()),
+        Database::Sqlite(s) => sqlx::query(sql)
+            .execute(s.pool())
+            .await
+            .map(|r| r.rows_affected()),
+    }
+}
+
+pub async fn events_cannot_be_updated_or_deleted(db: &TestDb) {
+    let store = db.store();
+    store
+        .append(&stream("immutable"), ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    for sql in [
+        "UPDATE event SET event_type = 'Forged'",
+        "UPDATE event SET payload = '{}'",
+        "DELETE FROM event",
+    ] {
+        let err = raw(&db.db, sql)
+            .await
+            .expect_err(&format!("`{sql}` must be refused"));
+        assert!(
+            err.to_string().contains("events are immutable"),
+            "`{sql}` refused for the wrong reason: {err}"
+        );
+    }
+    if matches!(db.db, Database::Postgres(_)) {
+        let err = raw(&db.db, "TRUNCATE event").await.unwrap_err();
+        assert!(err.to_string().contains("events are immutable"), "{err}");
+    }
+    let stored = store.read_all(0, 10).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].event_type, "Tested");
+}
+
+pub async fn one_mebibyte_payload_round_trips(db: &TestDb) {
+    let store = db.store();
+    let blob: String = (0..1024 * 1024)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let big = NewEvent::new("Big", 1, json!({ "blob": blob }), t0());
+    store
+        .append(&stream("big"), ExpectedVersion::Any, vec![big.clone()])
+        .await
+        .unwrap();
+    let read = store.event_by_id(big.event_id).await.unwrap().unwrap();
+    assert_eq!(read.payload, big.payload);
+}
+
+pub async fn unicode_round_trips(db: &TestDb) {
+    let store = db.store();
+    let s = stream("org-ünïcødé-日本-🚀");
+    let payload = json!({
+        "name": "Zoë's Café ☕ — 東京 / القاهرة / עברית",
+        "emoji": "👩‍👩‍👧‍👦🏳️‍🌈",
+        "combining": "e\u{301} vs é",
+        "escapes": "tab\tnewline\nquote\"backslash\\",
+        "ключ": "значение",
+    });
+    let e = NewEvent::new("Ünicode", 1, payload.clone(), t0())
+        .with_idempotency_key("ключ-🔑")
+        .with_org("org-ünïcødé-日本-🚀");
+    store
+        .append(&s, ExpectedVersion::Any, vec![e.clone()])
+        .await
+        .unwrap();
+    let read = store.read_stream(&s, 1, 10).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].payload, payload);
+    assert_eq!(read[0].event_type, "Ünicode");
+    assert_eq!(read[0].idempotency_key.as_deref(), Some("ключ-🔑"));
+    let page = store
+        .read_audit(&AuditQuery {
+            org_id: "org-ünïcødé-日本-🚀".into(),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+}
+
+pub async fn empty_batch_stores_nothing(db: &TestDb) {
+    let store = db.store();
+    let s = stream("quiet");
+    store
+        .append(&s, ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    let outcome = store
+        .append(&s, ExpectedVersion::Any, vec![])
+        .await
+        .unwrap();
+    assert!(outcome.results.is_empty());
+    assert_eq!(outcome.stream_version, 1);
+    assert!(store.append_batch(vec![]).await.unwrap().is_empty());
+    assert_eq!(count(&store).await, 1);
+}
+
+pub async fn batch_with_one_invalid_event_stores_nothing(db: &TestDb) {
+    let store = db.store();
+    let bad_payload = NewEvent::new("Tested", 1, json!(["not", "an", "object"]), t0());
+    let too_long_key = event(5).with_idempotency_key("k".repeat(256));
+    let no_type = NewEvent::new("", 1, json!({}), t0());
+    for (bad, index) in [(bad_payload, 2), (too_long_key, 2), (no_type, 2)] {
+        let err = store
+            .append(
+                &stream("mixed"),
+                ExpectedVersion::Any,
+                vec![event(1), event(2), bad, event(3)],
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::InvalidEvent { index: i, .. } if i == index),
+            "{err:?}"
+        );
+    }
+    assert_eq!(count(&store).await, 0);
+}
+
+pub async fn batch_failing_in_the_database_stores_nothing(db: &TestDb) {
+    let store = db.store();
+    let stored = event(1);
+    store
+        .append(&stream("first"), ExpectedVersion::Any, vec![stored.clone()])
+        .await
+        .unwrap();
+    // Reusing a stored event id passes validation but breaks a unique
+    // constraint inside the insert: the whole batch must roll back.
+    let mut reused = event(9);
+    reused.event_id = stored.event_id;
+    let err = store
+        .append_batch(vec![
+            StreamAppend {
+                stream_id: stream("second"),
+                expected: ExpectedVersion::Any,
+                events: vec![event(2), event(3)],
+            },
+            StreamAppend {
+                stream_id: stream("third"),
+                expected: ExpectedVersion::Any,
+                events: vec![event(4), reused],
+            },
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UniqueViolation { .. }), "{err:?}");
+    assert_eq!(count(&store).await, 1);
+    assert_eq!(store.stream_version(&stream("second")).await.unwrap(), 0);
+}
+
+pub async fn multi_stream_batch_with_one_conflict_stores_nothing(db: &TestDb) {
+    let store = db.store();
+    store
+        .append(&stream("inv"), ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    let err = store
+        .append_batch(vec![
+            StreamAppend {
+                stream_id: stream("usage"),
+                expected: ExpectedVersion::Any,
+                events: vec![event(2).with_idempotency_key("u-2")],
+            },
+            StreamAppend {
+                stream_id: stream("inv"),
+                expected: ExpectedVersion::NoStream,
+                events: vec![event(3)],
+            },
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(count(&store).await, 1);
+    // The key of the rolled-back event is still free.
+    let outcome = store
+        .append(
+            &stream("usage"),
+            ExpectedVersion::Any,
+            vec![event(2).with_idempotency_key("u-2")],
+        )
+        .await
+        .unwrap();
+    assert!(!outcome.results[0].is_duplicate());
+}
+
+pub async fn nul_characters_are_refused_on_every_backend(db: &TestDb) {
+    let store = db.store();
+    let nul_payload = NewEvent::new("Tested", 1, json!({"s": "a\u{0}b"}), t0());
+    let nul_metadata = event(1).with_metadata(EventMetadata {
+        actor: Some("x\u{0}".into()),
+        ..EventMetadata::default()
+    });
+    for bad in [nul_payload, nul_metadata] {
+        let err = store
+            .append(&stream("nul"), ExpectedVersion::Any, vec![bad])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::InvalidEvent { index: 0, .. }),
+            "{err:?}"
+        );
+    }
+    assert_eq!(count(&store).await, 0);
+}
+
+pub async fn audit_reads_filter_by_org_type_and_time_and_paginate_both_ways(db: &TestDb) {
+    let store = db.store();
+    // 30 events for org-a (alternating types, one per hour), 5 for org-b.
+    let mut a_events = Vec::new();
+    for n in 0..30u64 {
+        let kind = if n % 3 == 0 {
+            "ChargeAdded"
+        } else {
+            "UsageRecorded"
+        };
+        a_events.push(
+            NewEvent::new(kind, 1, json!({"n": n}), t0() + Duration::hours(n as i64))
+                .with_org("org-a"),
+        );
+    }
+    let b_events = (0..5)
+        .map(|n| NewEvent::new("UsageRecorded", 1, json!({"n": n}), t0()).with_org("org-b"))
+        .collect();
+    store
+        .append_batch(vec![
+            StreamAppend {
+                stream_id: stream("usage-org-a"),
+                expected: ExpectedVersion::Any,
+                events: a_events,
+            },
+            StreamAppend {
+                stream_id: stream("usage-org-b"),
+                expected: ExpectedVersion::Any,
+                events: b_events,
+            },
+        ])
+        .await
+        .unwrap();
+
+    let walk = |query: AuditQuery| {
+        let store = store.clone();
+        async move {
+            let mut query = query;
+            let mut seen = Vec::new();
+            loop {
+                let page = store.read_audit(&query).await.unwrap();
+                assert!(page.items.len() <= query.limit as usize);
+                seen.extend(page.items.iter().map(|e| e.payload["n"].as_u64().unwrap()));
+                match page.next_cursor {
+                    Some(c) => query.cursor = Some(c),
+                    None => break seen,
+                }
+            }
+        }
+    };
+    let all = walk(AuditQuery {
+        org_id: "org-a".into(),
+        limit: 7,
+        ..AuditQuery::default()
+    })
+    .await;
+    assert_eq!(all, (0..30).collect::<Vec<_>>());
+
+    let newest_first = walk(AuditQuery {
+        org_id: "org-a".into(),
+        limit: 4,
+        direction: Direction::Backward,
+        ..AuditQuery::default()
+    })
+    .await;
+    assert_eq!(newest_first, (0..30).rev().collect::<Vec<_>>());
+
+    let charges_in_window = walk(AuditQuery {
+        org_id: "org-a".into(),
+        event_types: vec!["ChargeAdded".into()],
+        occurred_from: Some(t0() + Duration::hours(3)),
+        occurred_to: Some(t0() + Duration::hours(12)),
+        limit: 2,
+        ..AuditQuery::default()
+    })
+    .await;
+    assert_eq!(charges_in_window, vec![3, 6, 9]);
+
+    let nobody = store
+        .read_audit(&AuditQuery {
+            org_id: "org-z".into(),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(nobody.items.is_empty() && nobody.next_cursor.is_none());
+}
+
+pub async fn event_by_id_and_head_position(db: &TestDb) {
+    let store = db.store();
+    assert_eq!(store.head_position().await.unwrap(), 0);
+    let e = event(7);
+    let outcome = store
+        .append(
+            &stream("one"),
+            ExpectedVersion::Any,
+            vec![e.clone(), event(8)],
+        )
+        .await
+        .unwrap();
+    let found = store.event_by_id(e.event_id).await.unwrap().unwrap();
+    assert_eq!(found.global_position, outcome.results[0].global_position());
+    assert_eq!(
+        store.head_position().await.unwrap(),
+        outcome.results[1].global_position()
+    );
+    assert!(store
+        .event_by_id(uuid::Uuid::now_v7())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn typed_domain_events_round_trip_through_the_store(db: &TestDb) {
+    let store = db.store();
+    let org = OrgId::new("org-typed").unwrap();
+    let usage = LedgerEvent::UsageRecorded(UsageRecorded {
+        org_id: org.clone(),
+        meter: "cpu_seconds".into(),
+        quantity: "12.000000000001".parse().unwrap(),
+        window: None,
+        source: "flyd".into(),
+        attributes: [("app".to_owned(), "web".to_owned())].into(),
+    });
+    let new = NewEvent::from_domain(&usage, t0()).unwrap();
+    assert_eq!(new.org_id.as_deref(), Some("org-typed"));
+    store
+        .append(&StreamId::usage(&org), ExpectedVersion::Any, vec![new])
+        .await
+        .unwrap();
+    let read = store
+        .read_stream(&StreamId::usage(&org), 1, 1)
+        .await
+        .unwrap();
+    assert_eq!(read[0].event_type, "UsageRecorded");
+    assert_eq!(read[0].decode().unwrap(), usage);
+    let seen: HashSet<_> = read.iter().map(|e| e.event_id).collect();
+    assert_eq!(seen.len(), 1);
+}

@@ -1,0 +1,2 @@
+//! A stateful Stripe fake (filled by the Stripe client issue).
+#![forbid(unsafe_code)]
