@@ -110,9 +110,9 @@ pub struct Invoice {
     pub auto_advance: Option<bool>,
     /// How Stripe collects it.
     pub collection_method: CollectionMethod,
-    /// Days until due, for `send_invoice`.
+    /// Due date (Unix seconds), for `send_invoice`.
     #[serde(default)]
-    pub days_until_due: Option<i64>,
+    pub due_date: Option<i64>,
     /// Description (the "memo").
     #[serde(default)]
     pub description: Option<String>,

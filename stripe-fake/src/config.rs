@@ -1,0 +1,28 @@
+//! The fake's tunable behaviour.
+
+use std::time::Duration;
+
+/// How the fake behaves; [`FakeConfig::default`] matches Stripe's documented numbers.
+#[derive(Debug, Clone)]
+pub struct FakeConfig {
+    /// How long an idempotency key and its stored response live (Stripe: 24 hours).
+    pub idempotency_window: Duration,
+    /// How long after a change an invoice becomes visible to `GET /v1/invoices/search`
+    /// (Stripe's search is eventually consistent, usually within a minute).
+    pub search_index_delay: Duration,
+    /// Most invoice items on one invoice (Stripe: 250).
+    pub max_items_per_invoice: usize,
+    /// Lines embedded in an invoice object before `has_more` (Stripe: 10).
+    pub embedded_lines: usize,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        Self {
+            idempotency_window: Duration::from_secs(24 * 60 * 60),
+            search_index_delay: Duration::from_secs(1),
+            max_items_per_invoice: 250,
+            embedded_lines: 10,
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Checks requests (and response objects) against the committed extract of Stripe's
+//! OpenAPI description, `openapi/stripe-subset.json` (see `scripts/extract_stripe_openapi.py`).
+//!
+//! For each request: the operation (method and path template) exists; every query and
+//! form parameter — including nested ones such as `metadata[key]`, `period[start]` and
+//! `expand[]` — is one the operation accepts, with a value of the right type, within
+//! `maxLength`, and in the `enum` if there is one; required parameters are present; a
+//! body is form-encoded. Our own policy is checked too: every `POST` carries an
+//! `Idempotency-Key` of at most 255 characters.
+
+mod schema;
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::RecordedRequest;
+
+const EXTRACT: &str = include_str!("../../openapi/stripe-subset.json");
+
+/// One way a request (or object) departs from Stripe's description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// `METHOD /path` of the request, or the object's id.
+    pub request: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.request, self.problem)
+    }
+}
+
+fn spec() -> Result<&'static Value, String> {
+    static SPEC: OnceLock<Result<Value, String>> = OnceLock::new();
+    SPEC.get_or_init(|| serde_json::from_str(EXTRACT).map_err(|e| format!("unreadable OpenAPI extract: {e}")))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Checks every request; `Err` lists every violation found.
+pub fn check_all(requests: &[RecordedRequest]) -> Result<(), Vec<Violation>> {
+    let violations: Vec<Violation> = requests.iter().flat_map(check).collect();
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(violations)
+    }
+}
+
+/// The violations of one request (empty when it conforms).
+pub fn check(request: &RecordedRequest) -> Vec<Violation> {
+    let name = format!("{} {}", request.method, request.path);
+    let problems = match spec() {
+        Ok(spec) => schema::check_request(spec, request),
+        Err(e) => vec![e],
+    };
+    problems
+        .into_iter()
+        .map(|problem| Violation {
+            request: name.clone(),
+            problem,
+        })
+        .collect()
+}
+
+/// Checks a JSON object (customer, invoice, invoiceitem, line_item, list of them, or an
+/// error body) against Stripe's object schema: no field Stripe does not define, every
+/// required field present. Nested objects are checked one level down for lists and
+/// invoice lines.
+pub fn check_object(value: &Value) -> Vec<Violation> {
+    let name = value
+        .get("id")
+        .or_else(|| value.get("object"))
+        .and_then(Value::as_str)
+        .unwrap_or("object")
+        .to_owned();
+    let problems = match spec() {
+        Ok(spec) => schema::check_object(spec, value),
+        Err(e) => vec![e],
+    };
+    problems
+        .into_iter()
+        .map(|problem| Violation {
+            request: name.clone(),
+            problem,
+        })
+        .collect()
+}

@@ -1,0 +1,62 @@
+//! `/__fake/...`: drive the fake over HTTP when it runs alone.
+//!
+//! - `POST /__fake/faults` with a JSON [`Fault`]; `DELETE /__fake/faults` clears them.
+//! - `GET /__fake/requests` lists recorded requests; `DELETE /__fake/requests` clears.
+//! - `GET /__fake/conformance` checks the recorded requests against Stripe's OpenAPI.
+//! - `POST /__fake/reset` forgets everything.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::faults::Fault;
+use crate::state::{lock, RecordedRequest, Shared};
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/__fake/faults", post(add_fault).get(list_faults).delete(clear_faults))
+        .route("/__fake/requests", get(requests).delete(clear_requests))
+        .route("/__fake/conformance", get(conformance))
+        .route("/__fake/reset", post(reset))
+}
+
+async fn add_fault(State(shared): State<Arc<Shared>>, Json(fault): Json<Fault>) -> StatusCode {
+    lock(&shared.faults).push(fault);
+    StatusCode::CREATED
+}
+
+async fn list_faults(State(shared): State<Arc<Shared>>) -> Json<Vec<Fault>> {
+    Json(lock(&shared.faults).clone())
+}
+
+async fn clear_faults(State(shared): State<Arc<Shared>>) -> StatusCode {
+    lock(&shared.faults).clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn requests(State(shared): State<Arc<Shared>>) -> Json<Vec<RecordedRequest>> {
+    Json(lock(&shared.log).clone())
+}
+
+async fn clear_requests(State(shared): State<Arc<Shared>>) -> StatusCode {
+    lock(&shared.log).clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn conformance(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let log = lock(&shared.log).clone();
+    let violations = match crate::conformance::check_all(&log) {
+        Ok(()) => Vec::new(),
+        Err(violations) => violations.iter().map(ToString::to_string).collect(),
+    };
+    Json(json!({ "checked": log.len(), "violations": violations }))
+}
+
+async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.reset();
+    StatusCode::NO_CONTENT
+}
