@@ -49,7 +49,9 @@ DROP_KEYS = {"description", "x-expansionResources", "x-resourceId", "x-stripeMos
 def strip(node):
     """Drop prose and tooling hints, keep the schema."""
     if isinstance(node, dict):
-        return {k: strip(v) for k, v in node.items() if k not in DROP_KEYS}
+        # A property may be *named* "description": drop only prose, never a schema.
+        return {k: strip(v) for k, v in node.items()
+                if k not in DROP_KEYS or isinstance(v, dict) and ("type" in v or "anyOf" in v or "$ref" in v)}
     if isinstance(node, list):
         return [strip(v) for v in node]
     return node

@@ -87,3 +87,10 @@ fn metadata_search_queries_quote_and_escape_values() {
         r"metadata['invoice_id']:'a\'b' AND metadata['k']:'v'"
     );
 }
+
+#[test]
+fn empty_list_parameters_encode_to_nothing() {
+    // serde_qs renders an empty flattened struct as "="; the client must send nothing.
+    assert_eq!(sync::stripe::StripeClient::encode(&ListInvoices::default()).unwrap(), "");
+}
+

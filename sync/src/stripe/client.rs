@@ -102,13 +102,27 @@ impl StripeClient {
         Ok(url)
     }
 
+    /// Stripe's form encoding of `params` (`metadata[k]=v`); nothing at all when no
+    /// parameter is set (`serde_qs` renders an empty flattened struct as `=`).
+    pub fn encode(params: &impl Serialize) -> Result<String, StripeError> {
+        let is_empty = match serde_json::to_value(params) {
+            Ok(serde_json::Value::Object(map)) => map.is_empty(),
+            Ok(serde_json::Value::Null) => true,
+            _ => false,
+        };
+        if is_empty {
+            return Ok(String::new());
+        }
+        Ok(serde_qs::to_string(params)?)
+    }
+
     pub(crate) async fn get<T: DeserializeOwned>(
         &self,
         segments: &[&str],
         query: &impl Serialize,
     ) -> Result<T, StripeError> {
         let mut url = self.url(segments)?;
-        let query = serde_qs::to_string(query)?;
+        let query = Self::encode(query)?;
         if !query.is_empty() {
             url.set_query(Some(&query));
         }
@@ -122,7 +136,7 @@ impl StripeClient {
         key: &IdempotencyKey,
     ) -> Result<T, StripeError> {
         let url = self.url(segments)?;
-        let body = serde_qs::to_string(form)?;
+        let body = Self::encode(form)?;
         let request = self
             .http
             .post(url)
