@@ -18,7 +18,10 @@ use crate::state::{lock, RecordedRequest, Shared};
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/__fake/faults", post(add_fault).get(list_faults).delete(clear_faults))
+        .route(
+            "/__fake/faults",
+            post(add_fault).get(list_faults).delete(clear_faults),
+        )
         .route("/__fake/requests", get(requests).delete(clear_requests))
         .route("/__fake/conformance", get(conformance))
         .route("/__fake/reset", post(reset))

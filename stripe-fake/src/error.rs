@@ -94,7 +94,10 @@ impl StripeErr {
             error.insert("code".into(), json!(code));
             error.insert(
                 "doc_url".into(),
-                json!(format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-"))),
+                json!(format!(
+                    "https://stripe.com/docs/error-codes/{}",
+                    code.replace('_', "-")
+                )),
             );
         }
         error.insert("message".into(), json!(self.message));

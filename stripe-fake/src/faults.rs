@@ -124,8 +124,8 @@ impl Fault {
         let method_ok = self
             .method
             .as_deref()
-            .map_or(true, |m| m.eq_ignore_ascii_case(method));
-        method_ok && self.path.as_deref().map_or(true, |p| path_matches(p, path))
+            .is_none_or(|m| m.eq_ignore_ascii_case(method));
+        method_ok && self.path.as_deref().is_none_or(|p| path_matches(p, path))
     }
 
     /// The error response for error faults; `None` for latency and drop.
@@ -179,8 +179,14 @@ mod tests {
     #[test]
     fn path_patterns_match_segments_and_wildcards() {
         assert!(path_matches("/v1/invoices", "/v1/invoices"));
-        assert!(path_matches("/v1/invoices/*/finalize", "/v1/invoices/in_1/finalize"));
-        assert!(!path_matches("/v1/invoices/*", "/v1/invoices/in_1/finalize"));
+        assert!(path_matches(
+            "/v1/invoices/*/finalize",
+            "/v1/invoices/in_1/finalize"
+        ));
+        assert!(!path_matches(
+            "/v1/invoices/*",
+            "/v1/invoices/in_1/finalize"
+        ));
         assert!(path_matches("/v1/**", "/v1/invoices/in_1/lines"));
         assert!(!path_matches("/v1/invoices", "/v1/invoiceitems"));
     }

@@ -29,8 +29,8 @@
 #![recursion_limit = "256"]
 
 mod api;
-pub mod conformance;
 mod config;
+pub mod conformance;
 mod control;
 mod error;
 mod faults;

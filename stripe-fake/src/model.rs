@@ -140,7 +140,11 @@ pub(crate) fn render_invoice(
     let total = subtotal;
     let amount_paid = if inv.status == Status::Paid { total } else { 0 };
     let amount_remaining = total - amount_paid;
-    let shown: Vec<Value> = lines.iter().take(embedded).map(|l| render_line(l)).collect();
+    let shown: Vec<Value> = lines
+        .iter()
+        .take(embedded)
+        .map(|l| render_line(l))
+        .collect();
     json!({
         "id": inv.id, "object": "invoice", "account_country": "US",
         "account_name": "Stripe fake", "account_tax_ids": null, "amount_due": total,

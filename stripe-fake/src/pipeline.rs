@@ -33,7 +33,9 @@ pub(crate) async fn handle(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .unwrap_or_default();
     let header = |name: &str| {
         parts
             .headers
@@ -62,15 +64,19 @@ pub(crate) async fn handle(
             // The connection task drops this future together with the connection.
             std::future::pending::<Response>().await
         }
-        (Outcome::Drop, None) => {
-            StripeErr::new(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "cannot drop this connection")
-                .into_response()
-        }
+        (Outcome::Drop, None) => StripeErr::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "cannot drop this connection",
+        )
+        .into_response(),
     }
 }
 
 fn authenticate(headers: &HeaderMap) -> Result<(), StripeErr> {
-    let unauthorized = |message: String| StripeErr::new(StatusCode::UNAUTHORIZED, "invalid_request_error", message);
+    let unauthorized = |message: String| {
+        StripeErr::new(StatusCode::UNAUTHORIZED, "invalid_request_error", message)
+    };
     let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
         return Err(unauthorized("You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details, or we can help at https://support.stripe.com/.".into()));
     };
@@ -121,8 +127,14 @@ async fn run(
         e.status = StatusCode::NOT_FOUND;
         e
     })?;
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if *method == Method::POST && !body.is_empty() && !content_type.starts_with("application/x-www-form-urlencoded") {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if *method == Method::POST
+        && !body.is_empty()
+        && !content_type.starts_with("application/x-www-form-urlencoded")
+    {
         return Err(json_refused());
     }
     let raw = if *method == Method::POST {
@@ -136,7 +148,10 @@ async fn run(
     let guard = match (method, key) {
         (&Method::POST, Some(key)) => {
             if key.len() > 255 {
-                return Err(StripeErr::invalid("Idempotency-Key must be at most 255 characters long.").param("Idempotency-Key"));
+                return Err(StripeErr::invalid(
+                    "Idempotency-Key must be at most 255 characters long.",
+                )
+                .param("Idempotency-Key"));
             }
             match idempotency::claim(shared, key, (path.to_owned(), params.fingerprint()))? {
                 Claim::Replay(stored) => return Ok(Outcome::Respond(replay(stored, key))),
@@ -150,8 +165,14 @@ async fn run(
     }
     let result = op.execute(&mut lock(&shared.store), &shared.config, &params);
     let stored = match result {
-        Ok(body) => Stored { status: StatusCode::OK, body },
-        Err(err) => Stored { status: err.status, body: err.body() },
+        Ok(body) => Stored {
+            status: StatusCode::OK,
+            body,
+        },
+        Err(err) => Stored {
+            status: err.status,
+            body: err.body(),
+        },
     };
     if let Some(guard) = guard {
         guard.complete(stored.clone());
@@ -169,7 +190,10 @@ async fn run(
 fn replay(stored: Stored, key: &str) -> Response {
     let mut response = with_request_id((stored.status, Json(stored.body)).into_response());
     let headers = response.headers_mut();
-    headers.insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+    headers.insert(
+        "idempotent-replayed",
+        axum::http::HeaderValue::from_static("true"),
+    );
     if let Ok(value) = key.parse() {
         headers.insert("idempotency-key", value);
     }

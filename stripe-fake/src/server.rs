@@ -61,7 +61,11 @@ async fn accept_loop(listener: TcpListener, router: Router, shutdown: Cancellati
         };
         match accepted {
             Ok((stream, _)) => {
-                tokio::spawn(serve_connection(stream, router.clone(), shutdown.child_token()));
+                tokio::spawn(serve_connection(
+                    stream,
+                    router.clone(),
+                    shutdown.child_token(),
+                ));
             }
             Err(error) => tracing::warn!(%error, "Stripe fake could not accept a connection"),
         }
@@ -75,8 +79,8 @@ async fn serve_connection(stream: TcpStream, router: Router, shutdown: Cancellat
         request.extensions_mut().insert(control.clone());
         router.clone().oneshot(request.map(axum::body::Body::new))
     });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service);
+    let connection =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     tokio::select! {
         result = connection.as_mut() => {

@@ -7,8 +7,10 @@ use secrecy::ExposeSecret;
 use sync::stripe::{StripeConfig, StripeSetup, DEFAULT_API_BASE};
 
 fn setup(vars: &[(&str, &str)]) -> Result<StripeSetup, sync::stripe::StripeError> {
-    let vars: HashMap<String, String> =
-        vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     StripeConfig::from_lookup(|name| vars.get(name).cloned())
 }
 
@@ -50,9 +52,21 @@ fn base_url_and_timeouts_are_read_from_the_environment() {
 
 #[test]
 fn nonsense_timeouts_and_base_urls_are_configuration_errors() {
-    assert!(setup(&[("STRIPE_API_KEY", "sk"), ("STRIPE_REQUEST_TIMEOUT_SECS", "soon")]).is_err());
-    assert!(setup(&[("STRIPE_API_KEY", "sk"), ("STRIPE_CONNECT_TIMEOUT_SECS", "0")]).is_err());
-    assert!(setup(&[("STRIPE_API_KEY", "sk"), ("STRIPE_API_BASE", "api.stripe.com")]).is_err());
+    assert!(setup(&[
+        ("STRIPE_API_KEY", "sk"),
+        ("STRIPE_REQUEST_TIMEOUT_SECS", "soon")
+    ])
+    .is_err());
+    assert!(setup(&[
+        ("STRIPE_API_KEY", "sk"),
+        ("STRIPE_CONNECT_TIMEOUT_SECS", "0")
+    ])
+    .is_err());
+    assert!(setup(&[
+        ("STRIPE_API_KEY", "sk"),
+        ("STRIPE_API_BASE", "api.stripe.com")
+    ])
+    .is_err());
 }
 
 #[test]

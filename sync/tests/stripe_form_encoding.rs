@@ -17,7 +17,10 @@ fn decoded(form: &str) -> Vec<(String, String)> {
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("%5B", "[").replace("%5D", "]").replace("%20", " ").replace('+', " ")
+    s.replace("%5B", "[")
+        .replace("%5D", "]")
+        .replace("%20", " ")
+        .replace('+', " ")
 }
 
 #[test]
@@ -63,16 +66,26 @@ fn amounts_are_integer_minor_units_and_enums_are_snake_case() {
         metadata: Default::default(),
         price: ItemPrice::Amount { amount: -1250 },
     };
-    assert_eq!(serde_qs::to_string(&item).unwrap(), "customer=cus_1&amount=-1250");
+    assert_eq!(
+        serde_qs::to_string(&item).unwrap(),
+        "customer=cus_1&amount=-1250"
+    );
     let mut invoice = CreateInvoice::for_customer("cus_1");
     invoice.collection_method = Some(CollectionMethod::SendInvoice);
     invoice.auto_advance = Some(false);
     let form = serde_qs::to_string(&invoice).unwrap();
-    assert_eq!(form, "customer=cus_1&auto_advance=false&collection_method=send_invoice");
+    assert_eq!(
+        form,
+        "customer=cus_1&auto_advance=false&collection_method=send_invoice"
+    );
     let list = ListInvoices {
         customer: Some("cus_1".into()),
         status: None,
-        page: ListParams { limit: Some(100), starting_after: Some("in_9".into()), ending_before: None },
+        page: ListParams {
+            limit: Some(100),
+            starting_after: Some("in_9".into()),
+            ending_before: None,
+        },
     };
     assert_eq!(
         serde_qs::to_string(&list).unwrap(),
@@ -91,6 +104,8 @@ fn metadata_search_queries_quote_and_escape_values() {
 #[test]
 fn empty_list_parameters_encode_to_nothing() {
     // serde_qs renders an empty flattened struct as "="; the client must send nothing.
-    assert_eq!(sync::stripe::StripeClient::encode(&ListInvoices::default()).unwrap(), "");
+    assert_eq!(
+        sync::stripe::StripeClient::encode(&ListInvoices::default()).unwrap(),
+        ""
+    );
 }
-

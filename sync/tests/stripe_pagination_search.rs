@@ -17,15 +17,30 @@ async fn walking_more_than_a_hundred_customers_loses_and_repeats_none() {
     let h = harness().await;
     let mut created = Vec::new();
     for n in 0..130 {
-        let params = CreateCustomer { name: Some(format!("c{n}")), ..Default::default() };
-        created.push(h.client.create_customer(&params, &fresh_key()).await.unwrap().id);
+        let params = CreateCustomer {
+            name: Some(format!("c{n}")),
+            ..Default::default()
+        };
+        created.push(
+            h.client
+                .create_customer(&params, &fresh_key())
+                .await
+                .unwrap()
+                .id,
+        );
     }
     let mut seen = Vec::new();
-    let mut page = ListParams { limit: Some(100), ..Default::default() };
+    let mut page = ListParams {
+        limit: Some(100),
+        ..Default::default()
+    };
     loop {
         let list = h
             .client
-            .list_customers(&ListCustomers { email: None, page: page.clone() })
+            .list_customers(&ListCustomers {
+                email: None,
+                page: page.clone(),
+            })
             .await
             .unwrap();
         seen.extend(list.data.iter().map(|c| c.id.clone()));
@@ -44,12 +59,19 @@ async fn walking_more_than_a_hundred_customers_loses_and_repeats_none() {
         .client
         .list_customers(&ListCustomers {
             email: None,
-            page: ListParams { limit: Some(5), starting_after: None, ending_before: oldest },
+            page: ListParams {
+                limit: Some(5),
+                starting_after: None,
+                ending_before: oldest,
+            },
         })
         .await
         .unwrap();
     let expected: Vec<String> = created[124..129].to_vec();
-    assert_eq!(back.data.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), expected);
+    assert_eq!(
+        back.data.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        expected
+    );
     assert!(back.has_more);
     h.finish().await;
 }
@@ -63,11 +85,21 @@ fn tagged(customer: &str, tag: &str) -> CreateInvoice {
 #[tokio::test]
 async fn search_finds_invoices_by_metadata_only_after_the_indexing_delay() {
     let delay = Duration::from_millis(300);
-    let config = FakeConfig { search_index_delay: delay, ..FakeConfig::default() };
+    let config = FakeConfig {
+        search_index_delay: delay,
+        ..FakeConfig::default()
+    };
     let h = harness_with(config, Duration::from_secs(5)).await;
     let customer = h.customer().await;
-    let wanted = h.client.create_invoice(&tagged(&customer.id, "inv-1"), &fresh_key()).await.unwrap();
-    h.client.create_invoice(&tagged(&customer.id, "inv-2"), &fresh_key()).await.unwrap();
+    let wanted = h
+        .client
+        .create_invoice(&tagged(&customer.id, "inv-1"), &fresh_key())
+        .await
+        .unwrap();
+    h.client
+        .create_invoice(&tagged(&customer.id, "inv-2"), &fresh_key())
+        .await
+        .unwrap();
     let search = SearchInvoices {
         query: metadata_search_query([("invoice_id", "inv-1")]),
         ..Default::default()
@@ -83,11 +115,17 @@ async fn search_finds_invoices_by_metadata_only_after_the_indexing_delay() {
 
 #[tokio::test]
 async fn search_pages_through_every_match_and_follows_metadata_changes() {
-    let config = FakeConfig { search_index_delay: Duration::ZERO, ..FakeConfig::default() };
+    let config = FakeConfig {
+        search_index_delay: Duration::ZERO,
+        ..FakeConfig::default()
+    };
     let h = harness_with(config, Duration::from_secs(5)).await;
     let customer = h.customer().await;
     for _ in 0..5 {
-        h.client.create_invoice(&tagged(&customer.id, "batch"), &fresh_key()).await.unwrap();
+        h.client
+            .create_invoice(&tagged(&customer.id, "batch"), &fresh_key())
+            .await
+            .unwrap();
     }
     let mut search = SearchInvoices {
         query: metadata_search_query([("invoice_id", "batch")]),
@@ -109,9 +147,18 @@ async fn search_pages_through_every_match_and_follows_metadata_changes() {
         metadata: [("invoice_id".to_owned(), "moved".to_owned())].into(),
         ..Default::default()
     };
-    h.client.update_invoice(&moved, &update, &fresh_key()).await.unwrap();
-    let query = SearchInvoices { query: metadata_search_query([("invoice_id", "moved")]), ..Default::default() };
+    h.client
+        .update_invoice(&moved, &update, &fresh_key())
+        .await
+        .unwrap();
+    let query = SearchInvoices {
+        query: metadata_search_query([("invoice_id", "moved")]),
+        ..Default::default()
+    };
     let result = h.client.search_invoices(&query).await.unwrap();
-    assert_eq!(result.data.iter().map(|i| i.id.clone()).collect::<Vec<_>>(), vec![moved]);
+    assert_eq!(
+        result.data.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+        vec![moved]
+    );
     h.finish().await;
 }

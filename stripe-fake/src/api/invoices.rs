@@ -43,8 +43,14 @@ fn index_for_search(inv: &mut Invoice, config: &FakeConfig) {
     inv.search_index.push((visible, inv.metadata.clone()));
 }
 
-pub(super) fn create(store: &mut Store, config: &FakeConfig, p: &Params) -> Result<Value, StripeErr> {
-    let customer = p.str("customer").ok_or_else(|| StripeErr::missing_param("customer"))?;
+pub(super) fn create(
+    store: &mut Store,
+    config: &FakeConfig,
+    p: &Params,
+) -> Result<Value, StripeErr> {
+    let customer = p
+        .str("customer")
+        .ok_or_else(|| StripeErr::missing_param("customer"))?;
     if store.customer(customer).is_none() {
         return Err(StripeErr::no_such_param("customer", customer, "customer"));
     }
@@ -92,16 +98,27 @@ pub(super) fn retrieve(store: &Store, config: &FakeConfig, id: &str) -> Result<V
 }
 
 pub(super) fn list(store: &Store, config: &FakeConfig, p: &Params) -> Result<Value, StripeErr> {
-    let (customer, status, method) = (p.str("customer"), p.str("status"), p.str("collection_method"));
+    let (customer, status, method) = (
+        p.str("customer"),
+        p.str("status"),
+        p.str("collection_method"),
+    );
     let newest_first: Vec<&Invoice> = store
         .invoices
         .iter()
         .rev()
-        .filter(|i| customer.map_or(true, |c| i.customer == c))
-        .filter(|i| status.map_or(true, |s| i.status.as_str() == s))
-        .filter(|i| method.map_or(true, |m| i.collection_method == m))
+        .filter(|i| customer.is_none_or(|c| i.customer == c))
+        .filter(|i| status.is_none_or(|s| i.status.as_str() == s))
+        .filter(|i| method.is_none_or(|m| i.collection_method == m))
         .collect();
-    page(&newest_first, |i| &i.id, |i| render(store, config, i), p, "/v1/invoices", "invoice")
+    page(
+        &newest_first,
+        |i| &i.id,
+        |i| render(store, config, i),
+        p,
+        "/v1/invoices",
+        "invoice",
+    )
 }
 
 pub(super) fn update(
@@ -122,7 +139,10 @@ pub(super) fn update(
             .param(*field));
         }
     }
-    let method = p.str("collection_method").unwrap_or(&inv.collection_method).to_owned();
+    let method = p
+        .str("collection_method")
+        .unwrap_or(&inv.collection_method)
+        .to_owned();
     let days = match p.int("days_until_due")? {
         Some(d) => Some(d),
         None if method == "send_invoice" => inv.days_until_due,
@@ -150,7 +170,9 @@ pub(super) fn update(
 pub(super) fn delete(store: &mut Store, id: &str) -> Result<Value, StripeErr> {
     let idx = store.invoice_index(id)?;
     if store.invoices[idx].status != Status::Draft {
-        return Err(StripeErr::invalid("You can only delete draft invoices.").code("invoice_not_editable"));
+        return Err(
+            StripeErr::invalid("You can only delete draft invoices.").code("invoice_not_editable")
+        );
     }
     store.invoices.remove(idx);
     store.items.retain(|i| i.invoice.as_deref() != Some(id));
@@ -217,5 +239,12 @@ pub(super) fn lines(store: &Store, id: &str, p: &Params) -> Result<Value, Stripe
     store.invoice_index(id)?;
     let lines = store.lines_of(id);
     let url = format!("/v1/invoices/{id}/lines");
-    page(&lines, |l| &l.line_id, |l| render_line(l), p, &url, "line item")
+    page(
+        &lines,
+        |l| &l.line_id,
+        |l| render_line(l),
+        p,
+        &url,
+        "line item",
+    )
 }

@@ -12,7 +12,10 @@ use crate::FakeConfig;
 
 /// `amount`, or `unit_amount_decimal` × `quantity` rounded to a whole minor unit.
 fn price(p: &Params, current: Option<&Item>) -> Result<(i64, i64, Decimal), StripeErr> {
-    let quantity = p.int("quantity")?.or(current.map(|i| i.quantity)).unwrap_or(1);
+    let quantity = p
+        .int("quantity")?
+        .or(current.map(|i| i.quantity))
+        .unwrap_or(1);
     if quantity < 0 {
         return Err(StripeErr::invalid("Quantity must be non-negative.").param("quantity"));
     }
@@ -38,7 +41,9 @@ fn price(p: &Params, current: Option<&Item>) -> Result<(i64, i64, Decimal), Stri
             let amount = (unit * Decimal::from(quantity))
                 .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
                 .to_i64()
-                .ok_or_else(|| StripeErr::invalid("The amount is too large.").param("unit_amount_decimal"))?;
+                .ok_or_else(|| {
+                    StripeErr::invalid("The amount is too large.").param("unit_amount_decimal")
+                })?;
             Ok((amount, quantity, unit))
         }
     }
@@ -55,7 +60,9 @@ fn period(p: &Params, current: (i64, i64)) -> Result<(i64, i64), StripeErr> {
         .field_int("period", "end")?
         .ok_or_else(|| StripeErr::missing_param("period[end]"))?;
     if end < start {
-        return Err(StripeErr::invalid("The period end must be after its start.").param("period[end]"));
+        return Err(
+            StripeErr::invalid("The period end must be after its start.").param("period[end]"),
+        );
     }
     Ok((start, end))
 }
@@ -77,8 +84,14 @@ fn editable(store: &Store, invoice: Option<&str>, param: &str) -> Result<(), Str
     Ok(())
 }
 
-pub(super) fn create(store: &mut Store, config: &FakeConfig, p: &Params) -> Result<Value, StripeErr> {
-    let customer = p.str("customer").ok_or_else(|| StripeErr::missing_param("customer"))?;
+pub(super) fn create(
+    store: &mut Store,
+    config: &FakeConfig,
+    p: &Params,
+) -> Result<Value, StripeErr> {
+    let customer = p
+        .str("customer")
+        .ok_or_else(|| StripeErr::missing_param("customer"))?;
     if store.customer(customer).is_none() {
         return Err(StripeErr::no_such_param("customer", customer, "customer"));
     }
@@ -144,7 +157,10 @@ pub(super) fn update(store: &mut Store, id: &str, p: &Params) -> Result<Value, S
     let idx = store.item_index(id)?;
     let current = &store.items[idx];
     editable(store, current.invoice.as_deref(), "id")?;
-    let priced = if ["amount", "unit_amount_decimal", "quantity"].iter().any(|k| p.has(k)) {
+    let priced = if ["amount", "unit_amount_decimal", "quantity"]
+        .iter()
+        .any(|k| p.has(k))
+    {
         Some(price(p, Some(current))?)
     } else {
         None
@@ -176,9 +192,16 @@ pub(super) fn list(store: &Store, p: &Params) -> Result<Value, StripeErr> {
         .items
         .iter()
         .rev()
-        .filter(|i| customer.map_or(true, |c| i.customer == c))
-        .filter(|i| invoice.map_or(true, |v| i.invoice.as_deref() == Some(v)))
-        .filter(|i| pending.map_or(true, |want| i.invoice.is_none() == want))
+        .filter(|i| customer.is_none_or(|c| i.customer == c))
+        .filter(|i| invoice.is_none_or(|v| i.invoice.as_deref() == Some(v)))
+        .filter(|i| pending.is_none_or(|want| i.invoice.is_none() == want))
         .collect();
-    page(&newest_first, |i| &i.id, |i| render_item(i), p, "/v1/invoiceitems", "invoiceitem")
+    page(
+        &newest_first,
+        |i| &i.id,
+        |i| render_item(i),
+        p,
+        "/v1/invoiceitems",
+        "invoiceitem",
+    )
 }

@@ -69,7 +69,9 @@ fn matches(inv: &Invoice, clauses: &[(String, String)], now: Instant) -> bool {
 }
 
 pub(super) fn invoices(store: &Store, config: &FakeConfig, p: &Params) -> Result<Value, StripeErr> {
-    let query = p.str("query").ok_or_else(|| StripeErr::missing_param("query"))?;
+    let query = p
+        .str("query")
+        .ok_or_else(|| StripeErr::missing_param("query"))?;
     let clauses = parse_query(query)?;
     let limit = limit(p)?;
     let offset: usize = match p.str("page") {
@@ -92,7 +94,12 @@ pub(super) fn invoices(store: &Store, config: &FakeConfig, p: &Params) -> Result
         .iter()
         .map(|i| {
             let lines = store.lines_of(&i.id);
-            crate::model::render_invoice(i, store.customer(&i.customer), &lines, config.embedded_lines)
+            crate::model::render_invoice(
+                i,
+                store.customer(&i.customer),
+                &lines,
+                config.embedded_lines,
+            )
         })
         .collect();
     let has_more = end < hits.len();

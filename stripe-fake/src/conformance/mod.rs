@@ -8,6 +8,7 @@
 //! body is form-encoded. Our own policy is checked too: every `POST` carries an
 //! `Idempotency-Key` of at most 255 characters.
 
+mod objects;
 mod schema;
 
 use std::fmt;
@@ -36,9 +37,11 @@ impl fmt::Display for Violation {
 
 fn spec() -> Result<&'static Value, String> {
     static SPEC: OnceLock<Result<Value, String>> = OnceLock::new();
-    SPEC.get_or_init(|| serde_json::from_str(EXTRACT).map_err(|e| format!("unreadable OpenAPI extract: {e}")))
-        .as_ref()
-        .map_err(Clone::clone)
+    SPEC.get_or_init(|| {
+        serde_json::from_str(EXTRACT).map_err(|e| format!("unreadable OpenAPI extract: {e}"))
+    })
+    .as_ref()
+    .map_err(Clone::clone)
 }
 
 /// Checks every request; `Err` lists every violation found.
@@ -79,7 +82,7 @@ pub fn check_object(value: &Value) -> Vec<Violation> {
         .unwrap_or("object")
         .to_owned();
     let problems = match spec() {
-        Ok(spec) => schema::check_object(spec, value),
+        Ok(spec) => objects::check_object(spec, value),
         Err(e) => vec![e],
     };
     problems

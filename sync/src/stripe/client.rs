@@ -200,13 +200,16 @@ impl StripeClient {
                 code: None,
                 message: Some(format!(
                     "unreadable error body: {}",
-                    String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
+                    String::from_utf8_lossy(&body)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
                 )),
                 param: None,
             });
         Err(StripeError::Api {
             status: status.as_u16(),
-            error,
+            error: Box::new(error),
             retry_after: header_str(&headers, RETRY_AFTER.as_str()).and_then(parse_retry_after),
             should_retry: header_str(&headers, "stripe-should-retry").and_then(|v| match v {
                 "true" => Some(true),

@@ -55,8 +55,8 @@ pub enum StripeError {
     Api {
         /// HTTP status.
         status: u16,
-        /// Stripe's error object.
-        error: ApiError,
+        /// Stripe's error object (boxed to keep the error small).
+        error: Box<ApiError>,
         /// Parsed `Retry-After` header.
         retry_after: Option<Duration>,
         /// `Stripe-Should-Retry` header; when present it decides the class.
@@ -133,7 +133,7 @@ impl StripeError {
     /// Stripe's error object, when Stripe answered with one.
     pub fn api_error(&self) -> Option<&ApiError> {
         match self {
-            Self::Api { error, .. } => Some(error),
+            Self::Api { error, .. } => Some(error.as_ref()),
             _ => None,
         }
     }

@@ -43,7 +43,11 @@ pub fn key(k: &str) -> IdempotencyKey {
 pub fn fresh_key() -> IdempotencyKey {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    key(&format!("setup-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
+    key(&format!(
+        "setup-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 impl Harness {
@@ -54,19 +58,28 @@ impl Harness {
             metadata: [("customer_id".to_owned(), "c-1".to_owned())].into(),
             ..CreateCustomer::default()
         };
-        self.client.create_customer(&params, &fresh_key()).await.expect("customer")
+        self.client
+            .create_customer(&params, &fresh_key())
+            .await
+            .expect("customer")
     }
 
     pub async fn draft(&self, customer: &Customer) -> Invoice {
         let mut params = CreateInvoice::for_customer(&customer.id);
         params.currency = Some("eur".into());
         params.auto_advance = Some(false);
-        self.client.create_invoice(&params, &fresh_key()).await.expect("draft")
+        self.client
+            .create_invoice(&params, &fresh_key())
+            .await
+            .expect("draft")
     }
 
     pub async fn item(&self, invoice: &Invoice, amount: i64) -> InvoiceItem {
         let params = item_params(invoice, ItemPrice::Amount { amount });
-        self.client.create_invoice_item(&params, &fresh_key()).await.expect("item")
+        self.client
+            .create_invoice_item(&params, &fresh_key())
+            .await
+            .expect("item")
     }
 
     /// Asserts every request sent in the test conforms to Stripe's OpenAPI description.
@@ -75,7 +88,10 @@ impl Harness {
         assert!(!requests.is_empty(), "the test sent no request");
         if let Err(violations) = conformance::check_all(&requests) {
             let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
-            panic!("requests that do not conform to Stripe's OpenAPI:\n{}", list.join("\n"));
+            panic!(
+                "requests that do not conform to Stripe's OpenAPI:\n{}",
+                list.join("\n")
+            );
         }
         self.fake.shutdown().await;
     }
