@@ -1,0 +1,150 @@
+//! The invoice as the fold produces it: what the API shows and the sync
+//! publishes.
+
+use chrono::{DateTime, Utc};
+use ledger::event::InvoiceKey;
+use ledger::money::Currency;
+use ledger::OrgId;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::pricing::TierCharge;
+
+/// Open → Finalized → Paid | Void (an Open invoice may also be voided).
+/// A failed payment leaves it Finalized with [`Invoice::payment_failed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    Open,
+    Finalized,
+    Paid,
+    Void,
+}
+
+impl InvoiceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Finalized => "finalized",
+            Self::Paid => "paid",
+            Self::Void => "void",
+        }
+    }
+}
+
+/// One organization's invoice for one billing period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invoice {
+    pub org_id: OrgId,
+    pub period_start: DateTime<Utc>,
+    /// Exclusive end of the period.
+    pub period_end: DateTime<Utc>,
+    pub currency: Currency,
+    pub status: InvoiceStatus,
+    /// The last payment failure Stripe reported; cleared when paid.
+    pub payment_failed: Option<String>,
+    /// Starts at 1; +1 on every content change.
+    pub version: i64,
+    /// Global position of the last event that changed the invoice.
+    pub position: i64,
+    /// Fees, usage, late adjustments, charges, then credits.
+    pub lines: Vec<InvoiceLine>,
+    /// Sum of the rounded lines before credits.
+    pub subtotal: Decimal,
+    /// Credits applied (a positive number; the credit lines' sum negated).
+    pub credit_applied: Decimal,
+    /// Sum of all rounded lines; never below zero.
+    pub total: Decimal,
+    /// Unused credit (and negative balance) that carries forward to the
+    /// next invoice when this one is finalized.
+    pub credit_remaining: Decimal,
+}
+
+impl Invoice {
+    pub fn key(&self) -> InvoiceKey {
+        InvoiceKey {
+            org_id: self.org_id.clone(),
+            period_start: self.period_start,
+        }
+    }
+}
+
+/// What a line bills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKind {
+    Usage,
+    RecurringFee,
+    Charge,
+    /// A one-off charge dated in a period that was already closed.
+    LateCharge,
+    Credit,
+    LateUsageAdjustment,
+    /// Positive line that brings a negative subtotal back to zero; the
+    /// balance carries forward as a credit.
+    BalanceCarriedForward,
+}
+
+/// One line of an invoice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceLine {
+    /// Stable within the invoice across versions: `usage:<meter>:<price>`,
+    /// `fee:<subscription>:<first day>`, `charge:<id>`, `credit:<id>`,
+    /// `late:<period start>:<meter>:<price>`, `balance:carried-forward`.
+    pub line_id: String,
+    pub kind: LineKind,
+    /// Human text: quantity × unit price, or the tiers, allowance, minimum.
+    pub description: String,
+    pub meter: Option<String>,
+    pub price_id: Option<String>,
+    /// Usage: units in the period (late: the late units). Recurring fee:
+    /// UTC days billed. Charge and credit: 1.
+    pub quantity: Decimal,
+    /// Per-unit prices only (tiered and prorated lines have none).
+    pub unit_price: Option<Decimal>,
+    /// Rounded once to the currency's minor unit (half away from zero).
+    pub amount: Decimal,
+    /// Tier breakdown of tiered usage lines, unrounded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<TierCharge>,
+    /// For late adjustments and late charges: the closed period they
+    /// belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjusts_period_start: Option<DateTime<Utc>>,
+    pub source: LineSource,
+}
+
+/// Which stored events make up a line: a selector over the events table
+/// (together with the invoice's `org_id`).
+///
+/// - `occurred_from`/`occurred_to` (`[from, to)`) filter on the usage's
+///   time: the envelope's `occurred_at` for `UsageRecorded`, but the
+///   payload's `usage_occurred_at` for `UsageCorrected` and `UsageVoided`.
+///   For usage lines the window is the span of usage actually folded into
+///   the line (first to last, `to` = last + 1 µs), which is exact as long
+///   as prices are not back-dated below already recorded usage.
+/// - `after_position` (exclusive) / `up_to_position` (inclusive) bound the
+///   global position: usage lines stop at the last event folded into them
+///   (later, late events for the period went elsewhere); late adjustments
+///   cover the events that landed on this invoice.
+/// - `ids` names the events a line rests on: subscription, charge or credit
+///   ids (matched against the payload's `subscription_id`, `charge_id`,
+///   `credit_id`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineSource {
+    pub event_types: Vec<String>,
+    pub meter: Option<String>,
+    pub occurred_from: Option<DateTime<Utc>>,
+    pub occurred_to: Option<DateTime<Utc>>,
+    pub after_position: Option<i64>,
+    pub up_to_position: Option<i64>,
+    pub ids: Vec<String>,
+}
+
+impl LineSource {
+    pub(crate) fn usage_types() -> Vec<String> {
+        ["UsageRecorded", "UsageCorrected", "UsageVoided"]
+            .map(str::to_owned)
+            .to_vec()
+    }
+}

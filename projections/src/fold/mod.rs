@@ -1,0 +1,163 @@
+//! The invoice fold: a pure function from ledger events to invoices.
+//!
+//! No clock, no randomness, no I/O, and only ordered collections (`BTreeMap`,
+//! `Vec`): the same events give byte-identical invoices, and a book
+//! serialised with serde and restored mid-stream folds on exactly as if it
+//! had never stopped.
+//!
+//! # Business rules
+//! - **Organizations**: events of an organization whose `OrganizationCreated`
+//!   has not been folded are ignored and counted in [`Ignored`]; a second
+//!   `OrganizationCreated` for the same id is ignored and counted too.
+//! - **Replay safety**: a book skips events at or below the global position
+//!   it already reflects ([`OrgBook::last_position`], [`Catalog`] likewise).
+//! - **Periods**: see [`crate::period`]. An invoice exists from the first
+//!   event that lands on its period (usage, subscription change, charge,
+//!   credit, `InvoicePeriodOpened`, `InvoiceFinalized`, a late adjustment or
+//!   a carried-forward credit). Invoice events address the period that
+//!   contains their key's `period_start`.
+//! - **Closed periods**: a period is closed once its invoice is Finalized,
+//!   Paid or Void. A closed invoice never changes again except its status
+//!   (Finalized → Paid | Void) and payment-failure reason.
+//! - **Usage** is priced with the catalog entry (same meter and the org's
+//!   currency) with the greatest `effective_from <= occurred_at`, as the
+//!   catalog stood when the usage was folded (a back-dated `PriceSet` only
+//!   reprices usage folded after it). Quantities aggregate per (period,
+//!   meter, price); line amounts are recomputed from the aggregate (see
+//!   [`crate::pricing`] for tiers, allowance and minimum). Usage with no
+//!   price in effect (or only prices in another currency) stays visible as
+//!   a zero-amount line saying so.
+//! - **Corrections and voids** apply `new − previous` (void: `−previous`) to
+//!   the aggregate of the usage's own period (its `usage_occurred_at`). An
+//!   aggregate never goes below zero: a delta that would is clamped at zero.
+//! - **Late usage** (for a closed period) becomes a `LateUsageAdjustment`
+//!   line on the org's next open invoice after that period (the earliest
+//!   Open one; if none, the period after the latest invoice is created). Its
+//!   amount is the marginal cost under the late period's prices:
+//!   `price(billed + late) − price(billed)`, so tiers and allowance stay
+//!   right; several late invoices telescope to the exact total.
+//! - **Recurring fees**: see [`fees`]; prorated by whole UTC days.
+//! - **Charges and credits** land on the invoice of the period containing
+//!   the event's `occurred_at`; if that period is closed, on the next open
+//!   invoice (a "late charge" line, or a credit).
+//! - **Credits** are negative lines applied in order (carried-in credits
+//!   first, then grants in event order), each capped so the total never
+//!   goes below zero. At finalization, an unused remainder carries forward
+//!   to the next open invoice as a "carried forward" credit line (fixed from
+//!   then on). A negative subtotal (late voids larger than the invoice)
+//!   shows a `BalanceCarriedForward` line bringing the total to zero and
+//!   carries that balance forward the same way.
+//! - **Rounding**: unrounded through pricing and proration; each line rounded
+//!   once with `Currency::round` (half away from zero, to the minor unit);
+//!   subtotal and total are sums of rounded lines.
+//! - **Versions**: an invoice starts at version 1 with the event that
+//!   creates it; every event that changes its content — any usage event that
+//!   lands on it (its quantities or provenance window change), a charge,
+//!   credit, subscription change that alters a fee line, or a status change
+//!   — bumps the version by one and sets `position` to that event's global
+//!   position. Audit-only events (`InvoicePublishedToStripe`,
+//!   `InvoiceFinalizedInStripe`) and repeated status events change nothing.
+
+mod book;
+mod catalog;
+mod fees;
+mod format;
+mod invoice;
+mod render;
+mod usage;
+
+pub use book::OrgBook;
+pub use catalog::Catalog;
+pub use invoice::{Invoice, InvoiceLine, InvoiceStatus, LineKind, LineSource};
+
+use std::collections::BTreeMap;
+
+use ledger::event::{DecodeError, InvoiceKey};
+use ledger::{LedgerEvent, OrgId, RecordedEvent};
+use serde::{Deserialize, Serialize};
+
+/// The fold could not use an event.
+#[derive(Debug, thiserror::Error)]
+pub enum FoldError {
+    #[error("event at position {position} could not be decoded: {source}")]
+    Decode {
+        position: i64,
+        #[source]
+        source: DecodeError,
+    },
+}
+
+/// Events the fold skipped, for operators.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ignored {
+    /// Events of an organization that was never created.
+    pub unknown_org: u64,
+    /// `OrganizationCreated` for an organization that already exists.
+    pub duplicate_org: u64,
+}
+
+/// The whole billing state: the catalog and every organization's book.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Books {
+    pub catalog: Catalog,
+    pub orgs: BTreeMap<OrgId, OrgBook>,
+    #[serde(default)]
+    pub ignored: Ignored,
+}
+
+/// The organization an event concerns; `None` for catalog events.
+pub fn org_of(event: &LedgerEvent) -> Option<&OrgId> {
+    event.org_id()
+}
+
+impl Books {
+    /// Fold one stored event. Returns the invoices whose content changed.
+    pub fn apply(&mut self, event: &RecordedEvent) -> Result<Vec<InvoiceKey>, FoldError> {
+        let decoded = event.decode().map_err(|source| FoldError::Decode {
+            position: event.global_position,
+            source,
+        })?;
+        Ok(self.apply_decoded(event, &decoded))
+    }
+
+    /// Fold an already decoded event (`decoded` must be `event.decode()`).
+    pub fn apply_decoded(
+        &mut self,
+        event: &RecordedEvent,
+        decoded: &LedgerEvent,
+    ) -> Vec<InvoiceKey> {
+        match decoded {
+            LedgerEvent::PriceSet(price) => {
+                self.catalog.insert(event.global_position, price);
+                Vec::new()
+            }
+            LedgerEvent::OrganizationCreated(created) => {
+                if self.orgs.contains_key(&created.org_id) {
+                    self.ignored.duplicate_org += 1;
+                } else {
+                    let mut book = OrgBook::new(created);
+                    book.last_position = event.global_position;
+                    self.orgs.insert(created.org_id.clone(), book);
+                }
+                Vec::new()
+            }
+            other => match other.org_id().and_then(|org| self.orgs.get_mut(org)) {
+                Some(book) => book.apply(&self.catalog, event, decoded),
+                None => {
+                    self.ignored.unknown_org += 1;
+                    Vec::new()
+                }
+            },
+        }
+    }
+
+    /// One invoice, as it stands.
+    pub fn invoice(&self, key: &InvoiceKey) -> Option<Invoice> {
+        self.orgs.get(&key.org_id)?.invoice(key.period_start)
+    }
+
+    /// Every invoice of every organization, by organization then period.
+    pub fn invoices(&self) -> Vec<Invoice> {
+        self.orgs.values().flat_map(OrgBook::invoices).collect()
+    }
+}
