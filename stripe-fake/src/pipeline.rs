@@ -80,7 +80,7 @@ fn authenticate(headers: &HeaderMap) -> Result<(), StripeErr> {
     let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
         return Err(unauthorized("You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details, or we can help at https://support.stripe.com/.".into()));
     };
-    let key = value.strip_prefix("Bearer ").unwrap_or_default().trim();
+    let key = bearer_or_basic_key(value).unwrap_or_default();
     if key.starts_with("sk_test_") || key.starts_with("rk_test_") {
         return Ok(());
     }
@@ -88,6 +88,21 @@ fn authenticate(headers: &HeaderMap) -> Result<(), StripeErr> {
     Err(unauthorized(format!(
         "Invalid API Key provided: {shown}****. The Stripe fake accepts any test-mode key (sk_test_… or rk_test_…) sent as 'Authorization: Bearer KEY'."
     )))
+}
+
+/// `Bearer KEY`, or HTTP Basic with the key as user name (`curl -u sk_test_…:`), as
+/// Stripe accepts both.
+fn bearer_or_basic_key(header: &str) -> Option<String> {
+    use base64::Engine as _;
+    if let Some(key) = header.strip_prefix("Bearer ") {
+        return Some(key.trim().to_owned());
+    }
+    let encoded = header.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    Some(text.split(':').next().unwrap_or_default().to_owned())
 }
 
 fn json_refused() -> StripeErr {

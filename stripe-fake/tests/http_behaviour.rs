@@ -60,6 +60,19 @@ async fn requests_without_or_with_a_malformed_key_are_unauthorized() {
 }
 
 #[tokio::test]
+async fn basic_auth_with_the_key_as_user_name_is_accepted_like_curl_u() {
+    let fake = fake().await;
+    let url = format!("{}/v1/customers", fake.base_url());
+    let response = Client::new()
+        .get(&url)
+        .basic_auth(KEY, Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_json_body_is_refused_as_stripe_refuses_it() {
     let fake = fake().await;
     let response = Client::new()
