@@ -44,6 +44,18 @@ fn spec() -> Result<&'static Value, String> {
     .map_err(Clone::clone)
 }
 
+/// Every `(METHOD, path template)` in the extract, e.g. `("POST", "/v1/invoices/{invoice}/finalize")`.
+pub fn operations() -> Vec<(String, String)> {
+    spec().map(schema::operations).unwrap_or_default()
+}
+
+/// The `(METHOD, path template)` of a request, if it names an operation in the extract.
+pub fn operation_of(request: &RecordedRequest) -> Option<(String, String)> {
+    let spec = spec().ok()?;
+    schema::template_of(spec, &request.method, &request.path)
+        .map(|template| (request.method.to_ascii_uppercase(), template))
+}
+
 /// Checks every request; `Err` lists every violation found.
 pub fn check_all(requests: &[RecordedRequest]) -> Result<(), Vec<Violation>> {
     let violations: Vec<Violation> = requests.iter().flat_map(check).collect();

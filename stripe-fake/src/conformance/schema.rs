@@ -5,8 +5,9 @@ use serde_json::{Map, Value};
 
 use crate::RecordedRequest;
 
-/// The operation for `method path`, matching literal segments before `{templates}`.
-fn operation<'s>(spec: &'s Value, method: &str, path: &str) -> Option<&'s Value> {
+/// The path template matching `path` that has `method`, preferring literal segments
+/// over `{templates}` (so `/v1/invoices/search` is not `/v1/invoices/{invoice}`).
+pub(super) fn template_of(spec: &Value, method: &str, path: &str) -> Option<String> {
     let paths = spec.get("paths")?.as_object()?;
     let segments: Vec<&str> = path.split('/').collect();
     let score = |template: &str| -> Option<usize> {
@@ -26,11 +27,38 @@ fn operation<'s>(spec: &'s Value, method: &str, path: &str) -> Option<&'s Value>
         }
         Some(literal)
     };
+    let method = method.to_ascii_lowercase();
     paths
         .iter()
-        .filter_map(|(template, item)| Some((score(template)?, item)))
+        .filter(|(_, item)| item.get(&method).is_some())
+        .filter_map(|(template, _)| Some((score(template)?, template)))
         .max_by_key(|(score, _)| *score)
-        .and_then(|(_, item)| item.get(method.to_ascii_lowercase()))
+        .map(|(_, template)| template.clone())
+}
+
+fn operation<'s>(spec: &'s Value, method: &str, path: &str) -> Option<&'s Value> {
+    let template = template_of(spec, method, path)?;
+    spec.get("paths")?
+        .get(template)?
+        .get(method.to_ascii_lowercase())
+}
+
+pub(super) fn operations(spec: &Value) -> Vec<(String, String)> {
+    let Some(paths) = spec.get("paths").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    paths
+        .iter()
+        .flat_map(|(template, item)| {
+            let methods = item
+                .as_object()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>());
+            methods
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |m| (m.to_ascii_uppercase(), template.clone()))
+        })
+        .collect()
 }
 
 /// `a[b][]` → (`a`, [`b`, ``]); `None` if brackets are unbalanced.

@@ -1,0 +1,80 @@
+//! One pass over every client operation, then the conformance check over all of it:
+//! every operation in the OpenAPI extract was exercised and every request conforms.
+
+mod stripe_support;
+
+use std::collections::BTreeSet;
+
+use stripe_fake::conformance;
+use stripe_support::{fresh_key, harness, item_params};
+use sync::stripe::{
+    metadata_search_query, ItemPrice, ListCustomers, ListInvoiceItems, ListInvoices, ListParams,
+    SearchInvoices, UpdateInvoice, UpdateInvoiceItem,
+};
+
+#[tokio::test]
+async fn every_operation_the_client_has_is_in_stripes_description_and_conforms() {
+    let h = harness().await;
+    let c = &h.client;
+    let customer = h.customer().await;
+    c.retrieve_customer(&customer.id).await.unwrap();
+    c.list_customers(&ListCustomers::default()).await.unwrap();
+    let draft = h.draft(&customer).await;
+    c.retrieve_invoice(&draft.id).await.unwrap();
+    let update = UpdateInvoice {
+        description: Some("d".into()),
+        ..Default::default()
+    };
+    c.update_invoice(&draft.id, &update, &fresh_key())
+        .await
+        .unwrap();
+    c.list_invoices(&ListInvoices {
+        customer: Some(customer.id.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let search = SearchInvoices {
+        query: metadata_search_query([("a", "b")]),
+        ..Default::default()
+    };
+    c.search_invoices(&search).await.unwrap();
+    let item = c
+        .create_invoice_item(
+            &item_params(&draft, ItemPrice::Amount { amount: 5 }),
+            &fresh_key(),
+        )
+        .await
+        .unwrap();
+    c.retrieve_invoice_item(&item.id).await.unwrap();
+    let change = UpdateInvoiceItem {
+        description: Some("e".into()),
+        ..Default::default()
+    };
+    c.update_invoice_item(&item.id, &change, &fresh_key())
+        .await
+        .unwrap();
+    c.list_invoice_items(&ListInvoiceItems::default())
+        .await
+        .unwrap();
+    let extra = h.item(&draft, 1).await;
+    c.delete_invoice_item(&extra.id).await.unwrap();
+    c.list_invoice_lines(&draft.id, &ListParams::default())
+        .await
+        .unwrap();
+    c.finalize_invoice(&draft.id, &fresh_key()).await.unwrap();
+    c.void_invoice(&draft.id, &fresh_key()).await.unwrap();
+    let doomed = h.draft(&customer).await;
+    c.delete_invoice(&doomed.id).await.unwrap();
+
+    let requests = h.fake.requests();
+    let covered: BTreeSet<_> = requests
+        .iter()
+        .filter_map(conformance::operation_of)
+        .collect();
+    let all: BTreeSet<_> = conformance::operations().into_iter().collect();
+    assert_eq!(all.len(), 17);
+    let missed: Vec<_> = all.difference(&covered).collect();
+    assert!(missed.is_empty(), "operations never exercised: {missed:?}");
+    h.finish().await;
+}
