@@ -28,8 +28,11 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
 }
 
 async fn add_fault(State(shared): State<Arc<Shared>>, Json(fault): Json<Fault>) -> StatusCode {
-    lock(&shared.faults).push(fault);
-    StatusCode::CREATED
+    if shared.add_fault(fault) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
 }
 
 async fn list_faults(State(shared): State<Arc<Shared>>) -> Json<Vec<Fault>> {

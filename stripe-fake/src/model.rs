@@ -12,6 +12,8 @@ pub(crate) type Metadata = BTreeMap<String, String>;
 #[derive(Debug, Clone)]
 pub(crate) struct Customer {
     pub id: String,
+    /// Creation sequence, for list cursors.
+    pub seq: u64,
     pub created: i64,
     pub email: Option<String>,
     pub name: Option<String>,
@@ -43,6 +45,8 @@ impl Status {
 #[derive(Debug, Clone)]
 pub(crate) struct Invoice {
     pub id: String,
+    /// Creation sequence, for list cursors.
+    pub seq: u64,
     pub created: i64,
     pub customer: String,
     pub status: Status,
@@ -69,6 +73,8 @@ impl Invoice {
 #[derive(Debug, Clone)]
 pub(crate) struct Item {
     pub id: String,
+    /// Creation sequence, for list cursors.
+    pub seq: u64,
     pub line_id: String,
     pub created: i64,
     pub customer: String,
@@ -166,7 +172,7 @@ pub(crate) fn render_invoice(
         "last_finalization_error": null, "latest_revision": null,
         "lines": {
             "object": "list", "data": shown, "has_more": lines.len() > embedded,
-            "total_count": lines.len(), "url": format!("/v1/invoices/{}/lines", inv.id),
+            "url": format!("/v1/invoices/{}/lines", inv.id),
         },
         "livemode": false, "metadata": inv.metadata, "next_payment_attempt": null,
         "number": inv.number, "on_behalf_of": null, "paid": inv.status == Status::Paid,

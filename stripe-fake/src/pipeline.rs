@@ -55,6 +55,12 @@ pub(crate) async fn handle(
     let outcome = process(&shared, &parts.method, &parts.uri, &parts.headers, &body).await;
     match (outcome, conn) {
         (Outcome::Respond(response), _) => {
+            tracing::debug!(
+                method = %parts.method,
+                path = %parts.uri.path(),
+                status = response.status().as_u16(),
+                "stripe fake answered"
+            );
             shared.set_status(idx, response.status().as_u16());
             response
         }

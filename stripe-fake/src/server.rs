@@ -110,9 +110,11 @@ impl FakeHandle {
         format!("http://{}", self.addr)
     }
 
-    /// Adds a fault for the next matching requests.
+    /// Adds a fault for the next `fault.times` matching requests (`times: 0` is ignored).
     pub fn inject(&self, fault: Fault) {
-        lock(&self.shared.faults).push(fault);
+        if !self.shared.add_fault(fault) {
+            tracing::warn!("ignored a fault with times = 0");
+        }
     }
 
     /// Removes all pending faults.

@@ -53,6 +53,15 @@ impl Shared {
         }
     }
 
+    /// Adds a fault; one that applies to no request (`times: 0`) is refused.
+    pub fn add_fault(&self, fault: Fault) -> bool {
+        if fault.times == 0 {
+            return false;
+        }
+        lock(&self.faults).push(fault);
+        true
+    }
+
     /// Takes one use of the first fault matching the request.
     pub fn take_fault(&self, method: &str, path: &str) -> Option<Fault> {
         let mut faults = lock(&self.faults);

@@ -14,6 +14,8 @@ pub(crate) struct Store {
     pub customers: Vec<Customer>,
     pub invoices: Vec<Invoice>,
     pub items: Vec<Item>,
+    /// Creation order across all objects; list cursors compare by it.
+    last_seq: u64,
 }
 
 /// A Stripe-looking id: `prefix_` and 24 alphanumerics.
@@ -30,6 +32,12 @@ pub(crate) fn now_unix() -> i64 {
 }
 
 impl Store {
+    /// The next creation sequence number.
+    pub fn next_seq(&mut self) -> u64 {
+        self.last_seq += 1;
+        self.last_seq
+    }
+
     pub fn customer(&self, id: &str) -> Option<&Customer> {
         self.customers.iter().find(|c| c.id == id)
     }
@@ -69,22 +77,40 @@ pub(crate) fn limit(params: &Params) -> Result<usize, StripeErr> {
     }
 }
 
-/// One page of `all` (already in list order) per `limit`/`starting_after`/`ending_before`,
-/// rendered as Stripe's list object.
+/// What a list endpoint lists, in list order (by creation sequence).
+pub(crate) struct Listing<'a, T> {
+    pub items: Vec<&'a T>,
+    pub seq: fn(&T) -> u64,
+    /// Newest first (most lists) or oldest first (invoice lines).
+    pub newest_first: bool,
+    pub url: String,
+    /// The object's name in "No such …" errors.
+    pub object: &'static str,
+}
+
+/// One page per `limit`/`starting_after`/`ending_before`, as Stripe's list object.
+/// Cursors are positions in creation order, so a cursor object that no longer matches
+/// the filters (say, an invoice finalized between pages) still works; one that does not
+/// exist at all (`cursor_seq` gives `None`) is `resource_missing`.
 pub(crate) fn page<T>(
-    all: &[T],
-    id_of: impl Fn(&T) -> &str,
+    listing: Listing<'_, T>,
+    cursor_seq: impl Fn(&str) -> Option<u64>,
     render: impl Fn(&T) -> Value,
     params: &Params,
-    url: &str,
-    object: &str,
 ) -> Result<Value, StripeErr> {
     let limit = limit(params)?;
-    let position = |param: &str, id: &str| {
-        all.iter()
-            .position(|o| id_of(o) == id)
-            .ok_or_else(|| StripeErr::no_such_param(object, id, param))
+    let Listing {
+        items,
+        seq,
+        newest_first,
+        url,
+        object,
+    } = listing;
+    let cursor = |param: &str, id: &str| {
+        cursor_seq(id).ok_or_else(|| StripeErr::no_such_param(object, id, param))
     };
+    // Whether `x` comes before the cursor `c` in list order.
+    let before = |x: u64, c: u64| if newest_first { x > c } else { x < c };
     let (slice, has_more) = match (params.str("starting_after"), params.str("ending_before")) {
         (Some(_), Some(_)) => {
             return Err(StripeErr::invalid(
@@ -92,23 +118,25 @@ pub(crate) fn page<T>(
             ))
         }
         (Some(after), None) => {
-            let start = position("starting_after", after)? + 1;
-            let end = (start + limit).min(all.len());
-            (&all[start..end], end < all.len())
+            let c = cursor("starting_after", after)?;
+            let start = items.partition_point(|t| before(seq(t), c) || seq(t) == c);
+            let end = (start + limit).min(items.len());
+            (&items[start..end], end < items.len())
         }
-        (None, Some(before)) => {
-            let end = position("ending_before", before)?;
+        (None, Some(before_id)) => {
+            let c = cursor("ending_before", before_id)?;
+            let end = items.partition_point(|t| before(seq(t), c));
             let start = end.saturating_sub(limit);
-            (&all[start..end], start > 0)
+            (&items[start..end], start > 0)
         }
         (None, None) => {
-            let end = limit.min(all.len());
-            (&all[..end], end < all.len())
+            let end = limit.min(items.len());
+            (&items[..end], end < items.len())
         }
     };
     Ok(json!({
         "object": "list",
-        "data": slice.iter().map(render).collect::<Vec<_>>(),
+        "data": slice.iter().map(|t| render(t)).collect::<Vec<_>>(),
         "has_more": has_more,
         "url": url,
     }))

@@ -8,8 +8,8 @@ use std::time::Duration;
 use stripe_fake::FakeConfig;
 use stripe_support::{fresh_key, harness, harness_with};
 use sync::stripe::{
-    metadata_search_query, CreateCustomer, CreateInvoice, ListCustomers, ListParams,
-    SearchInvoices, UpdateInvoice,
+    metadata_search_query, CreateCustomer, CreateInvoice, InvoiceStatus, ListCustomers,
+    ListInvoices, ListParams, SearchInvoices, UpdateInvoice,
 };
 
 #[tokio::test]
@@ -84,7 +84,7 @@ fn tagged(customer: &str, tag: &str) -> CreateInvoice {
 
 #[tokio::test]
 async fn search_finds_invoices_by_metadata_only_after_the_indexing_delay() {
-    let delay = Duration::from_millis(300);
+    let delay = Duration::from_secs(1);
     let config = FakeConfig {
         search_index_delay: delay,
         ..FakeConfig::default()
@@ -159,6 +159,45 @@ async fn search_pages_through_every_match_and_follows_metadata_changes() {
     assert_eq!(
         result.data.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
         vec![moved]
+    );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_cursor_that_left_the_filter_between_pages_still_continues_the_walk() {
+    let h = harness().await;
+    let customer = h.customer().await;
+    let older = h.draft(&customer).await;
+    let newer = h.draft(&customer).await;
+    h.item(&newer, 100).await;
+    let drafts = |after: Option<String>| ListInvoices {
+        customer: Some(customer.id.clone()),
+        status: Some(InvoiceStatus::Draft),
+        page: ListParams {
+            limit: Some(1),
+            starting_after: after,
+            ending_before: None,
+        },
+    };
+    let first = h.client.list_invoices(&drafts(None)).await.unwrap();
+    assert_eq!(
+        (first.data[0].id.as_str(), first.has_more),
+        (newer.id.as_str(), true)
+    );
+    // The page's last invoice is finalized before the next page is asked for.
+    h.client
+        .finalize_invoice(&newer.id, &fresh_key())
+        .await
+        .unwrap();
+    let second = h
+        .client
+        .list_invoices(&drafts(Some(newer.id.clone())))
+        .await
+        .unwrap();
+    assert_eq!(second.data.len(), 1);
+    assert_eq!(
+        (second.data[0].id.as_str(), second.has_more),
+        (older.id.as_str(), false)
     );
     h.finish().await;
 }

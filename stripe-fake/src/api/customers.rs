@@ -5,11 +5,12 @@ use serde_json::Value;
 use crate::error::StripeErr;
 use crate::model::{render_customer, Customer};
 use crate::params::{merged_metadata, Params};
-use crate::store::{new_id, now_unix, page, Store};
+use crate::store::{new_id, now_unix, page, Listing, Store};
 
 pub(super) fn create(store: &mut Store, params: &Params) -> Result<Value, StripeErr> {
     let id = new_id("cus");
     let customer = Customer {
+        seq: store.next_seq(),
         invoice_prefix: id[5..13].to_ascii_uppercase(),
         id,
         created: now_unix(),
@@ -39,12 +40,13 @@ pub(super) fn list(store: &Store, params: &Params) -> Result<Value, StripeErr> {
         .rev()
         .filter(|c| email.is_none() || c.email.as_deref() == email)
         .collect();
-    page(
-        &newest_first,
-        |c| &c.id,
-        |c| render_customer(c),
-        params,
-        "/v1/customers",
-        "customer",
-    )
+    let listing = Listing {
+        items: newest_first,
+        seq: |c| c.seq,
+        newest_first: true,
+        url: "/v1/customers".into(),
+        object: "customer",
+    };
+    let cursor = |id: &str| store.customer(id).map(|c| c.seq);
+    page(listing, cursor, render_customer, params)
 }

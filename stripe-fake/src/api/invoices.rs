@@ -6,7 +6,7 @@ use tokio::time::Instant;
 use crate::error::StripeErr;
 use crate::model::{render_invoice, render_line, Invoice, Status};
 use crate::params::{merged_metadata, Params};
-use crate::store::{new_id, now_unix, page, Store};
+use crate::store::{new_id, now_unix, page, Listing, Store};
 use crate::FakeConfig;
 
 fn render(store: &Store, config: &FakeConfig, inv: &Invoice) -> Value {
@@ -63,6 +63,7 @@ pub(super) fn create(
     }
     let mut inv = Invoice {
         id: new_id("in"),
+        seq: store.next_seq(),
         created: now_unix(),
         customer: customer.to_owned(),
         status: Status::Draft,
@@ -111,14 +112,15 @@ pub(super) fn list(store: &Store, config: &FakeConfig, p: &Params) -> Result<Val
         .filter(|i| status.is_none_or(|s| i.status.as_str() == s))
         .filter(|i| method.is_none_or(|m| i.collection_method == m))
         .collect();
-    page(
-        &newest_first,
-        |i| &i.id,
-        |i| render(store, config, i),
-        p,
-        "/v1/invoices",
-        "invoice",
-    )
+    let listing = Listing {
+        items: newest_first,
+        seq: |i| i.seq,
+        newest_first: true,
+        url: "/v1/invoices".into(),
+        object: "invoice",
+    };
+    let cursor = |id: &str| store.invoices.iter().find(|i| i.id == id).map(|i| i.seq);
+    page(listing, cursor, |i| render(store, config, i), p)
 }
 
 pub(super) fn update(
@@ -237,14 +239,19 @@ pub(super) fn void(store: &mut Store, config: &FakeConfig, id: &str) -> Result<V
 
 pub(super) fn lines(store: &Store, id: &str, p: &Params) -> Result<Value, StripeErr> {
     store.invoice_index(id)?;
-    let lines = store.lines_of(id);
-    let url = format!("/v1/invoices/{id}/lines");
-    page(
-        &lines,
-        |l| &l.line_id,
-        |l| render_line(l),
-        p,
-        &url,
-        "line item",
-    )
+    let listing = Listing {
+        items: store.lines_of(id),
+        seq: |l| l.seq,
+        newest_first: false,
+        url: format!("/v1/invoices/{id}/lines"),
+        object: "line item",
+    };
+    let cursor = |line: &str| {
+        store
+            .items
+            .iter()
+            .find(|i| i.line_id == line)
+            .map(|i| i.seq)
+    };
+    page(listing, cursor, render_line, p)
 }

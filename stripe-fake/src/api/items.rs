@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::error::StripeErr;
 use crate::model::{render_item, Item, Status};
 use crate::params::{merged_metadata, Params};
-use crate::store::{new_id, now_unix, page, Store};
+use crate::store::{new_id, now_unix, page, Listing, Store};
 use crate::FakeConfig;
 
 /// `amount`, or `unit_amount_decimal` × `quantity` rounded to a whole minor unit.
@@ -132,6 +132,7 @@ pub(super) fn create(
     let now = now_unix();
     let item = Item {
         id: new_id("ii"),
+        seq: store.next_seq(),
         line_id: new_id("il"),
         created: now,
         customer: customer.to_owned(),
@@ -196,12 +197,13 @@ pub(super) fn list(store: &Store, p: &Params) -> Result<Value, StripeErr> {
         .filter(|i| invoice.is_none_or(|v| i.invoice.as_deref() == Some(v)))
         .filter(|i| pending.is_none_or(|want| i.invoice.is_none() == want))
         .collect();
-    page(
-        &newest_first,
-        |i| &i.id,
-        |i| render_item(i),
-        p,
-        "/v1/invoiceitems",
-        "invoiceitem",
-    )
+    let listing = Listing {
+        items: newest_first,
+        seq: |i| i.seq,
+        newest_first: true,
+        url: "/v1/invoiceitems".into(),
+        object: "invoiceitem",
+    };
+    let cursor = |id: &str| store.items.iter().find(|i| i.id == id).map(|i| i.seq);
+    page(listing, cursor, render_item, p)
 }
