@@ -5,7 +5,8 @@ mod stripe_support;
 use rust_decimal_macros::dec;
 use stripe_support::{fresh_key, harness, item_params};
 use sync::stripe::{
-    ErrorClass, ItemPrice, ListInvoiceItems, ListParams, Period, StripeError, UpdateInvoiceItem,
+    CreateInvoice, CreateInvoiceItem, ErrorClass, ItemPrice, ListInvoiceItems, ListParams,
+    PendingInvoiceItemsBehavior, Period, StripeError, UpdateInvoiceItem,
 };
 
 #[tokio::test]
@@ -212,5 +213,52 @@ async fn an_invoice_embeds_its_first_ten_lines_and_the_rest_are_paged() {
     assert!(lines
         .iter()
         .all(|l| l.id.starts_with("il_") && l.kind == "invoiceitem"));
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn pending_items_join_a_new_invoice_only_when_asked_to() {
+    let h = harness().await;
+    let customer = h.customer().await;
+    let pending = CreateInvoiceItem {
+        customer: customer.id.clone(),
+        invoice: None,
+        currency: Some("eur".into()),
+        description: None,
+        period: None,
+        metadata: Default::default(),
+        price: ItemPrice::Amount { amount: 700 },
+    };
+    let item = h
+        .client
+        .create_invoice_item(&pending, &fresh_key())
+        .await
+        .unwrap();
+    assert_eq!(item.invoice, None);
+    let mut params = CreateInvoice::for_customer(&customer.id);
+    params.currency = Some("eur".into());
+    params.pending_invoice_items_behavior = Some(PendingInvoiceItemsBehavior::Exclude);
+    let excluded = h
+        .client
+        .create_invoice(&params, &fresh_key())
+        .await
+        .unwrap();
+    assert_eq!(excluded.total, 0);
+    params.pending_invoice_items_behavior = Some(PendingInvoiceItemsBehavior::Include);
+    let included = h
+        .client
+        .create_invoice(&params, &fresh_key())
+        .await
+        .unwrap();
+    assert_eq!(included.total, 700);
+    let pending_left = h
+        .client
+        .list_invoice_items(&ListInvoiceItems {
+            pending: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(pending_left.data.is_empty());
     h.finish().await;
 }
