@@ -4,7 +4,8 @@
 //! - [`stripe`]: a typed client for the subset of Stripe's REST API the sync uses —
 //!   configuration from the environment ([`stripe::StripeSetup`]), form-encoded
 //!   requests, typed objects and parameters, and errors split into retryable and
-//!   permanent ([`stripe::StripeError::class`]).
+//!   permanent ([`stripe::StripeError::class`]). [`stripe::StripeApi`] is the same set of
+//!   operations as a trait object, for the daemon to hold as `Arc<dyn StripeApi>`.
 //! - The sync projector (a later issue) builds on the client.
 //!
 //! # Guarantees

@@ -78,3 +78,13 @@ async fn every_operation_the_client_has_is_in_stripes_description_and_conforms()
     assert!(missed.is_empty(), "operations never exercised: {missed:?}");
     h.finish().await;
 }
+
+#[tokio::test]
+async fn the_client_works_behind_the_stripe_api_trait_object() {
+    let h = harness().await;
+    let api: std::sync::Arc<dyn sync::stripe::StripeApi> = std::sync::Arc::new(h.client.clone());
+    let customer = h.customer().await;
+    let fetched = api.retrieve_customer(&customer.id).await.unwrap();
+    assert_eq!(fetched.id, customer.id);
+    h.finish().await;
+}

@@ -5,6 +5,7 @@
 //! never retries by itself: [`StripeError::class`] says whether a retry may help and
 //! [`StripeError::retry_after`] how long Stripe asked us to wait.
 
+mod api;
 mod client;
 mod config;
 mod customers;
@@ -14,6 +15,7 @@ mod invoices;
 mod objects;
 mod params;
 
+pub use api::StripeApi;
 pub use client::{IdempotencyKey, StripeClient};
 pub use config::{StripeConfig, StripeSetup, DEFAULT_API_BASE};
 pub use error::{ApiError, ErrorClass, StripeError};
