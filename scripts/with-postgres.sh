@@ -2,7 +2,8 @@
 # Run a command with a throwaway PostgreSQL cluster: initdb into a temp dir,
 # start it on a free loopback port, export TEST_DATABASE_URL (and
 # BENCH_DATABASE_URL) for the command, and stop and remove the cluster
-# afterwards — also when the command fails or is interrupted.
+# afterwards — also when the command fails or is interrupted. PG_DURABLE=1
+# keeps fsync and synchronous_commit on (for benchmarks).
 #
 #   scripts/with-postgres.sh cargo test --workspace
 #
@@ -58,9 +59,14 @@ trap 'exit 130' INT TERM
 
 as_pg "$PG_BIN/initdb" -D "$PGDATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$PGDATA_ROOT/initdb.log" 2>&1 \
     || { cat "$PGDATA_ROOT/initdb.log" >&2; exit 1; }
-# Durability settings are relaxed for speed: the cluster is thrown away.
-as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGDATA_ROOT/server.log" -w -t 60 start \
-    -o "-p $PORT -c listen_addresses=127.0.0.1 -k $PGDATA_ROOT -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB" \
+# Durability is relaxed for speed (the cluster is thrown away) unless
+# PG_DURABLE=1, which keeps PostgreSQL's defaults (fsync, synchronous_commit)
+# for benchmarks that should reflect production.
+SETTINGS="-p $PORT -c listen_addresses=127.0.0.1 -k $PGDATA_ROOT -c max_connections=400 -c shared_buffers=256MB"
+if [ "${PG_DURABLE:-0}" != "1" ]; then
+    SETTINGS="$SETTINGS -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+fi
+as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGDATA_ROOT/server.log" -w -t 60 start -o "$SETTINGS" \
     >/dev/null || { cat "$PGDATA_ROOT/server.log" >&2; exit 1; }
 
 export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/postgres"

@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 pub enum ValueError {
     #[error("`{0}` is not a decimal number")]
     NotADecimal(String),
+    #[error("`{0}` is far outside the range of any quantity or amount")]
+    OutOfRange(String),
     #[error("{what} must not be negative (got {value})")]
     Negative { what: &'static str, value: Decimal },
     #[error("{what} {value} exceeds the maximum of {max}")]
@@ -75,7 +77,15 @@ fn parse(s: &str) -> Result<Decimal, ValueError> {
     let trimmed = s.trim();
     Decimal::from_str(trimmed)
         .or_else(|_| Decimal::from_scientific(trimmed))
-        .map_err(|_| ValueError::NotADecimal(s.to_owned()))
+        .map_err(|_| {
+            // Only to word the error: a finite float spelling that Decimal
+            // cannot hold (28 digits) is out of range, not malformed.
+            if trimmed.parse::<f64>().is_ok_and(f64::is_finite) {
+                ValueError::OutOfRange(s.to_owned())
+            } else {
+                ValueError::NotADecimal(s.to_owned())
+            }
+        })
 }
 
 macro_rules! decimal_newtype {
@@ -238,6 +248,14 @@ mod tests {
         assert!(matches!(
             "0.0000000000001".parse::<Quantity>(),
             Err(ValueError::TooPrecise { .. })
+        ));
+        assert!(matches!(
+            "1e30".parse::<Quantity>(),
+            Err(ValueError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            "1e20".parse::<Quantity>(),
+            Err(ValueError::TooLarge { .. })
         ));
     }
 

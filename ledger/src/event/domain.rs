@@ -123,21 +123,34 @@ pub struct UsageRecorded {
 }
 
 /// Replaces the quantity of an earlier usage event (by its event id).
+///
+/// It carries what it changes — the original's meter and `occurred_at` and
+/// the quantity in force before this correction — so the invoice fold stays
+/// a pure function of the events it is given. Whoever appends it looks
+/// those up first (and serialises corrections of one usage event).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsageCorrected {
     pub org_id: OrgId,
     pub usage_event_id: Uuid,
+    pub meter: String,
+    /// When the corrected usage occurred (decides its billing period).
+    pub usage_occurred_at: DateTime<Utc>,
+    pub previous_quantity: Quantity,
     pub quantity: Quantity,
     pub reason: String,
 }
 
-/// Cancels an earlier usage event (by its event id).
+/// Cancels an earlier usage event (by its event id); carries what it
+/// cancels, like [`UsageCorrected`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsageVoided {
     pub org_id: OrgId,
     pub usage_event_id: Uuid,
+    pub meter: String,
+    pub usage_occurred_at: DateTime<Utc>,
+    pub previous_quantity: Quantity,
     pub reason: String,
 }
 

@@ -108,6 +108,8 @@ pub enum StoreError {
     /// event id that is already stored). Nothing was written.
     #[error("the batch violates unique constraint `{constraint}`")]
     UniqueViolation { constraint: String },
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
     #[error("unsupported DATABASE_URL `{0}`: use postgres://… or sqlite://path")]
     UnsupportedUrl(String),
     #[error("stored event is corrupt: {0}")]
@@ -152,10 +154,38 @@ pub struct AuditQuery {
     pub occurred_from: Option<DateTime<Utc>>,
     /// Exclusive upper bound on `occurred_at`.
     pub occurred_to: Option<DateTime<Utc>>,
+    /// Only events after this global position (exclusive).
+    pub min_position: Option<i64>,
+    /// Only events up to this global position (inclusive).
+    pub max_position: Option<i64>,
+    /// Only events whose top-level payload field (a name of lowercase
+    /// letters, digits and `_`), in its text form, equals one of the values,
+    /// e.g. `("meter", ["cpu_seconds"])`; the number 4 matches `"4"`. All
+    /// pairs must match.
+    pub payload_equals: Vec<(String, Vec<String>)>,
     /// Continue after this global position (in `direction`).
     pub cursor: Option<i64>,
     pub direction: Direction,
     pub limit: u32,
+}
+
+impl AuditQuery {
+    /// Refuse payload field names that are not plain identifiers.
+    pub(crate) fn validate(&self) -> Result<(), StoreError> {
+        for (field, _) in &self.payload_equals {
+            let plain = !field.is_empty()
+                && field.len() <= 64
+                && field
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !plain {
+                return Err(StoreError::InvalidQuery(format!(
+                    "payload field `{field}` must be lowercase letters, digits and `_`"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A page of results and the cursor for the next one, if there is more.
@@ -307,7 +337,7 @@ impl NewEvent {
 
 /// The fixed-width UTC text form timestamps take in SQLite (sorts
 /// chronologically as text) and in logs.
-pub(crate) fn format_timestamp(t: DateTime<Utc>) -> String {
+pub fn format_timestamp(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 

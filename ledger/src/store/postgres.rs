@@ -229,6 +229,7 @@ impl EventStore for PostgresStore {
     }
 
     async fn read_audit(&self, query: &AuditQuery) -> Result<Page<RecordedEvent>, StoreError> {
+        query.validate()?;
         let limit = query.limit.clamp(1, MAX_READ_LIMIT);
         let mut sql = QueryBuilder::<Postgres>::new(concat!(
             "SELECT ",
@@ -236,6 +237,19 @@ impl EventStore for PostgresStore {
             " FROM event WHERE org_id = "
         ));
         sql.push_bind(&query.org_id);
+        if let Some(min) = query.min_position {
+            sql.push(" AND global_position > ").push_bind(min);
+        }
+        if let Some(max) = query.max_position {
+            sql.push(" AND global_position <= ").push_bind(max);
+        }
+        for (field, values) in &query.payload_equals {
+            sql.push(" AND payload ->> ")
+                .push_bind(field)
+                .push(" = ANY(")
+                .push_bind(values)
+                .push(")");
+        }
         if !query.event_types.is_empty() {
             sql.push(" AND event_type = ANY(")
                 .push_bind(&query.event_types)

@@ -261,6 +261,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn read_audit(&self, query: &AuditQuery) -> Result<Page<RecordedEvent>, StoreError> {
+        query.validate()?;
         let limit = query.limit.clamp(1, MAX_READ_LIMIT);
         let mut sql = QueryBuilder::<Sqlite>::new(concat!(
             "SELECT ",
@@ -268,6 +269,20 @@ impl EventStore for SqliteStore {
             " FROM event WHERE org_id = "
         ));
         sql.push_bind(&query.org_id);
+        if let Some(min) = query.min_position {
+            sql.push(" AND global_position > ").push_bind(min);
+        }
+        if let Some(max) = query.max_position {
+            sql.push(" AND global_position <= ").push_bind(max);
+        }
+        for (field, values) in &query.payload_equals {
+            // CAST: compare the field's text form, as PostgreSQL's `->>` does.
+            sql.push(" AND CAST(json_extract(payload, ")
+                .push_bind(format!("$.{field}"))
+                .push(") AS TEXT) IN (SELECT value FROM json_each(")
+                .push_bind(serde_json::to_string(values)?)
+                .push("))");
+        }
         if !query.event_types.is_empty() {
             sql.push(" AND event_type IN (SELECT value FROM json_each(")
                 .push_bind(serde_json::to_string(&query.event_types)?)

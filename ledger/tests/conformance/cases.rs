@@ -606,14 +606,19 @@ pub async fn audit_reads_filter_by_org_type_and_time_and_paginate_both_ways(db: 
             "UsageRecorded"
         };
         a_events.push(
-            NewEvent::new(kind, 1, json!({"n": n}), t0() + Duration::hours(n as i64))
-                .with_org("org-a"),
+            NewEvent::new(
+                kind,
+                1,
+                json!({"n": n, "parity": if n % 2 == 0 { "even" } else { "odd" }}),
+                t0() + Duration::hours(n as i64),
+            )
+            .with_org("org-a"),
         );
     }
     let b_events = (0..5)
         .map(|n| NewEvent::new("UsageRecorded", 1, json!({"n": n}), t0()).with_org("org-b"))
         .collect();
-    store
+    let outcomes = store
         .append_batch(vec![
             StreamAppend {
                 stream_id: stream("usage-org-a"),
@@ -628,6 +633,7 @@ pub async fn audit_reads_filter_by_org_type_and_time_and_paginate_both_ways(db: 
         ])
         .await
         .unwrap();
+    let first_a = outcomes[0].results[0].global_position();
 
     let walk = |query: AuditQuery| {
         let store = store.clone();
@@ -672,6 +678,44 @@ pub async fn audit_reads_filter_by_org_type_and_time_and_paginate_both_ways(db: 
     })
     .await;
     assert_eq!(charges_in_window, vec![3, 6, 9]);
+
+    let window = walk(AuditQuery {
+        org_id: "org-a".into(),
+        min_position: Some(first_a + 4),
+        max_position: Some(first_a + 10),
+        limit: 3,
+        ..AuditQuery::default()
+    })
+    .await;
+    assert_eq!(window, (5..=10).collect::<Vec<_>>());
+
+    let by_payload = walk(AuditQuery {
+        org_id: "org-a".into(),
+        payload_equals: vec![("n".into(), vec!["4".into(), "7".into()])],
+        limit: 10,
+        ..AuditQuery::default()
+    })
+    .await;
+    assert_eq!(by_payload, vec![4, 7], "fields compare by their text form");
+    let by_parity = walk(AuditQuery {
+        org_id: "org-a".into(),
+        payload_equals: vec![("parity".into(), vec!["odd".into()])],
+        event_types: vec!["UsageRecorded".into()],
+        limit: 4,
+        ..AuditQuery::default()
+    })
+    .await;
+    assert_eq!(by_parity, vec![1, 5, 7, 11, 13, 17, 19, 23, 25, 29]);
+
+    let bad_field = store
+        .read_audit(&AuditQuery {
+            org_id: "org-a".into(),
+            payload_equals: vec![("n') OR 1=1 --".into(), vec![])],
+            limit: 1,
+            ..AuditQuery::default()
+        })
+        .await;
+    assert!(matches!(bad_field, Err(StoreError::InvalidQuery(_))));
 
     let nobody = store
         .read_audit(&AuditQuery {

@@ -1,0 +1,58 @@
+//! The `billing` command line.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "billing",
+    version,
+    about = "An event-sourced usage-billing ledger"
+)]
+pub struct Cli {
+    /// Database: `postgres://…` or `sqlite://path`. Unset: the SQLite file
+    /// `billing.db` in the working directory.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Log format on stderr.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply database migrations (every command also does this at start-up).
+    Migrate,
+    /// List stored events in global order.
+    Events(cmd::events::EventsArgs),
+    /// Record usage from the command line.
+    #[command(subcommand)]
+    Usage(cmd::usage::UsageCommand),
+    /// Benchmarks that print a ratio against a baseline measured in the same run.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
+}
+
+/// The database URL in force: the flag/env, else the default SQLite file.
+pub fn database_url(cli_value: Option<String>) -> String {
+    cli_value.unwrap_or_else(ledger::db::default_url)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let url = database_url(cli.database_url);
+    match cli.command {
+        Command::Migrate => cmd::migrate::run(&url).await?,
+        Command::Events(args) => cmd::events::run(&url, args).await?,
+        Command::Usage(command) => cmd::usage::run(&url, command).await?,
+        Command::Bench(command) => cmd::bench::run(command).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

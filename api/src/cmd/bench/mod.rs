@@ -1,0 +1,57 @@
+//! `billing bench …`: each benchmark measures its own baseline in the same
+//! run and prints a ratio, so the figure survives a noisy machine. The last
+//! line of output is one JSON object.
+
+mod append;
+mod scratch;
+mod workload;
+
+use std::time::Duration;
+
+pub use scratch::Scratch;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Append usage events through the EventStore vs. the fastest raw insert.
+    Append(append::AppendArgs),
+}
+
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Append(args) => append::run(args).await,
+    }
+}
+
+/// Which backend a benchmark runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchBackend {
+    Postgres,
+    Sqlite,
+}
+
+impl BenchBackend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// Events per second, guarding against a zero duration.
+pub fn rate(events: usize, took: Duration) -> f64 {
+    events as f64 / took.as_secs_f64().max(1e-9)
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(what.to_owned());
+    bar
+}

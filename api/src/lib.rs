@@ -1,0 +1,15 @@
+//! The HTTP API and the `billing` command line.
+//!
+//! # Layout
+//! - [`cli`]: the `billing` subcommands and their dispatch.
+//! - [`cmd`]: one module per subcommand (`migrate`, `events`, `usage`,
+//!   `bench`, `stripe-fake`).
+//! - [`telemetry`]: `tracing` set up once, human-readable or JSON.
+//!
+//! Every command that needs the schema migrates it first, so a fresh
+//! database (or the default SQLite file) works without a separate step.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod cmd;
+pub mod telemetry;
