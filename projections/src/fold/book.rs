@@ -258,7 +258,7 @@ impl OrgBook {
             }
             LedgerEvent::CreditGranted(c) => {
                 let (start, _) = self.landing(event.occurred_at, changed);
-                let amount = self.currency.round(c.amount.value().abs());
+                let amount = super::render::round(self.currency, c.amount.value().abs());
                 if let Some(pb) = self.periods.get_mut(&start) {
                     if !pb.credits.iter().any(|x| x.credit_id == c.credit_id) {
                         pb.credits.push(CreditEntry {

@@ -132,7 +132,7 @@ impl OrgBook {
             price_id: None,
             quantity: Decimal::from(billed),
             unit_price: None,
-            amount: self.currency.round(unrounded),
+            amount: super::render::round(self.currency, unrounded),
             tiers: Vec::new(),
             adjusts_period_start: None,
             source: LineSource {

@@ -9,8 +9,9 @@
 //! - **Organizations**: events of an organization whose `OrganizationCreated`
 //!   has not been folded are ignored and counted in [`Ignored`]; a second
 //!   `OrganizationCreated` for the same id is ignored and counted too.
-//! - **Replay safety**: a book skips events at or below the global position
-//!   it already reflects ([`OrgBook::last_position`], [`Catalog`] likewise).
+//! - **Replay safety**: [`Books`], each [`OrgBook`] and the [`Catalog`] skip
+//!   events at or below the global position they already reflect, so an
+//!   event delivered twice (a retried batch) is never counted twice.
 //! - **Periods**: see [`crate::period`]. An invoice exists from the first
 //!   event that lands on its period (usage, subscription change, charge,
 //!   credit, `InvoicePeriodOpened`, `InvoiceFinalized`, a late adjustment or
@@ -103,6 +104,9 @@ pub struct Books {
     pub orgs: BTreeMap<OrgId, OrgBook>,
     #[serde(default)]
     pub ignored: Ignored,
+    /// Global position of the last event folded; replays are skipped.
+    #[serde(default)]
+    pub last_position: i64,
 }
 
 /// The organization an event concerns; `None` for catalog events.
@@ -126,6 +130,10 @@ impl Books {
         event: &RecordedEvent,
         decoded: &LedgerEvent,
     ) -> Vec<InvoiceKey> {
+        if event.global_position <= self.last_position {
+            return Vec::new();
+        }
+        self.last_position = event.global_position;
         match decoded {
             LedgerEvent::PriceSet(price) => {
                 self.catalog.insert(event.global_position, price);

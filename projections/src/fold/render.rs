@@ -49,7 +49,7 @@ pub(crate) fn render(org: &OrgBook, pb: &PeriodBook) -> Rendered {
             price_id: None,
             quantity: Decimal::ONE,
             unit_price: Some(charge.amount),
-            amount: currency.round(charge.amount),
+            amount: round(currency, charge.amount),
             tiers: Vec::new(),
             adjusts_period_start: charge.late_for,
             source: ids_source("ChargeAdded", &charge.charge_id),
@@ -139,7 +139,7 @@ pub(crate) fn render(org: &OrgBook, pb: &PeriodBook) -> Rendered {
             price_id: None,
             quantity: Decimal::ONE,
             unit_price: None,
-            amount: -applied,
+            amount: round(currency, -applied),
             tiers: Vec::new(),
             adjusts_period_start: None,
             source,
@@ -162,12 +162,20 @@ pub(crate) fn render(org: &OrgBook, pb: &PeriodBook) -> Rendered {
         version: pb.version,
         position: pb.position,
         lines,
-        subtotal,
-        credit_applied: applied_total,
-        total,
-        credit_remaining,
+        subtotal: round(currency, subtotal),
+        credit_applied: round(currency, applied_total),
+        total: round(currency, total),
+        credit_remaining: round(currency, credit_remaining),
     };
     Rendered { invoice, carry }
+}
+
+/// Round once to the minor unit (half away from zero) and show the minor
+/// unit's places (`1` → `1.00`), so amounts serialise uniformly.
+pub(crate) fn round(currency: Currency, amount: Decimal) -> Decimal {
+    let mut rounded = currency.round(amount);
+    rounded.rescale(currency.minor_unit_scale());
+    rounded
 }
 
 fn ids_source(event_type: &str, id: &str) -> LineSource {
@@ -204,9 +212,10 @@ fn usage_lines(
     let priced = price_chain(segments.iter().map(|s| (s.price.as_ref(), s.quantity)));
     for (segment, priced) in segments.iter().zip(priced) {
         let price = segment.price.as_ref();
-        let amount = priced
-            .as_ref()
-            .map_or(Decimal::ZERO, |p| currency.round(p.amount));
+        let amount = round(
+            currency,
+            priced.as_ref().map_or(Decimal::ZERO, |p| p.amount),
+        );
         lines.push(InvoiceLine {
             line_id: format!("usage:{meter}:{}", price_key(price)),
             kind: LineKind::Usage,
@@ -254,7 +263,7 @@ fn late_lines(currency: Currency, late: &LateMeter, lines: &mut Vec<InvoiceLine>
         let total = after_q.get(i).copied().unwrap_or(segment.base);
         let priced = after_p.get(i).and_then(Option::as_ref);
         let description = format!(
-            "Late usage for the period {period}: {} {} (billed {} → {}); {}",
+            "Late usage for the period {period}: {}{} (billed {} → {}); {}",
             if segment.delta.is_sign_negative() {
                 ""
             } else {
@@ -279,7 +288,7 @@ fn late_lines(currency: Currency, late: &LateMeter, lines: &mut Vec<InvoiceLine>
             price_id: price.map(|p| p.price_id.clone()),
             quantity: segment.delta,
             unit_price: unit_price_of(price),
-            amount: currency.round(marginal),
+            amount: round(currency, marginal),
             tiers: Vec::new(),
             adjusts_period_start: Some(late.source.start),
             source: LineSource {
