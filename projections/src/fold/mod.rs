@@ -64,6 +64,8 @@ mod catalog;
 mod fees;
 mod format;
 mod invoice;
+mod lifecycle;
+mod lines;
 mod render;
 mod usage;
 

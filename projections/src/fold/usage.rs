@@ -1,6 +1,8 @@
 //! Usage aggregation per (period, meter, price), corrections, voids and late
 //! usage for closed periods.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use ledger::event::PriceSet;
 use ledger::pricing::PriceSpec;
@@ -80,28 +82,32 @@ pub(crate) struct LateWindow {
     pub up_to_position: i64,
 }
 
-/// Apply `delta` to a segment list, creating the segment if needed;
-/// returns the quantity before and after (clamped at zero).
+/// The ordering key of the catalog entry a usage event is priced with.
+fn wanted(price: Option<&PriceSet>) -> Option<(DateTime<Utc>, &str)> {
+    price.map(|p| (p.effective_from, p.price_id.as_str()))
+}
+
+/// Apply `delta` to a segment list, creating the segment if needed (the
+/// price is copied only then); returns the quantity before and after,
+/// clamped at zero.
 fn add_to(
     segments: &mut Vec<Segment>,
-    price: &Option<PriceRef>,
+    price: Option<&PriceSet>,
     delta: Decimal,
     occurred: DateTime<Utc>,
     position: i64,
 ) -> (Decimal, Decimal) {
-    let index = match segments.binary_search_by(|s| key(&s.price).cmp(&key(price))) {
+    let index = match segments.binary_search_by(|s| key(&s.price).cmp(&wanted(price))) {
         Ok(i) => i,
         Err(i) => {
-            segments.insert(
-                i,
-                Segment {
-                    price: price.clone(),
-                    quantity: Decimal::ZERO,
-                    first_occurred: occurred,
-                    last_occurred: occurred,
-                    last_position: position,
-                },
-            );
+            let segment = Segment {
+                price: price.map(PriceRef::of),
+                quantity: Decimal::ZERO,
+                first_occurred: occurred,
+                last_occurred: occurred,
+                last_position: position,
+            };
+            segments.insert(i, segment);
             i
         }
     };
@@ -119,6 +125,24 @@ fn add_to(
     segment.last_occurred = segment.last_occurred.max(occurred);
     segment.last_position = position;
     (before, after)
+}
+
+/// [`add_to`] on a meter's segments, creating the meter's list if needed.
+fn add_to_meter(
+    usage: &mut BTreeMap<String, Vec<Segment>>,
+    meter: &str,
+    price: Option<&PriceSet>,
+    delta: Decimal,
+    occurred: DateTime<Utc>,
+    position: i64,
+) -> (Decimal, Decimal) {
+    if let Some(segments) = usage.get_mut(meter) {
+        return add_to(segments, price, delta, occurred, position);
+    }
+    let mut segments = Vec::new();
+    let result = add_to(&mut segments, price, delta, occurred, position);
+    usage.insert(meter.to_owned(), segments);
+    result
 }
 
 /// Price a meter's segments in order; each segment's allowance is reduced
@@ -148,20 +172,12 @@ impl OrgBook {
         position: i64,
         changed: &mut Changed,
     ) {
-        let price = catalog
-            .price_for_currency(meter, self.currency, occurred)
-            .map(PriceRef::of);
+        let price = catalog.price_for_currency(meter, self.currency, occurred);
         let period = self.period_of(occurred);
         if !self.is_closed(period.start) {
             self.ensure_period(period, changed);
             if let Some(pb) = self.periods.get_mut(&period.start) {
-                add_to(
-                    pb.usage.entry(meter.to_owned()).or_default(),
-                    &price,
-                    delta,
-                    occurred,
-                    position,
-                );
+                add_to_meter(&mut pb.usage, meter, price, delta, occurred, position);
                 changed.insert(period.start);
             }
             return;
@@ -170,57 +186,57 @@ impl OrgBook {
         // counting (the base of the marginal price), the adjustment lands
         // on the next open invoice.
         let target = self.next_open_after(period.start, changed);
+        let has_entry = self.periods.get(&target).is_some_and(|pb| {
+            pb.late
+                .iter()
+                .any(|l| l.source.start == period.start && l.meter == meter)
+        });
         let Some(source) = self.periods.get_mut(&period.start) else {
             return;
         };
-        let segments = source.usage.entry(meter.to_owned()).or_default();
-        let snapshot: Vec<(Option<PriceRef>, Decimal)> = segments
-            .iter()
-            .map(|s| (s.price.clone(), s.quantity))
-            .collect();
-        let (before, after) = add_to(segments, &price, delta, occurred, position);
+        // The base of a new adjustment: everything the period has counted
+        // so far for this meter (billed plus earlier late usage).
+        let snapshot: Vec<LateSegment> = match (has_entry, source.usage.get(meter)) {
+            (false, Some(segments)) => segments
+                .iter()
+                .map(|s| LateSegment {
+                    price: s.price.clone(),
+                    base: s.quantity,
+                    delta: Decimal::ZERO,
+                    window: None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let (before, after) =
+            add_to_meter(&mut source.usage, meter, price, delta, occurred, position);
         let Some(pb) = self.periods.get_mut(&target) else {
             return;
         };
-        let late = match pb
+        if !has_entry {
+            pb.late.push(LateMeter {
+                source: period,
+                meter: meter.to_owned(),
+                segments: snapshot,
+            });
+            pb.late
+                .sort_by(|a, b| (a.source.start, &a.meter).cmp(&(b.source.start, &b.meter)));
+        }
+        let Some(entry) = pb
             .late
-            .iter()
-            .position(|l| l.source.start == period.start && l.meter == meter)
-        {
-            Some(i) => i,
-            None => {
-                pb.late.push(LateMeter {
-                    source: period,
-                    meter: meter.to_owned(),
-                    segments: snapshot
-                        .into_iter()
-                        .map(|(price, base)| LateSegment {
-                            price,
-                            base,
-                            delta: Decimal::ZERO,
-                            window: None,
-                        })
-                        .collect(),
-                });
-                pb.late
-                    .sort_by(|a, b| (a.source.start, &a.meter).cmp(&(b.source.start, &b.meter)));
-                pb.late
-                    .iter()
-                    .position(|l| l.source.start == period.start && l.meter == meter)
-                    .unwrap_or(0)
-            }
-        };
-        let Some(entry) = pb.late.get_mut(late) else {
+            .iter_mut()
+            .find(|l| l.source.start == period.start && l.meter == meter)
+        else {
             return;
         };
         let index = match entry
             .segments
-            .binary_search_by(|s| key(&s.price).cmp(&key(&price)))
+            .binary_search_by(|s| key(&s.price).cmp(&wanted(price)))
         {
             Ok(i) => i,
             Err(i) => {
                 let segment = LateSegment {
-                    price: price.clone(),
+                    price: price.map(PriceRef::of),
                     base: before,
                     delta: Decimal::ZERO,
                     window: None,
@@ -230,12 +246,16 @@ impl OrgBook {
             }
         };
         if let Some(segment) = entry.segments.get_mut(index) {
-            segment.delta = (segment.delta + (after - before)).normalize();
+            segment.delta = segment
+                .delta
+                .checked_add(after - before)
+                .unwrap_or(segment.delta)
+                .normalize();
             segment.window = Some(match segment.window.take() {
                 None => LateWindow {
                     first_occurred: occurred,
                     last_occurred: occurred,
-                    after_position: position - 1,
+                    after_position: position.saturating_sub(1),
                     up_to_position: position,
                 },
                 Some(w) => LateWindow {
