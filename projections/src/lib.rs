@@ -1,19 +1,58 @@
 //! Invoice projections over the ledger's event store.
 //!
 //! # Layout
-//! Filled by the projections issue: the invoice fold (pure), the runner that
-//! writes projection state and its checkpoint in one transaction, rebuild and
-//! as-of views. Only `ledger` is a dependency: projections never call Stripe.
+//! Only `ledger` is a dependency: projections never call Stripe.
 //! - [`period`]: billing-period arithmetic (monthly, UTC, from the anchor).
 //! - [`pricing`]: a quantity under a price spec (per-unit, graduated,
 //!   volume, free allowance, minimum charge), unrounded.
 //! - [`fold`]: the pure invoice fold — [`Books`] / [`OrgBook`] turn events
 //!   into [`Invoice`]s; no clock, no I/O, byte-identical for the same events.
+//! - [`tables`]: where projection state lives (PostgreSQL and SQLite), in
+//!   generations so a rebuild can be swapped in atomically.
+//! - [`runner`]: [`InvoiceProjector`] folds from its checkpoint and commits
+//!   state, changed invoices and checkpoint in one transaction.
+//! - [`rebuild`]: replay into a new generation and swap; checksums and
+//!   verification against a replay (drift detection).
+//! - [`views`]: invoices as of a position or time; a line's events.
+//! - [`closer`]: finalizes ended periods and opens the next ones.
+//!
+//! # Guarantees
+//! - **Exactly-once effect**: each event is folded into a generation once;
+//!   the checkpoint moves in the same transaction as the state it covers,
+//!   guarded by the checkpoint the step started from.
+//! - **Ordering**: events are folded in global order from a gap-safe read.
+//! - **Determinism**: the same events give byte-identical invoices, so a
+//!   rebuild, an incremental run and an as-of view agree (checksums).
 #![forbid(unsafe_code)]
 
+pub mod closer;
 pub mod fold;
 pub mod period;
 pub mod pricing;
+pub mod rebuild;
+pub mod runner;
+pub mod tables;
+pub mod views;
+
+use std::sync::Arc;
+
+use ledger::db::Database;
+
+pub use runner::{InvoiceProjector, Outcome, ProjectionError};
+pub use tables::ProjectionTables;
+
+/// The projection tables of a connected database.
+pub fn tables_for(db: &Database) -> Arc<dyn ProjectionTables> {
+    match db {
+        Database::Postgres(store) => Arc::new(tables::postgres::PostgresTables::new(store)),
+        Database::Sqlite(store) => Arc::new(tables::sqlite::SqliteTables::new(store)),
+    }
+}
+
+/// An invoice projector over a connected database.
+pub fn projector_for(db: &Database) -> InvoiceProjector {
+    InvoiceProjector::new(db.event_store(), tables_for(db))
+}
 
 pub use fold::{
     Books, Catalog, FoldError, Invoice, InvoiceLine, InvoiceStatus, LineKind, LineSource, OrgBook,

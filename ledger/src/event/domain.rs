@@ -127,7 +127,10 @@ pub struct UsageRecorded {
 /// It carries what it changes — the original's meter and `occurred_at` and
 /// the quantity in force before this correction — so the invoice fold stays
 /// a pure function of the events it is given. Whoever appends it looks
-/// those up first (and serialises corrections of one usage event).
+/// those up first (and serialises corrections of one usage event), and
+/// gives the envelope the corrected usage's `occurred_at`, so time-window
+/// queries (provenance, audit) find a usage event and its corrections
+/// together.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsageCorrected {

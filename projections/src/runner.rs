@@ -1,0 +1,254 @@
+//! The projection runner: folds events from its checkpoint and commits the
+//! new state, the changed invoices and the checkpoint in one transaction.
+//!
+//! Crash anywhere: the transaction either committed (the checkpoint covers
+//! exactly what was written) or not (the events are folded again from the
+//! old checkpoint on restart). Two runners at once: a commit is guarded by
+//! the checkpoint it started from, so the loser writes nothing and retries.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ledger::{EventStore, OrgId, RecordedEvent};
+use tokio_util::sync::CancellationToken;
+
+use crate::fold::{Books, Catalog, FoldError, OrgBook};
+use crate::tables::{Commit, ProjectionTables, TableError, INVOICES};
+
+/// State key of the price catalog in `projection_state`.
+pub const CATALOG_KEY: &str = "catalog";
+
+/// State key of one organization's book.
+pub fn org_key(org: &str) -> String {
+    format!("org:{org}")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Tables(#[from] TableError),
+    #[error(transparent)]
+    Store(#[from] ledger::StoreError),
+    #[error("folding event at position {position}: {source}")]
+    Fold {
+        position: i64,
+        #[source]
+        source: FoldError,
+    },
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Folded events up to `position` (or lost a race and will retry).
+    Worked { events: usize, position: i64 },
+    /// Caught up: nothing after the checkpoint.
+    Idle,
+}
+
+/// Load the catalog and the books of `orgs` from a generation's state.
+pub async fn load_books(
+    tables: &dyn ProjectionTables,
+    generation: i64,
+    orgs: &BTreeSet<String>,
+) -> Result<Books, ProjectionError> {
+    let mut keys: Vec<String> = orgs.iter().map(|o| org_key(o)).collect();
+    keys.push(CATALOG_KEY.to_owned());
+    let mut books = Books::default();
+    for (key, state) in tables.load_states(generation, &keys).await? {
+        if key == CATALOG_KEY {
+            books.catalog = serde_json::from_str::<Catalog>(&state)?;
+        } else if let Some(org) = key.strip_prefix("org:") {
+            let org = OrgId::new(org).map_err(|e| TableError::Corrupt(e.to_string()))?;
+            books
+                .orgs
+                .insert(org, serde_json::from_str::<OrgBook>(&state)?);
+        }
+    }
+    Ok(books)
+}
+
+/// Fold `events` into `books`; returns the invoices whose content changed.
+pub fn fold_events(
+    books: &mut Books,
+    events: &[RecordedEvent],
+) -> Result<BTreeSet<ledger::event::InvoiceKey>, ProjectionError> {
+    let mut changed = BTreeSet::new();
+    for event in events {
+        let keys = books.apply(event).map_err(|source| ProjectionError::Fold {
+            position: event.global_position,
+            source,
+        })?;
+        changed.extend(keys);
+    }
+    Ok(changed)
+}
+
+/// The state rows and invoices a set of changes must write.
+pub fn commit_for(
+    books: &Books,
+    generation: i64,
+    from_position: i64,
+    to_position: i64,
+    orgs: &BTreeSet<String>,
+    catalog_changed: bool,
+    changed: &BTreeSet<ledger::event::InvoiceKey>,
+) -> Result<Commit, ProjectionError> {
+    let mut states = Vec::with_capacity(orgs.len() + 1);
+    if catalog_changed {
+        states.push((
+            CATALOG_KEY.to_owned(),
+            serde_json::to_string(&books.catalog)?,
+        ));
+    }
+    for (org, book) in &books.orgs {
+        if orgs.contains(org.as_str()) {
+            states.push((org_key(org.as_str()), serde_json::to_string(book)?));
+        }
+    }
+    let invoices = changed
+        .iter()
+        .filter_map(|key| books.orgs.get(&key.org_id)?.invoice(key.period_start))
+        .collect();
+    Ok(Commit {
+        generation,
+        from_position,
+        to_position,
+        states,
+        invoices,
+    })
+}
+
+/// Drives the invoice projection of one database.
+#[derive(Clone)]
+pub struct InvoiceProjector {
+    store: Arc<dyn EventStore>,
+    tables: Arc<dyn ProjectionTables>,
+    batch_size: u32,
+}
+
+impl InvoiceProjector {
+    pub fn new(store: Arc<dyn EventStore>, tables: Arc<dyn ProjectionTables>) -> Self {
+        Self {
+            store,
+            tables,
+            batch_size: 1_000,
+        }
+    }
+
+    pub fn with_batch_size(mut self, batch_size: u32) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    pub fn tables(&self) -> &Arc<dyn ProjectionTables> {
+        &self.tables
+    }
+
+    /// Fold the next batch into the live generation.
+    pub async fn try_process_next(&self) -> Result<Outcome, ProjectionError> {
+        let generation = self.tables.active_generation(INVOICES).await?;
+        self.step(generation).await
+    }
+
+    /// Fold the next batch into `generation` (live or being rebuilt).
+    #[tracing::instrument(skip(self), fields(projection = INVOICES))]
+    pub async fn step(&self, generation: i64) -> Result<Outcome, ProjectionError> {
+        let from = self.tables.checkpoint(INVOICES, generation).await?.position;
+        let events = self.store.read_all(from, self.batch_size).await?;
+        let Some(last) = events.last() else {
+            return Ok(Outcome::Idle);
+        };
+        let to = last.global_position;
+        let orgs: BTreeSet<String> = events.iter().filter_map(|e| e.org_id.clone()).collect();
+        let catalog_changed = events.iter().any(|e| e.org_id.is_none());
+        let mut books = load_books(self.tables.as_ref(), generation, &orgs).await?;
+        let changed = fold_events(&mut books, &events)?;
+        let commit = commit_for(
+            &books,
+            generation,
+            from,
+            to,
+            &orgs,
+            catalog_changed,
+            &changed,
+        )?;
+        if !self.tables.commit(INVOICES, &commit).await? {
+            tracing::info!(
+                from,
+                "checkpoint moved under us; another runner folded these events"
+            );
+            return Ok(Outcome::Worked {
+                events: 0,
+                position: from,
+            });
+        }
+        tracing::debug!(
+            events = events.len(),
+            to,
+            invoices = commit.invoices.len(),
+            "folded"
+        );
+        Ok(Outcome::Worked {
+            events: events.len(),
+            position: to,
+        })
+    }
+
+    /// Step until caught up.
+    pub async fn catch_up(&self) -> Result<i64, ProjectionError> {
+        let mut folded = 0;
+        while let Outcome::Worked { events, .. } = self.try_process_next().await? {
+            folded += events as i64;
+        }
+        Ok(folded)
+    }
+
+    /// Follow the event store until `shutdown`: fold while there is work,
+    /// poll every `poll` when idle. Errors are logged and retried with a
+    /// capped backoff; the checkpoint keeps progress.
+    pub async fn run(&self, poll: Duration, shutdown: CancellationToken) {
+        let mut failures = 0u32;
+        while !shutdown.is_cancelled() {
+            let pause = match self.try_process_next().await {
+                Ok(Outcome::Worked { .. }) => {
+                    failures = 0;
+                    continue;
+                }
+                Ok(Outcome::Idle) => poll,
+                Err(err) => {
+                    failures = failures.saturating_add(1);
+                    tracing::error!(error = %err, failures, "invoice projection step failed");
+                    (poll * 2u32.saturating_pow(failures.min(6))).min(Duration::from_secs(30))
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = shutdown.cancelled() => {}
+            }
+        }
+    }
+}
+
+/// Every org key with state in `books` (for full writes after a rebuild).
+pub fn all_orgs(books: &Books) -> BTreeSet<String> {
+    books.orgs.keys().map(|o| o.as_str().to_owned()).collect()
+}
+
+/// Invoices of `books` keyed for comparison.
+pub fn invoices_by_key(books: &Books) -> BTreeMap<(String, i64), crate::fold::Invoice> {
+    books
+        .orgs
+        .values()
+        .flat_map(OrgBook::invoices)
+        .map(|i| {
+            (
+                (i.org_id.as_str().to_owned(), i.period_start.timestamp()),
+                i,
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,434 @@
+//! Generic bodies; each gets a fresh, migrated database.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use futures::future::join_all;
+use ledger::store::AuditQuery;
+use ledger::EventStore;
+use projections::closer::close_periods;
+use projections::fold::{Books, InvoiceStatus, LineKind};
+use projections::rebuild::{checksum, rebuild, replay, verify};
+use projections::tables::INVOICES;
+use projections::views::{invoices_as_of, line_events, AsOf};
+use projections::{projector_for, tables_for, InvoiceProjector, Outcome};
+use testkit::TestDb;
+
+use super::seed::{self, anchor, org};
+
+fn quiet(_: i64, _: i64) {}
+
+async fn replayed(store: &dyn EventStore) -> Books {
+    replay(store, None, &quiet).await.unwrap().0
+}
+
+async fn live_checksum(db: &TestDb) -> String {
+    let tables = tables_for(&db.db);
+    let generation = tables.active_generation(INVOICES).await.unwrap();
+    checksum(&tables.invoices(generation).await.unwrap()).unwrap()
+}
+
+pub async fn runner_projects_invoices_equal_to_a_full_replay(db: TestDb) {
+    let store = db.store();
+    seed::platform(store.as_ref()).await;
+    let projector = projector_for(&db.db);
+    let folded = projector.catch_up().await.unwrap();
+    assert_eq!(folded, store.head_position().await.unwrap());
+
+    let books = replayed(store.as_ref()).await;
+    let expected = books.invoices();
+    assert_eq!(expected.len(), 6, "3 orgs × 2 months");
+    assert_eq!(live_checksum(&db).await, checksum(&expected).unwrap());
+    let tables = tables_for(&db.db);
+    for invoice in &expected {
+        let stored = tables
+            .invoice(&invoice.org_id, invoice.period_start)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&stored, invoice);
+    }
+    let org0 = tables.org_invoices(&org(0)).await.unwrap();
+    assert_eq!(org0.len(), 2);
+    assert!(org0[0].period_start > org0[1].period_start, "newest first");
+    assert!(org0.iter().all(|i| i.total > rust_decimal::Decimal::ZERO));
+    let generation = tables.active_generation(INVOICES).await.unwrap();
+    let checkpoint = tables.checkpoint(INVOICES, generation).await.unwrap();
+    assert_eq!(checkpoint.position, store.head_position().await.unwrap());
+    assert_eq!(projector.try_process_next().await.unwrap(), Outcome::Idle);
+}
+
+pub async fn restarting_after_every_small_batch_gives_the_same_invoices(db: TestDb) {
+    let store = db.store();
+    seed::platform(store.as_ref()).await;
+    // A new projector per step models a crash and restart between batches.
+    let mut steps = 0;
+    loop {
+        let projector = projector_for(&db.db).with_batch_size(7);
+        match projector.try_process_next().await.unwrap() {
+            Outcome::Worked { .. } => steps += 1,
+            Outcome::Idle => break,
+        }
+    }
+    assert!(steps > 10);
+    let books = replayed(store.as_ref()).await;
+    assert_eq!(
+        live_checksum(&db).await,
+        checksum(&books.invoices()).unwrap()
+    );
+}
+
+pub async fn two_runners_at_once_fold_each_event_once(db: TestDb) {
+    let store = db.store();
+    seed::platform(store.as_ref()).await;
+    let runners: Vec<InvoiceProjector> = (0..3)
+        .map(|_| projector_for(&db.db).with_batch_size(13))
+        .collect();
+    let results = join_all(runners.iter().map(|r| r.catch_up())).await;
+    let folded: i64 = results.into_iter().map(Result::unwrap).sum();
+    let head = store.head_position().await.unwrap();
+    assert_eq!(folded, head, "every event folded by exactly one runner");
+    let books = replayed(store.as_ref()).await;
+    assert_eq!(
+        live_checksum(&db).await,
+        checksum(&books.invoices()).unwrap()
+    );
+}
+
+pub async fn runner_follows_live_appends(db: TestDb) {
+    let store = db.store();
+    seed::platform(store.as_ref()).await;
+    let projector = projector_for(&db.db).with_batch_size(50);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = {
+        let projector = projector.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            projector
+                .run(std::time::Duration::from_millis(5), shutdown)
+                .await
+        })
+    };
+    let at = anchor() + Duration::days(20);
+    let position = seed::usage(store.as_ref(), &org(1), "cpu_seconds", "1000000", at).await;
+    let tables = tables_for(&db.db);
+    let generation = tables.active_generation(INVOICES).await.unwrap();
+    // Bounded wait for the runner to reach the new event.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while tables
+        .checkpoint(INVOICES, generation)
+        .await
+        .unwrap()
+        .position
+        < position
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "runner did not catch up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+    let invoice = tables.invoice(&org(1), anchor()).await.unwrap().unwrap();
+    assert_eq!(invoice.position, position);
+}
+
+pub async fn rebuild_swaps_in_a_fresh_generation_with_the_same_checksum(db: TestDb) {
+    let store = db.store();
+    seed::platform(store.as_ref()).await;
+    let tables = tables_for(&db.db);
+    projector_for(&db.db).catch_up().await.unwrap();
+    let before = live_checksum(&db).await;
+    let old_generation = tables.active_generation(INVOICES).await.unwrap();
+    let report = rebuild(store.clone(), tables.clone(), &quiet)
+        .await
+        .unwrap();
+    assert_eq!(report.previous_generation, old_generation);
+    assert!(report.generation > old_generation);
+    assert_eq!(
+        tables.active_generation(INVOICES).await.unwrap(),
+        report.generation
+    );
+    assert_eq!(report.checksum, before);
+    assert_eq!(live_checksum(&db).await, before);
+    assert!(
+        tables.invoices(old_generation).await.unwrap().is_empty(),
+        "old generation dropped"
+    );
+    assert_eq!(report.position, store.head_position().await.unwrap());
+    // The live runner carries on from the new generation's checkpoint.
+    seed::usage(
+        store.as_ref(),
+        &org(2),
+        "cpu_seconds",
+        "5",
+        anchor() + Duration::days(2),
+    )
+    .await;
+    projector_for(&db.db).catch_up().await.unwrap();
+    let books = replayed(store.as_ref()).await;
+    assert_eq!(
+        live_checksum(&db).await,
+        checksum(&books.invoices()).unwrap()
+    );
+}
+
+async fn tamper(db: &TestDb) {
+    // An operator "fixes" a total by hand: exactly the drift verify exists for.
+    let sql_pg = "UPDATE invoice SET document = jsonb_set(document, '{total}', '\"1.00\"') \
+                  WHERE org_id = 'org-1' AND period_start = '2026-01-01T00:00:00Z'";
+    let sql_lite = "UPDATE invoice SET document = json_set(document, '$.total', '1.00') \
+                    WHERE org_id = 'org-1' AND period_start = '2026-01-01T00:00:00.000000Z'";
+    let affected = match &db.db {
+        ledger::db::Database::Postgres(s) => sqlx::query(sql_pg)
+            .execute(s.pool())
+            .await
+            .unwrap()
+            .rows_affected(),
+        ledger::db::Database::Sqlite(s) => sqlx::query(sql_lite)
+            .execute(s.pool())
+            .await
+            .unwrap()
+            .rows_affected(),
+    };
+    assert_eq!(affected, 1);
+}
+
+pub async fn verify_names_the_invoice_that_drifted(db: TestDb) {
+    let store = db.store();
+    seed::platform(store.as_ref()).await;
+    let tables = tables_for(&db.db);
+    projector_for(&db.db).catch_up().await.unwrap();
+    let clean = verify(store.as_ref(), tables.as_ref(), &quiet)
+        .await
+        .unwrap();
+    assert!(clean.matches(), "{clean:?}");
+    tamper(&db).await;
+    let drifted = verify(store.as_ref(), tables.as_ref(), &quiet)
+        .await
+        .unwrap();
+    assert!(!drifted.matches());
+    assert_eq!(drifted.differing, vec![("org-1".to_owned(), anchor())]);
+    assert_ne!(drifted.live_checksum, drifted.rebuilt_checksum);
+}
+
+pub async fn as_of_shows_an_invoice_as_it_stood(db: TestDb) {
+    let store = db.store();
+    seed::platform(store.as_ref()).await;
+    let head = store.head_position().await.unwrap();
+    let cut = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    seed::usage(
+        store.as_ref(),
+        &org(0),
+        "cpu_seconds",
+        "999999",
+        anchor() + Duration::days(5),
+    )
+    .await;
+    projector_for(&db.db).catch_up().await.unwrap();
+    let now = tables_for(&db.db)
+        .invoice(&org(0), anchor())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let by_position = invoices_as_of(store.as_ref(), &org(0), AsOf::Position(head))
+        .await
+        .unwrap();
+    let by_time = invoices_as_of(store.as_ref(), &org(0), AsOf::Time(cut))
+        .await
+        .unwrap();
+    assert_eq!(by_position, by_time);
+    let then = by_position
+        .iter()
+        .find(|i| i.period_start == anchor())
+        .unwrap();
+    assert!(
+        then.total < now.total,
+        "the later usage is not in the past view"
+    );
+    assert!(then.version < now.version);
+    let latest = invoices_as_of(store.as_ref(), &org(0), AsOf::Time(Utc::now()))
+        .await
+        .unwrap();
+    assert!(
+        latest.contains(&now),
+        "as-of now equals the live projection"
+    );
+    let before_anything = invoices_as_of(store.as_ref(), &org(0), AsOf::Position(0))
+        .await
+        .unwrap();
+    assert!(before_anything.is_empty());
+}
+
+pub async fn line_provenance_pages_through_the_events_behind_a_line(db: TestDb) {
+    let store = db.store();
+    seed::platform(store.as_ref()).await;
+    projector_for(&db.db).catch_up().await.unwrap();
+    let invoice = tables_for(&db.db)
+        .invoice(&org(2), anchor())
+        .await
+        .unwrap()
+        .unwrap();
+    let line = invoice
+        .lines
+        .iter()
+        .find(|l| l.kind == LineKind::Usage && l.meter.as_deref() == Some("cpu_seconds"))
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = line_events(store.as_ref(), &org(2), &line.source, cursor, 4)
+            .await
+            .unwrap();
+        seen.extend(page.items);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    // January: 31 days of cpu usage for org-2, nothing else.
+    assert_eq!(seen.len(), 31);
+    let total: rust_decimal::Decimal = seen
+        .iter()
+        .map(|e| {
+            e.payload["quantity"]
+                .as_str()
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(total, line.quantity);
+    assert!(seen
+        .iter()
+        .all(|e| e.event_type == "UsageRecorded" && e.payload["meter"] == "cpu_seconds"));
+    let positions: Vec<i64> = seen.iter().map(|e| e.global_position).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]));
+
+    let charge_line = invoice
+        .lines
+        .iter()
+        .find(|l| l.kind == LineKind::Charge)
+        .unwrap();
+    let charge_events = line_events(store.as_ref(), &org(2), &charge_line.source, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(charge_events.items.len(), 1);
+    assert_eq!(charge_events.items[0].payload["charge_id"], "ch-2");
+}
+
+pub async fn racing_closers_finalize_each_period_exactly_once(db: TestDb) {
+    let store = db.store();
+    seed::platform(store.as_ref()).await;
+    let tables = tables_for(&db.db);
+    projector_for(&db.db).catch_up().await.unwrap();
+    let now = anchor() + Duration::days(31) + Duration::hours(2);
+    let reports = join_all((0..4).map(|_| {
+        let store = store.clone();
+        let tables = tables.clone();
+        async move {
+            close_periods(store.as_ref(), tables.as_ref(), now, Duration::hours(1))
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    let finalized: usize = reports.iter().map(|r| r.finalized.len()).sum();
+    assert_eq!(
+        finalized, 3,
+        "one January invoice per org, finalized once: {reports:?}"
+    );
+    let finalize_events = count_type(store.as_ref(), "InvoiceFinalized").await;
+    assert_eq!(finalize_events, 3);
+
+    projector_for(&db.db).catch_up().await.unwrap();
+    for i in 0..3 {
+        let jan = tables.invoice(&org(i), anchor()).await.unwrap().unwrap();
+        assert_eq!(jan.status, InvoiceStatus::Finalized);
+        let feb = tables
+            .invoice(&org(i), anchor() + Duration::days(31))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(feb.status, InvoiceStatus::Open);
+    }
+    // Within the grace period nothing more is closed; a later pass is a no-op.
+    let again = close_periods(store.as_ref(), tables.as_ref(), now, Duration::hours(1))
+        .await
+        .unwrap();
+    assert!(again.finalized.is_empty());
+    assert_eq!(count_type(store.as_ref(), "InvoiceFinalized").await, 3);
+}
+
+async fn count_type(store: &dyn EventStore, event_type: &str) -> usize {
+    let mut orgs = BTreeSet::new();
+    let mut total = 0;
+    for i in 0..3 {
+        orgs.insert(org(i));
+    }
+    for o in orgs {
+        let page = store
+            .read_audit(&AuditQuery {
+                org_id: o.as_str().to_owned(),
+                event_types: vec![event_type.to_owned()],
+                limit: 100,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        total += page.items.len();
+    }
+    total
+}
+
+pub async fn finalized_invoice_never_changes_and_late_usage_moves_on(db: TestDb) {
+    let store = db.store();
+    seed::platform(store.as_ref()).await;
+    let tables = tables_for(&db.db);
+    let projector = projector_for(&db.db);
+    projector.catch_up().await.unwrap();
+    let now = anchor() + Duration::days(31) + Duration::hours(2);
+    close_periods(store.as_ref(), tables.as_ref(), now, Duration::hours(1))
+        .await
+        .unwrap();
+    projector.catch_up().await.unwrap();
+    let january = tables.invoice(&org(0), anchor()).await.unwrap().unwrap();
+
+    seed::usage(
+        store.as_ref(),
+        &org(0),
+        "cpu_seconds",
+        "3600000",
+        anchor() + Duration::days(3),
+    )
+    .await;
+    projector.catch_up().await.unwrap();
+    assert_eq!(
+        tables.invoice(&org(0), anchor()).await.unwrap().unwrap(),
+        january
+    );
+    let february = tables
+        .invoice(&org(0), anchor() + Duration::days(31))
+        .await
+        .unwrap()
+        .unwrap();
+    let late = february
+        .lines
+        .iter()
+        .find(|l| l.kind == LineKind::LateUsageAdjustment)
+        .expect("late usage lands on the next open invoice");
+    assert_eq!(
+        late.amount,
+        "7.92".parse().unwrap(),
+        "3,600,000 s × 0.0000022"
+    );
+    let tables_arc: Arc<dyn projections::ProjectionTables> = tables.clone();
+    let clean = verify(store.as_ref(), tables_arc.as_ref(), &quiet)
+        .await
+        .unwrap();
+    assert!(clean.matches());
+}

@@ -1,0 +1,39 @@
+//! The projection runner, rebuild, views and closer against real databases:
+//! every case runs on PostgreSQL and on SQLite.
+
+mod cases;
+mod seed;
+
+macro_rules! both_backends {
+    ($($case:ident),+ $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::cases::$case(testkit::postgres().await).await;
+                }
+            )+
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::cases::$case(testkit::sqlite().await).await;
+                }
+            )+
+        }
+    };
+}
+
+both_backends!(
+    runner_projects_invoices_equal_to_a_full_replay,
+    restarting_after_every_small_batch_gives_the_same_invoices,
+    two_runners_at_once_fold_each_event_once,
+    runner_follows_live_appends,
+    rebuild_swaps_in_a_fresh_generation_with_the_same_checksum,
+    verify_names_the_invoice_that_drifted,
+    as_of_shows_an_invoice_as_it_stood,
+    line_provenance_pages_through_the_events_behind_a_line,
+    racing_closers_finalize_each_period_exactly_once,
+    finalized_invoice_never_changes_and_late_usage_moves_on,
+);
