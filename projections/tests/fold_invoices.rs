@@ -384,3 +384,59 @@ fn events_of_unknown_organizations_are_counted_not_folded() {
     assert!(books.orgs.is_empty());
     assert_eq!(books.ignored.unknown_org, 1);
 }
+
+#[test]
+fn a_price_in_another_currency_is_not_in_effect() {
+    let mut h = History::with_org(MARCH);
+    h.push(
+        ledger::LedgerEvent::PriceSet(ledger::event::PriceSet {
+            price_id: "p_eur".into(),
+            meter: "cpu".into(),
+            currency: "EUR".parse().unwrap(),
+            unit: "CPU-second".into(),
+            description: "CPU in euros".into(),
+            spec: per_unit("0.01"),
+            effective_from: t("2026-01-01"),
+        }),
+        "2026-01-01",
+    );
+    h.usage("cpu", "100", "2026-03-05");
+    let cpu = line(&h.invoice(MARCH), "usage:cpu:no-price").clone();
+    assert_eq!((cpu.price_id, cpu.amount), (None, d("0.00")));
+}
+
+#[test]
+fn voiding_an_open_invoice_carries_all_its_credits_forward() {
+    let mut h = History::with_org(MARCH);
+    h.charge("ch_1", "40", "2026-03-05");
+    h.credit("cr_1", "25", "2026-03-06");
+    h.voided(MARCH, "2026-03-20");
+    let march = h.invoice(MARCH);
+    assert_eq!(
+        (march.status, march.total),
+        (InvoiceStatus::Void, d("15.00"))
+    );
+    let april = h.invoice("2026-04-01");
+    assert_eq!(april.credit_remaining, d("25.00"));
+    assert_eq!(line(&april, "credit:cr_1").amount, d("0.00"));
+}
+
+#[test]
+fn a_second_organization_created_for_the_same_id_is_counted_and_ignored() {
+    let mut h = History::with_org(MARCH);
+    let again = h.events[0].clone();
+    h.push(again.decode().unwrap(), "2026-03-02");
+    let books = h.fold();
+    assert_eq!(books.ignored.duplicate_org, 1);
+    assert_eq!(books.orgs[&org_id()].billing_anchor, t(MARCH));
+}
+
+#[test]
+fn amounts_are_shown_at_the_currencys_minor_unit() {
+    let mut h = march_with_cpu("0.01");
+    h.usage("cpu", "100", "2026-03-05");
+    let json = serde_json::to_value(h.invoice(MARCH)).unwrap();
+    assert_eq!(json["lines"][0]["amount"], "1.00");
+    assert_eq!(json["total"], "1.00");
+    assert_eq!(json["credit_applied"], "0.00");
+}

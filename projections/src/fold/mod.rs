@@ -19,7 +19,18 @@
 //!   contains their key's `period_start`.
 //! - **Closed periods**: a period is closed once its invoice is Finalized,
 //!   Paid or Void. A closed invoice never changes again except its status
-//!   (Finalized → Paid | Void) and payment-failure reason.
+//!   (Finalized → Paid | Void) and payment-failure reason. Usage dated in a
+//!   period that never had an invoice opens that invoice (nothing was billed
+//!   for it yet), even when later periods are closed: the closer must
+//!   finalize every Open invoice whose period has ended, not only the
+//!   latest.
+//! - **Lifecycle**: `InvoiceFinalized` closes an Open invoice (status
+//!   Finalized; repeats are no-ops). `InvoicePaid` moves Finalized → Paid and
+//!   clears a payment failure; `InvoiceVoided` moves Finalized → Void. Paid or
+//!   Voided on an Open invoice closes it directly (a voided Open invoice
+//!   carries all its credits forward, since it bills nothing).
+//!   `InvoicePaymentFailed` records its reason on a Finalized invoice (status
+//!   stays Finalized) and is ignored otherwise. Paid and Void are final.
 //! - **Usage** is priced with the catalog entry (same meter and the org's
 //!   currency) with the greatest `effective_from <= occurred_at`, as the
 //!   catalog stood when the usage was folded (a back-dated `PriceSet` only
@@ -37,10 +48,20 @@
 //!   amount is the marginal cost under the late period's prices:
 //!   `price(billed + late) − price(billed)`, so tiers and allowance stay
 //!   right; several late invoices telescope to the exact total.
-//! - **Recurring fees**: see [`fees`]; prorated by whole UTC days.
+//! - **Recurring fees**: each UTC day of the period is billed at the plan in
+//!   effect at the end of that day (every `effective_at` is floored to its
+//!   UTC day): a start or change bills its whole day at the new fee, a
+//!   cancellation stops billing from the start of its day. A run of `n` of
+//!   the period's `D` days is one line, `monthly_fee × n / D` (a whole period
+//!   bills exactly the monthly fee), quantity = days billed. A subscription
+//!   event opens the invoice of its `effective_at`'s period (unless closed)
+//!   and re-prices the fee lines of open invoices only: closed invoices are
+//!   never re-prorated by a back-dated change. `SubscriptionChanged` without
+//!   a start starts the subscription; cancelling an unknown one is a no-op.
 //! - **Charges and credits** land on the invoice of the period containing
 //!   the event's `occurred_at`; if that period is closed, on the next open
-//!   invoice (a "late charge" line, or a credit).
+//!   invoice (a `LateCharge` line, or a credit). A repeated `charge_id` or
+//!   `credit_id` on the same invoice is ignored (the first wins).
 //! - **Credits** are negative lines applied in order (carried-in credits
 //!   first, then grants in event order), each capped so the total never
 //!   goes below zero. At finalization, an unused remainder carries forward
@@ -49,8 +70,11 @@
 //!   shows a `BalanceCarriedForward` line bringing the total to zero and
 //!   carries that balance forward the same way.
 //! - **Rounding**: unrounded through pricing and proration; each line rounded
-//!   once with `Currency::round` (half away from zero, to the minor unit);
-//!   subtotal and total are sums of rounded lines.
+//!   once with `Currency::round` (half away from zero, to the minor unit:
+//!   0.125 → 0.13, −0.125 → −0.13; the commercial rule people check a bill
+//!   with, and the ledger's one rule, `ledger::money::Currency::round`) and
+//!   shown at the minor unit's scale (`1.00`); subtotal and total are sums of rounded
+//!   lines. Credit grants are rounded to the minor unit when granted.
 //! - **Versions**: an invoice starts at version 1 with the event that
 //!   creates it; every event that changes its content — any usage event that
 //!   lands on it (its quantities or provenance window change), a charge,
