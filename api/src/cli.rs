@@ -36,6 +36,14 @@ pub enum Command {
     /// Record usage from the command line.
     #[command(subcommand)]
     Usage(cmd::usage::UsageCommand),
+    /// Fold new events into the invoice projection once, then exit.
+    Project,
+    /// Rebuild a projection from position 0 and swap it in (or --verify).
+    Rebuild(cmd::projection::RebuildArgs),
+    /// Finalize invoices whose period ended more than the grace ago.
+    ClosePeriods(cmd::projection::CloseArgs),
+    /// Run the Stripe fake (for tests, demos and local development).
+    StripeFake(cmd::stripe_fake::StripeFakeArgs),
     /// Benchmarks that print a ratio against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -53,6 +61,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(args) => cmd::events::run(&url, args).await?,
         Command::Usage(command) => cmd::usage::run(&url, command).await?,
         Command::Bench(command) => cmd::bench::run(command).await?,
+        Command::Project => cmd::projection::project(&url).await?,
+        Command::Rebuild(args) => return cmd::projection::run_rebuild(&url, args).await,
+        Command::ClosePeriods(args) => cmd::projection::close(&url, args).await?,
+        Command::StripeFake(args) => cmd::stripe_fake::run(args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,8 @@
 pub mod bench;
 pub mod events;
 pub mod migrate;
+pub mod projection;
+pub mod stripe_fake;
 pub mod usage;
 
 use anyhow::Context;

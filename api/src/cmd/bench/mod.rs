@@ -3,6 +3,7 @@
 //! line of output is one JSON object.
 
 mod append;
+mod rebuild;
 mod scratch;
 mod workload;
 
@@ -14,11 +15,14 @@ pub use scratch::Scratch;
 pub enum BenchCommand {
     /// Append usage events through the EventStore vs. the fastest raw insert.
     Append(append::AppendArgs),
+    /// Rebuild the invoice projection vs. a raw ordered scan of the events.
+    Rebuild(rebuild::RebuildArgs),
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Append(args) => append::run(args).await,
+        BenchCommand::Rebuild(args) => rebuild::run(args).await,
     }
 }
 

@@ -1,0 +1,199 @@
+//! `billing bench rebuild`: a full rebuild of the invoice projection against
+//! a raw ordered scan of the same events table, in the same run.
+
+use std::time::Instant;
+
+use anyhow::bail;
+use futures::TryStreamExt;
+use ledger::db::Database;
+use ledger::event::{OrganizationCreated, PriceSet};
+use ledger::money::Currency;
+use ledger::pricing::PriceSpec;
+use ledger::{ExpectedVersion, LedgerEvent, NewEvent, StreamAppend, StreamId};
+use projections::rebuild::rebuild;
+use serde_json::json;
+
+use super::workload::{bench_start, org_id, usage_batches, METERS};
+use super::{progress, rate, BenchBackend, Scratch};
+
+#[derive(Debug, clap::Args)]
+pub struct RebuildArgs {
+    #[arg(long, value_enum, default_value_t = BenchBackend::Sqlite)]
+    pub backend: BenchBackend,
+    /// Usage events to seed.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: usize,
+    /// Organizations the usage is spread over.
+    #[arg(long, default_value_t = 1_000)]
+    pub orgs: usize,
+    /// PostgreSQL server for `--backend postgres` (scratch database).
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    pub postgres_url: Option<String>,
+}
+
+async fn seed(db: &Database, args: &RebuildArgs) -> anyhow::Result<()> {
+    let store = db.event_store();
+    let start = bench_start();
+    let mut setup = Vec::new();
+    let prices = METERS.iter().map(|meter| {
+        let spec: PriceSpec = serde_json::from_value(json!({
+            "model": {"type": "graduated", "tiers": [
+                {"up_to": "1000", "unit_price": "0.000004"},
+                {"up_to": null, "unit_price": "0.000002"}
+            ]},
+            "free_allowance": "100"
+        }))?;
+        let event = LedgerEvent::PriceSet(PriceSet {
+            price_id: format!("price-{meter}"),
+            meter: (*meter).to_owned(),
+            currency: Currency::USD,
+            unit: "unit".into(),
+            description: meter.replace('_', " "),
+            spec,
+            effective_from: start,
+        });
+        Ok::<_, anyhow::Error>(NewEvent::from_domain(&event, start)?)
+    });
+    setup.push(StreamAppend {
+        stream_id: StreamId::catalog(),
+        expected: ExpectedVersion::Any,
+        events: prices.collect::<Result<_, _>>()?,
+    });
+    for n in 0..args.orgs {
+        let org = org_id(n);
+        let event = LedgerEvent::OrganizationCreated(OrganizationCreated {
+            org_id: org.clone(),
+            name: format!("Org {n}"),
+            currency: Currency::USD,
+            billing_anchor: start,
+            stripe_customer_id: None,
+        });
+        setup.push(StreamAppend {
+            stream_id: StreamId::organization(&org),
+            expected: ExpectedVersion::NoStream,
+            events: vec![NewEvent::from_domain(&event, start)?],
+        });
+    }
+    store.append_batch(setup).await?;
+    let bar = progress(args.events as u64, "seeding usage");
+    for batch in usage_batches(args.events, 5_000, args.orgs, 7, start)? {
+        let n: usize = batch.iter().map(|a| a.events.len()).sum();
+        store.append_batch(batch).await?;
+        bar.inc(n as u64);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// Read every event in position order, decoding each column, and count
+/// rows and payload bytes (so nothing can be optimised away).
+async fn raw_scan(db: &Database) -> anyhow::Result<(u64, u64)> {
+    let (mut rows, mut bytes) = (0u64, 0u64);
+    match db {
+        Database::Postgres(s) => {
+            let mut stream = sqlx::query_as::<_, (i64, uuid::Uuid, String, i64, String, String)>(
+                "SELECT global_position, event_id, stream_id, stream_version, event_type, payload::text \
+                 FROM event ORDER BY global_position",
+            )
+            .fetch(s.pool());
+            while let Some(row) = stream.try_next().await? {
+                rows += 1;
+                bytes += row.5.len() as u64;
+            }
+        }
+        Database::Sqlite(s) => {
+            let mut stream = sqlx::query_as::<_, (i64, String, String, i64, String, String)>(
+                "SELECT global_position, event_id, stream_id, stream_version, event_type, payload \
+                 FROM event ORDER BY global_position",
+            )
+            .fetch(s.pool());
+            while let Some(row) = stream.try_next().await? {
+                rows += 1;
+                bytes += row.5.len() as u64;
+            }
+        }
+    }
+    Ok((rows, bytes))
+}
+
+pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
+    if args.events == 0 || args.orgs == 0 {
+        bail!("--events and --orgs must be positive");
+    }
+    let scratch = Scratch::create(args.backend, args.postgres_url.as_deref()).await?;
+    let result = measure(&scratch, &args).await;
+    let cleanup = scratch.remove().await;
+    result?;
+    cleanup
+}
+
+async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
+    eprintln!(
+        "seeding {} usage events over {} organizations…",
+        args.events, args.orgs
+    );
+    seed(&scratch.db, args).await?;
+    let store = scratch.db.event_store();
+    let tables = projections::tables_for(&scratch.db);
+
+    let started = Instant::now();
+    let (rows, _) = raw_scan(&scratch.db).await?;
+    let scan = started.elapsed();
+
+    let bar = std::sync::Arc::new(progress(0, "rebuilding"));
+    let feed = {
+        let bar = bar.clone();
+        move |position: i64, head: i64| {
+            bar.set_length(head.max(0) as u64);
+            bar.set_position(position.max(0) as u64);
+        }
+    };
+    let started = Instant::now();
+    let report = rebuild(store, tables, &feed).await?;
+    let took = started.elapsed();
+    bar.finish_and_clear();
+    if report.events != rows {
+        bail!(
+            "rebuild folded {} events but the table holds {rows}",
+            report.events
+        );
+    }
+    let events_per_s = rate(rows as usize, took);
+    let baseline_per_s = rate(rows as usize, scan);
+    let ratio = events_per_s / baseline_per_s;
+    println!(
+        "rebuild benchmark: {} ({}), {} events ({} usage) over {} orgs, {} invoices",
+        args.backend.name(),
+        scratch.name(),
+        rows,
+        args.events,
+        args.orgs,
+        report.invoices
+    );
+    println!("{:<34} {:>12} {:>10}", "path", "events/s", "seconds");
+    println!(
+        "{:<34} {:>12.0} {:>10.2}",
+        "rebuild (replay, fold, write, swap)",
+        events_per_s,
+        took.as_secs_f64()
+    );
+    println!(
+        "{:<34} {:>12.0} {:>10.2}",
+        "raw ordered scan (baseline)",
+        baseline_per_s,
+        scan.as_secs_f64()
+    );
+    println!("{:<34} {:>12.2}", "ratio", ratio);
+    println!(
+        "{}",
+        json!({
+            "bench": "rebuild",
+            "backend": args.backend.name(),
+            "events": rows,
+            "events_per_s": events_per_s.round(),
+            "baseline_per_s": baseline_per_s.round(),
+            "ratio": (ratio * 1000.0).round() / 1000.0,
+        })
+    );
+    Ok(())
+}

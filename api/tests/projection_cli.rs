@@ -1,0 +1,166 @@
+//! Operating the invoice projection from the command line.
+
+use std::process::{Command, Output};
+
+use chrono::{Duration, TimeZone, Utc};
+use ledger::event::{OrganizationCreated, PriceSet, UsageRecorded};
+use ledger::money::Currency;
+use ledger::{ExpectedVersion, LedgerEvent, NewEvent, OrgId, StreamId};
+use serde_json::json;
+
+fn billing(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_billing"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .expect("the billing binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// One org on a per-unit price with usage in January 2025 (long closed).
+async fn seed(db: &testkit::TestDb) {
+    let store = db.store();
+    let anchor = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    let org = OrgId::new("acme").unwrap();
+    let price = LedgerEvent::PriceSet(PriceSet {
+        price_id: "cpu".into(),
+        meter: "cpu_seconds".into(),
+        currency: Currency::USD,
+        unit: "CPU-second".into(),
+        description: "CPU".into(),
+        spec: serde_json::from_value(json!({"model": {"type": "per_unit", "unit_price": "0.01"}}))
+            .unwrap(),
+        effective_from: anchor,
+    });
+    let created = LedgerEvent::OrganizationCreated(OrganizationCreated {
+        org_id: org.clone(),
+        name: "Acme".into(),
+        currency: Currency::USD,
+        billing_anchor: anchor,
+        stripe_customer_id: None,
+    });
+    for (stream, event) in [
+        (StreamId::catalog(), price),
+        (StreamId::organization(&org), created),
+    ] {
+        let new = NewEvent::from_domain(&event, anchor).unwrap();
+        store
+            .append(&stream, ExpectedVersion::Any, vec![new])
+            .await
+            .unwrap();
+    }
+    for day in 0..10 {
+        let usage = LedgerEvent::UsageRecorded(UsageRecorded {
+            org_id: org.clone(),
+            meter: "cpu_seconds".into(),
+            quantity: "100".parse().unwrap(),
+            window: None,
+            source: "test".into(),
+            attributes: Default::default(),
+        });
+        let new = NewEvent::from_domain(&usage, anchor + Duration::days(day)).unwrap();
+        store
+            .append(&StreamId::usage(&org), ExpectedVersion::Any, vec![new])
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn rebuild_verify_detects_drift_and_rebuild_repairs_it() {
+    let db = testkit::sqlite().await;
+    seed(&db).await;
+    let out = billing(&db.url, &["project"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("12 events folded"), "{}", text(&out));
+
+    let out = billing(&db.url, &["rebuild", "--verify"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("matches a rebuild"));
+
+    let ledger::db::Database::Sqlite(store) = &db.db else {
+        unreachable!()
+    };
+    sqlx::query("UPDATE invoice SET document = json_set(document, '$.total', '0.01')")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let out = billing(&db.url, &["rebuild", "--verify"]);
+    assert!(!out.status.success(), "drift must fail verification");
+    assert!(text(&out).contains("1 invoice(s) differ"), "{}", text(&out));
+    assert!(text(&out).contains("acme 2025-01-01"), "{}", text(&out));
+
+    let out = billing(&db.url, &["rebuild"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("12 events, 1 invoices"),
+        "{}",
+        text(&out)
+    );
+    let out = billing(&db.url, &["rebuild", "--verify"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn close_periods_finalizes_ended_periods_once() {
+    let db = testkit::sqlite().await;
+    seed(&db).await;
+    let out = billing(&db.url, &["close-periods"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // January 2025 onwards: every period up to now ends up finalized over
+    // successive passes; the first pass finalizes January.
+    assert!(text(&out).contains("acme 2025-01-01"), "{}", text(&out));
+    let again = billing(&db.url, &["close-periods"]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        !text(&again).contains("acme 2025-01-01"),
+        "{}",
+        text(&again)
+    );
+}
+
+#[test]
+fn rebuild_of_an_unknown_projection_is_refused() {
+    let (url, _dir) = testkit::sqlite_url();
+    let out = billing(&url, &["rebuild", "payments"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("unknown projection `payments`"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn bench_rebuild_ends_with_its_json_line() {
+    let out = billing(
+        "sqlite://unused.db",
+        &[
+            "bench",
+            "rebuild",
+            "--backend",
+            "sqlite",
+            "--events",
+            "2000",
+            "--orgs",
+            "20",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(line["bench"], "rebuild");
+    assert_eq!(line["backend"], "sqlite");
+    assert_eq!(line["events"], 2000 + 20 + 4, "usage + orgs + prices");
+    let ratio = line["ratio"].as_f64().unwrap();
+    let expected =
+        line["events_per_s"].as_f64().unwrap() / line["baseline_per_s"].as_f64().unwrap();
+    assert!((ratio - expected).abs() < 0.01);
+}
