@@ -66,6 +66,11 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// An event to append: its stream, the event, `occurred_at` and event id.
+type Planned = (StreamId, LedgerEvent, DateTime<Utc>, Uuid);
+/// A recorded usage: id, org, meter, occurred_at, quantity in force, voided.
+type Tracked = (Uuid, usize, &'static str, DateTime<Utc>, Quantity, bool);
+
 fn anchor() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 31, 0, 0, 0).unwrap()
 }
@@ -80,7 +85,7 @@ fn quantity(milli: u32) -> Quantity {
 
 /// Turn ops into (stream, event, occurred_at), tracking what corrections
 /// and voids need to carry.
-fn history(ops: &[Op]) -> Vec<(StreamId, LedgerEvent, DateTime<Utc>, Uuid)> {
+fn history(ops: &[Op]) -> Vec<Planned> {
     let start = anchor();
     let mut out = Vec::new();
     for (meter, spec) in [
@@ -122,7 +127,7 @@ fn history(ops: &[Op]) -> Vec<(StreamId, LedgerEvent, DateTime<Utc>, Uuid)> {
         ));
     }
     // usage event id -> (org, meter, occurred_at, quantity in force, voided)
-    let mut usages: Vec<(Uuid, usize, &str, DateTime<Utc>, Quantity, bool)> = Vec::new();
+    let mut usages: Vec<Tracked> = Vec::new();
     let meters = ["cpu", "egress"];
     for op in ops {
         match *op {
@@ -227,10 +232,7 @@ fn history(ops: &[Op]) -> Vec<(StreamId, LedgerEvent, DateTime<Utc>, Uuid)> {
     out
 }
 
-async fn append_all(
-    store: &dyn EventStore,
-    events: &[(StreamId, LedgerEvent, DateTime<Utc>, Uuid)],
-) {
+async fn append_all(store: &dyn EventStore, events: &[Planned]) {
     for (stream, event, at, id) in events {
         let mut new = NewEvent::from_domain(event, *at).unwrap();
         new.event_id = *id;
@@ -247,11 +249,7 @@ async fn append_all(
 
 /// Fold incrementally with a fresh projector ("restart") per batch; return
 /// the live checksum after checking it against a replay and as-of views.
-async fn check_backend(
-    db: testkit::TestDb,
-    events: &[(StreamId, LedgerEvent, DateTime<Utc>, Uuid)],
-    batches: &[u32],
-) -> String {
+async fn check_backend(db: testkit::TestDb, events: &[Planned], batches: &[u32]) -> String {
     let store = db.store();
     append_all(store.as_ref(), events).await;
     let mut sizes = batches.iter().cycle();
