@@ -59,7 +59,7 @@ fn late_usage_is_priced_at_the_margin_of_graduated_tiers() {
     let april = line(&h.invoice(APRIL), "late:2026-03-01:cpu:p").clone();
     assert_eq!(april.amount, d("3.50"));
     assert!(
-        april.description.contains("(billed 80 → 130)"),
+        april.description.contains("(period total now 130)"),
         "{}",
         april.description
     );

@@ -68,38 +68,24 @@ pub(crate) fn usage_lines(
 }
 
 pub(crate) fn late_lines(currency: Currency, late: &LateMeter, lines: &mut Vec<InvoiceLine>) {
-    let before = price_chain(late.segments.iter().map(|s| (s.price.as_ref(), s.base)));
-    let after_q: Vec<Decimal> = late.segments.iter().map(|s| s.base + s.delta).collect();
-    let after_p = price_chain(
-        late.segments
-            .iter()
-            .zip(&after_q)
-            .map(|(s, q)| (s.price.as_ref(), *q)),
-    );
     let period = describe_period(&late.source);
-    for (i, segment) in late.segments.iter().enumerate() {
-        let amount_of = |p: Option<&Option<Priced>>| {
-            p.and_then(Option::as_ref)
-                .map_or(Decimal::ZERO, |p| p.amount)
-        };
-        let marginal = amount_of(after_p.get(i)) - amount_of(before.get(i));
-        if segment.window.is_none() && marginal.is_zero() {
+    for segment in &late.segments {
+        let amount = round(currency, segment.amount);
+        if segment.window.is_none() && amount.is_zero() {
             continue;
         }
         let price = segment.price.as_ref();
-        let total = after_q.get(i).copied().unwrap_or(segment.base);
-        let priced = after_p.get(i).and_then(Option::as_ref);
+        let sign = if segment.delta.is_sign_negative() {
+            ""
+        } else {
+            "+"
+        };
         let description = format!(
-            "Late usage for the period {period}: {}{} (billed {} → {}); {}",
-            if segment.delta.is_sign_negative() {
-                ""
-            } else {
-                "+"
-            },
+            "Late usage for the period {period}: {sign}{} {} (period total now {}), {}",
             format::quantity(segment.delta),
-            format::quantity(segment.base),
-            format::quantity(total),
-            describe(currency, &late.meter, price, total, priced),
+            price.map_or(late.meter.as_str(), |p| p.unit.as_str()),
+            format::quantity(segment.period_total),
+            terms(currency, price),
         );
         let window = segment.window.as_ref();
         lines.push(InvoiceLine {
@@ -115,7 +101,7 @@ pub(crate) fn late_lines(currency: Currency, late: &LateMeter, lines: &mut Vec<I
             price_id: price.map(|p| p.price_id.clone()),
             quantity: segment.delta,
             unit_price: unit_price_of(price),
-            amount: round(currency, marginal),
+            amount,
             tiers: Vec::new(),
             adjusts_period_start: Some(late.source.start),
             source: LineSource {
@@ -129,6 +115,28 @@ pub(crate) fn late_lines(currency: Currency, late: &LateMeter, lines: &mut Vec<I
             },
         });
     }
+}
+
+/// How a late adjustment was priced, in words.
+fn terms(currency: Currency, price: Option<&PriceRef>) -> String {
+    let Some(price) = price else {
+        return "no price in effect, not billed".to_owned();
+    };
+    let model = match &price.spec.model {
+        PricingModel::PerUnit { unit_price } => {
+            format!(
+                "{} per {}",
+                format::money(currency, unit_price.value()),
+                price.unit
+            )
+        }
+        PricingModel::Graduated { .. } => "graduated tiers".to_owned(),
+        PricingModel::Volume { .. } => "volume tiers".to_owned(),
+    };
+    format!(
+        "priced at the margin of the period's {model} [{}]",
+        price.price_id
+    )
 }
 
 fn describe_period(period: &Period) -> String {

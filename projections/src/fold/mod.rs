@@ -44,10 +44,15 @@
 //!   aggregate never goes below zero: a delta that would is clamped at zero.
 //! - **Late usage** (for a closed period) becomes a `LateUsageAdjustment`
 //!   line on the org's next open invoice after that period (the earliest
-//!   Open one; if none, the period after the latest invoice is created). Its
-//!   amount is the marginal cost under the late period's prices:
-//!   `price(billed + late) − price(billed)`, so tiers and allowance stay
-//!   right; several late invoices telescope to the exact total.
+//!   Open one; if none, the period after the latest invoice is created),
+//!   one line per (late period, meter, price). Its amount is the marginal
+//!   cost under the late period's own prices: each late event adds
+//!   `price(period total after it) − price(period total before it)`, so
+//!   tiers, allowance and minimum stay right and, over every invoice the
+//!   adjustments land on, they sum to exactly `price(final) − price(billed)`.
+//!   The closed period keeps counting its totals for this (its invoice does
+//!   not change). A late event that shifts a later price segment's free
+//!   allowance shows that segment's change as its own late line.
 //! - **Recurring fees**: each UTC day of the period is billed at the plan in
 //!   effect at the end of that day (every `effective_at` is floored to its
 //!   UTC day): a start or change bills its whole day at the new fee, a

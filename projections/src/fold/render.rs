@@ -169,10 +169,15 @@ pub(crate) fn render(org: &OrgBook, pb: &PeriodBook) -> Rendered {
 }
 
 /// Round once to the minor unit (half away from zero) and show the minor
-/// unit's places (`1` → `1.00`), so amounts serialise uniformly.
+/// unit's places (`1` → `1.00`, never `-0.00`), so amounts serialise
+/// uniformly.
 pub(crate) fn round(currency: Currency, amount: Decimal) -> Decimal {
     let mut rounded = currency.round(amount);
     rounded.rescale(currency.minor_unit_scale());
+    // `-0.00` would serialise differently from `0.00`.
+    if rounded.is_zero() {
+        rounded.set_sign_positive(true);
+    }
     rounded
 }
 

@@ -63,14 +63,22 @@ pub(crate) struct LateMeter {
     pub segments: Vec<LateSegment>,
 }
 
-/// `base` is what the closed period had billed (plus earlier adjustments)
-/// under this price when the adjustment started; `delta` the late units.
+/// Late usage of one price of a closed period, on the invoice it landed on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct LateSegment {
     pub price: Option<PriceRef>,
-    pub base: Decimal,
+    /// Late units that landed here (net of corrections and voids).
     pub delta: Decimal,
-    /// Set when late events landed on it (not only part of the base).
+    /// The closed period's quantity under this price after the last late
+    /// event that landed here.
+    pub period_total: Decimal,
+    /// Unrounded marginal amount: the sum, over the late events that landed
+    /// here, of the change each made to this price's amount for the period.
+    /// Summed over all invoices this telescopes to `price(final) −
+    /// price(billed)`, however late events spread over invoices.
+    pub amount: Decimal,
+    /// Set when late events of this price landed here (a segment can also
+    /// appear only because an earlier one shifted its free allowance).
     pub window: Option<LateWindow>,
 }
 
@@ -160,6 +168,22 @@ pub(crate) fn price_chain<'a>(
         .collect()
 }
 
+/// A segment's price key, owned.
+type PriceKey = Option<(DateTime<Utc>, String)>;
+
+/// Each segment's unrounded amount for the period, by price key.
+fn amounts(segments: &[Segment]) -> Vec<(PriceKey, Decimal)> {
+    let priced = price_chain(segments.iter().map(|s| (s.price.as_ref(), s.quantity)));
+    segments
+        .iter()
+        .zip(priced)
+        .map(|(s, p)| {
+            let key = key(&s.price).map(|(at, id)| (at, id.to_owned()));
+            (key, p.map_or(Decimal::ZERO, |p| p.amount))
+        })
+        .collect()
+}
+
 impl OrgBook {
     /// Fold a usage quantity change: `delta` units of `meter` that occurred
     /// at `occurred` (negative for corrections down and voids).
@@ -186,85 +210,101 @@ impl OrgBook {
         // counting (the base of the marginal price), the adjustment lands
         // on the next open invoice.
         let target = self.next_open_after(period.start, changed);
-        let has_entry = self.periods.get(&target).is_some_and(|pb| {
-            pb.late
-                .iter()
-                .any(|l| l.source.start == period.start && l.meter == meter)
-        });
         let Some(source) = self.periods.get_mut(&period.start) else {
             return;
         };
-        // The base of a new adjustment: everything the period has counted
-        // so far for this meter (billed plus earlier late usage).
-        let snapshot: Vec<LateSegment> = match (has_entry, source.usage.get(meter)) {
-            (false, Some(segments)) => segments
-                .iter()
-                .map(|s| LateSegment {
-                    price: s.price.clone(),
-                    base: s.quantity,
-                    delta: Decimal::ZERO,
-                    window: None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let (before, after) =
+        let before = amounts(source.usage.get(meter).map_or(&[][..], Vec::as_slice));
+        let (q_before, q_after) =
             add_to_meter(&mut source.usage, meter, price, delta, occurred, position);
+        let segments = source.usage.get(meter).map_or(&[][..], Vec::as_slice);
+        let wanted_key = wanted(price);
+        // (price, period quantity, marginal amount, is the event's segment)
+        let mut changes = Vec::new();
+        for (segment, (key_after, amount_after)) in segments.iter().zip(amounts(segments)) {
+            let amount_before = before
+                .iter()
+                .find(|(k, _)| *k == key_after)
+                .map_or(Decimal::ZERO, |(_, a)| *a);
+            let marginal = amount_after
+                .checked_sub(amount_before)
+                .unwrap_or(Decimal::ZERO);
+            let own = key(&segment.price) == wanted_key;
+            if own || !marginal.is_zero() {
+                changes.push((segment.price.clone(), segment.quantity, marginal, own));
+            }
+        }
         let Some(pb) = self.periods.get_mut(&target) else {
             return;
         };
-        if !has_entry {
-            pb.late.push(LateMeter {
-                source: period,
-                meter: meter.to_owned(),
-                segments: snapshot,
-            });
-            pb.late
-                .sort_by(|a, b| (a.source.start, &a.meter).cmp(&(b.source.start, &b.meter)));
-        }
-        let Some(entry) = pb
+        let at = match pb
             .late
-            .iter_mut()
-            .find(|l| l.source.start == period.start && l.meter == meter)
-        else {
-            return;
-        };
-        let index = match entry
-            .segments
-            .binary_search_by(|s| key(&s.price).cmp(&wanted(price)))
+            .iter()
+            .position(|l| l.source.start == period.start && l.meter == meter)
         {
-            Ok(i) => i,
-            Err(i) => {
-                let segment = LateSegment {
-                    price: price.map(PriceRef::of),
-                    base: before,
-                    delta: Decimal::ZERO,
-                    window: None,
+            Some(at) => at,
+            None => {
+                let entry = LateMeter {
+                    source: period,
+                    meter: meter.to_owned(),
+                    segments: Vec::new(),
                 };
-                entry.segments.insert(i, segment);
-                i
+                let at = pb.late.partition_point(|l| {
+                    (l.source.start, l.meter.as_str()) < (period.start, meter)
+                });
+                pb.late.insert(at, entry);
+                at
             }
         };
-        if let Some(segment) = entry.segments.get_mut(index) {
-            segment.delta = segment
-                .delta
-                .checked_add(after - before)
-                .unwrap_or(segment.delta)
-                .normalize();
-            segment.window = Some(match segment.window.take() {
-                None => LateWindow {
-                    first_occurred: occurred,
-                    last_occurred: occurred,
-                    after_position: position.saturating_sub(1),
-                    up_to_position: position,
-                },
-                Some(w) => LateWindow {
-                    first_occurred: w.first_occurred.min(occurred),
-                    last_occurred: w.last_occurred.max(occurred),
-                    after_position: w.after_position,
-                    up_to_position: position,
-                },
-            });
+        let Some(entry) = pb.late.get_mut(at) else {
+            return;
+        };
+        for (price, period_total, marginal, own) in changes {
+            let index = match entry
+                .segments
+                .binary_search_by(|s| key(&s.price).cmp(&key(&price)))
+            {
+                Ok(i) => i,
+                Err(i) => {
+                    let segment = LateSegment {
+                        price,
+                        delta: Decimal::ZERO,
+                        period_total,
+                        amount: Decimal::ZERO,
+                        window: None,
+                    };
+                    entry.segments.insert(i, segment);
+                    i
+                }
+            };
+            let Some(segment) = entry.segments.get_mut(index) else {
+                continue;
+            };
+            segment.period_total = period_total;
+            segment.amount = segment
+                .amount
+                .checked_add(marginal)
+                .unwrap_or(segment.amount);
+            if own {
+                segment.delta = segment
+                    .delta
+                    .checked_add(q_after - q_before)
+                    .unwrap_or(segment.delta)
+                    .normalize();
+                segment.window = Some(match segment.window.take() {
+                    None => LateWindow {
+                        first_occurred: occurred,
+                        last_occurred: occurred,
+                        after_position: position.saturating_sub(1),
+                        up_to_position: position,
+                    },
+                    Some(w) => LateWindow {
+                        first_occurred: w.first_occurred.min(occurred),
+                        last_occurred: w.last_occurred.max(occurred),
+                        after_position: w.after_position,
+                        up_to_position: position,
+                    },
+                });
+            }
         }
         changed.insert(target);
     }
