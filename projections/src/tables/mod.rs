@@ -95,6 +95,30 @@ pub trait ProjectionTables: Send + Sync + 'static {
     ) -> Result<Option<Invoice>, TableError>;
     /// An organization's invoices in the live generation, newest first.
     async fn org_invoices(&self, org: &OrgId) -> Result<Vec<Invoice>, TableError>;
+    /// Invoices of the live generation changed after event position `after`
+    /// and at or before the live checkpoint, by ascending `position` (a
+    /// gap-safe change feed: everything at or below the checkpoint is
+    /// committed). Returns the checkpoint the page is bounded by.
+    async fn changed_invoices(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<(Vec<Invoice>, i64), TableError> {
+        let generation = self.active_generation(INVOICES).await?;
+        let checkpoint = self.checkpoint(INVOICES, generation).await?.position;
+        let invoices = self
+            .invoices_between(generation, after, checkpoint, limit)
+            .await?;
+        Ok((invoices, checkpoint))
+    }
+    /// Invoices of a generation with `after < position <= up_to`, by position.
+    async fn invoices_between(
+        &self,
+        generation: i64,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> Result<Vec<Invoice>, TableError>;
     /// Open invoices of the live generation whose period ended before `cutoff`.
     async fn ended_open_periods(
         &self,

@@ -341,6 +341,27 @@ impl ProjectionTables for SqliteTables {
         )
     }
 
+    async fn invoices_between(
+        &self,
+        generation: i64,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> Result<Vec<Invoice>, TableError> {
+        decode(
+            sqlx::query_as(
+                "SELECT document FROM invoice WHERE generation = ?1 AND position > ?2 \
+                 AND position <= ?3 ORDER BY position, org_id, period_start LIMIT ?4",
+            )
+            .bind(generation)
+            .bind(after)
+            .bind(up_to)
+            .bind(i64::from(limit))
+            .fetch_all(self.store.pool())
+            .await?,
+        )
+    }
+
     async fn ended_open_periods(
         &self,
         cutoff: DateTime<Utc>,

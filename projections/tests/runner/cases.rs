@@ -432,3 +432,31 @@ pub async fn finalized_invoice_never_changes_and_late_usage_moves_on(db: TestDb)
         .unwrap();
     assert!(clean.matches());
 }
+
+pub async fn changed_invoices_feed_pages_by_position_up_to_the_checkpoint(db: TestDb) {
+    let store = db.store();
+    seed::platform(store.as_ref()).await;
+    let tables = tables_for(&db.db);
+    let projector = projector_for(&db.db);
+    projector.catch_up().await.unwrap();
+    let (all, checkpoint) = tables.changed_invoices(0, 100).await.unwrap();
+    assert_eq!(all.len(), 6);
+    assert_eq!(checkpoint, store.head_position().await.unwrap());
+    assert!(all.windows(2).all(|w| w[0].position <= w[1].position));
+    let (page, _) = tables.changed_invoices(0, 2).await.unwrap();
+    assert_eq!(page, all[..2].to_vec());
+    // New usage not yet folded is invisible; once folded, only that
+    // invoice comes after the old checkpoint.
+    let position = seed::usage(store.as_ref(), &org(1), "cpu_seconds", "9", anchor()).await;
+    let (none, same) = tables.changed_invoices(checkpoint, 100).await.unwrap();
+    assert!(none.is_empty());
+    assert_eq!(same, checkpoint);
+    projector.catch_up().await.unwrap();
+    let (changed, moved) = tables.changed_invoices(checkpoint, 100).await.unwrap();
+    assert_eq!(moved, position);
+    assert_eq!(changed.len(), 1);
+    assert_eq!(
+        (changed[0].org_id.clone(), changed[0].position),
+        (org(1), position)
+    );
+}

@@ -36,4 +36,5 @@ both_backends!(
     line_provenance_pages_through_the_events_behind_a_line,
     racing_closers_finalize_each_period_exactly_once,
     finalized_invoice_never_changes_and_late_usage_moves_on,
+    changed_invoices_feed_pages_by_position_up_to_the_checkpoint,
 );
