@@ -1,13 +1,13 @@
 //! Properties of the fold over random histories: totals are sums of their
 //! lines and never negative, and however usage, corrections and voids
 //! interleave with finalization, what a period bills across all invoices
-//! (its own line plus every late adjustment) is the price of its final
-//! quantity.
+//! (its own lines plus every late adjustment) is the price of its final
+//! quantities, across a mid-period price change.
 
 mod fold_support;
 
 use fold_support::*;
-use projections::pricing::price;
+use projections::pricing::{price, price_after};
 use projections::{Books, LineKind};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -57,12 +57,22 @@ fn spec() -> ledger::pricing::PriceSpec {
     with_minimum(with_allowance(tiers, "100"), "2")
 }
 
+/// The price from mid-February on: volume tiers, a larger allowance.
+fn spec_2() -> ledger::pricing::PriceSpec {
+    let tiers = volume(&[(Some("500"), "0.02", None), (None, "0.011", Some("3"))]);
+    with_minimum(with_allowance(tiers, "700"), "1.5")
+}
+
+const SECOND_PRICE_FROM: &str = "2026-02-15";
+
 /// A usage event still in force: (event id, period, day, current quantity).
 type Live = Vec<(Uuid, usize, u32, u32)>;
 
-fn history(ops: &[Op]) -> (History, [u32; 3]) {
+/// The history, and each period's final quantity under (first, second) price.
+fn history(ops: &[Op]) -> (History, [(u32, u32); 3]) {
     let mut h = History::with_org(PERIODS[0]);
     h.price("p", "cpu", spec(), "2025-01-01");
+    h.price("p2", "cpu", spec_2(), SECOND_PRICE_FROM);
     let mut live: Live = Vec::new();
     let usage_at =
         |period: usize, day: u32| format!("{}{:02}T00:00:00Z", &PERIODS[period][..8], day);
@@ -118,9 +128,13 @@ fn history(ops: &[Op]) -> (History, [u32; 3]) {
             _ => {}
         }
     }
-    let mut totals = [0u32; 3];
-    for (_, period, _, quantity) in &live {
-        totals[*period] += quantity;
+    let mut totals = [(0u32, 0u32); 3];
+    for (_, period, day, quantity) in &live {
+        if t(&usage_at(*period, *day)) < t(SECOND_PRICE_FROM) {
+            totals[*period].0 += quantity;
+        } else {
+            totals[*period].1 += quantity;
+        }
     }
     (h, totals)
 }
@@ -160,7 +174,11 @@ proptest! {
                     }
                 }
             }
-            let expected = ledger::money::Currency::USD.round(price(&spec(), Decimal::from(totals[period])).amount);
+            let (first, second) = (Decimal::from(totals[period].0), Decimal::from(totals[period].1));
+            let usd = ledger::money::Currency::USD;
+            // The second price's allowance counts the first segment's units.
+            let expected = usd.round(price(&spec(), first).amount)
+                + usd.round(price_after(&spec_2(), second, first).amount);
             // Each line is rounded once: at most half a cent off per line.
             let tolerance = Decimal::new(5, 3) * Decimal::from(lines.max(1));
             prop_assert!((billed - expected).abs() <= tolerance, "period {} billed {} expected {}", period, billed, expected);

@@ -38,7 +38,8 @@
 //!   meter, price); line amounts are recomputed from the aggregate (see
 //!   [`crate::pricing`] for tiers, allowance and minimum). Usage with no
 //!   price in effect (or only prices in another currency) stays visible as
-//!   a zero-amount line saying so.
+//!   a zero-amount line saying so (its units still count as used towards
+//!   the allowance of later price segments of the period).
 //! - **Corrections and voids** apply `new − previous` (void: `−previous`) to
 //!   the aggregate of the usage's own period (its `usage_occurred_at`). An
 //!   aggregate never goes below zero: a delta that would is clamped at zero.
