@@ -15,7 +15,9 @@
 //! - **Volume**: the tier the billable quantity reaches prices every unit;
 //!   its flat fee is added if the billable quantity is above zero. A
 //!   quantity exactly on a bound belongs to that tier (`up_to` inclusive).
-//! - Tiers count the billable quantity of the segment (after allowance).
+//! - Tiers count the billable quantity of one price segment (after the
+//!   allowance): a new price mid-period starts its tiers from zero, while
+//!   the allowance is shared across the period's segments.
 //! - **Minimum charge**: when the segment has any usage (quantity > 0,
 //!   even if all of it is free), the amount is raised to the minimum.
 //! - Arithmetic never panics: a result beyond `Decimal`'s range saturates

@@ -440,3 +440,16 @@ fn amounts_are_shown_at_the_currencys_minor_unit() {
     assert_eq!(json["total"], "1.00");
     assert_eq!(json["credit_applied"], "0.00");
 }
+
+#[test]
+fn a_currency_without_minor_units_rounds_to_whole_units() {
+    let mut h = History::with_org_in(MARCH, "JPY");
+    h.price_in("JPY", "p_yen", "cpu", per_unit("0.5"), "2026-01-01");
+    h.usage("cpu", "3", "2026-03-05"); // 1.5 yen → 2
+    h.charge("ch_1", "10.5", "2026-03-06"); // → 11
+    let invoice = h.invoice(MARCH);
+    assert_eq!(line(&invoice, "usage:cpu:p_yen").amount, d("2"));
+    assert_eq!(invoice.total, d("13"));
+    let json = serde_json::to_value(&invoice).unwrap();
+    assert_eq!(json["total"], "13");
+}

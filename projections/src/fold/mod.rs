@@ -36,7 +36,9 @@
 //!   catalog stood when the usage was folded (a back-dated `PriceSet` only
 //!   reprices usage folded after it). Quantities aggregate per (period,
 //!   meter, price); line amounts are recomputed from the aggregate (see
-//!   [`crate::pricing`] for tiers, allowance and minimum). Usage with no
+//!   [`crate::pricing`]): the free allowance is deducted once per meter and
+//!   period, in chronological price order; tiers count each price's own
+//!   units; a minimum charge applies per price with usage in the period. Usage with no
 //!   price in effect (or only prices in another currency) stays visible as
 //!   a zero-amount line saying so (its units still count as used towards
 //!   the allowance of later price segments of the period).

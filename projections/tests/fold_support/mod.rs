@@ -90,12 +90,17 @@ pub struct History {
 impl History {
     /// An organization `acme` in USD anchored at `anchor`.
     pub fn with_org(anchor: &str) -> Self {
+        Self::with_org_in(anchor, "USD")
+    }
+
+    /// An organization `acme` in `currency` anchored at `anchor`.
+    pub fn with_org_in(anchor: &str, currency: &str) -> Self {
         let mut h = Self::default();
         h.push(
             LedgerEvent::OrganizationCreated(OrganizationCreated {
                 org_id: org_id(),
                 name: "Acme".into(),
-                currency: "USD".parse().unwrap(),
+                currency: currency.parse().unwrap(),
                 billing_anchor: t(anchor),
                 stripe_customer_id: None,
             }),
@@ -126,10 +131,21 @@ impl History {
     }
 
     pub fn price(&mut self, price_id: &str, meter: &str, spec: PriceSpec, from: &str) {
+        self.price_in("USD", price_id, meter, spec, from);
+    }
+
+    pub fn price_in(
+        &mut self,
+        currency: &str,
+        price_id: &str,
+        meter: &str,
+        spec: PriceSpec,
+        from: &str,
+    ) {
         let event = LedgerEvent::PriceSet(PriceSet {
             price_id: price_id.into(),
             meter: meter.into(),
-            currency: "USD".parse().unwrap(),
+            currency: currency.parse().unwrap(),
             unit: "unit".into(),
             description: format!("{meter} price"),
             spec,
