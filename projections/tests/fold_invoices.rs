@@ -453,3 +453,30 @@ fn a_currency_without_minor_units_rounds_to_whole_units() {
     let json = serde_json::to_value(&invoice).unwrap();
     assert_eq!(json["total"], "13");
 }
+
+#[test]
+fn proration_counts_the_days_of_a_clamped_february_period() {
+    // Anchored on the 31st: the period Jan 31 – Feb 27 has 28 days.
+    let mut h = History::with_org("2026-01-31");
+    h.subscribe("sub_1", "pro", "28", "2026-02-14T09:00:00Z");
+    let invoice = h.invoice("2026-01-31");
+    assert_eq!(invoice.period_end, t("2026-02-28"));
+    let fee = line(&invoice, "fee:sub_1:2026-02-14");
+    assert_eq!((fee.quantity, fee.amount), (d("14"), d("14.00")));
+}
+
+#[test]
+fn huge_quantities_aggregate_and_price_exactly() {
+    let mut h = march_with_cpu("0.000000000001");
+    for day in ["2026-03-02", "2026-03-03", "2026-03-04"] {
+        h.usage("cpu", "1000000000000000", day);
+    }
+    let cpu = line(&h.invoice(MARCH), "usage:cpu:p_cpu").clone();
+    assert_eq!(
+        (cpu.quantity, cpu.amount),
+        (d("3000000000000000"), d("3000.00"))
+    );
+    assert!(cpu
+        .description
+        .contains("3,000,000,000,000,000 × $0.000000000001"));
+}
