@@ -143,6 +143,7 @@ fn a_correction_after_finalization_refunds_on_the_next_invoice_and_carries_a_neg
         (balance.kind, balance.amount),
         (LineKind::BalanceCarriedForward, d("0.60"))
     );
+    assert_eq!(balance.source.up_to_position, Some(0)); // derived: no events of its own
     assert_eq!(
         (april.subtotal, april.total, april.credit_remaining),
         (d("-0.60"), d("0.00"), d("0.60"))

@@ -47,7 +47,8 @@ pub struct Invoice {
     pub version: i64,
     /// Global position of the last event that changed the invoice.
     pub position: i64,
-    /// Fees, usage, late adjustments, charges, then credits.
+    /// Fees, usage, late adjustments, charges, a balance carried forward
+    /// (if any), then credits (carried-in first).
     pub lines: Vec<InvoiceLine>,
     /// Sum of the rounded lines before credits.
     pub subtotal: Decimal,
@@ -130,6 +131,10 @@ pub struct InvoiceLine {
 /// - `ids` names the events a line rests on: subscription, charge or credit
 ///   ids (matched against the payload's `subscription_id`, `charge_id`,
 ///   `credit_id`).
+/// - A line derived from other lines rather than from events of its own (a
+///   negative balance carried forward, and its credit on the next invoice)
+///   selects nothing: `up_to_position: Some(0)`; its description names the
+///   period it comes from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineSource {
     pub event_types: Vec<String>,
@@ -142,6 +147,14 @@ pub struct LineSource {
 }
 
 impl LineSource {
+    /// The selector of a derived line: matches no event.
+    pub fn derived() -> Self {
+        Self {
+            up_to_position: Some(0),
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn usage_types() -> Vec<String> {
         ["UsageRecorded", "UsageCorrected", "UsageVoided"]
             .map(str::to_owned)

@@ -75,7 +75,7 @@ pub(crate) fn render(org: &OrgBook, pb: &PeriodBook) -> Rendered {
             amount: balance,
             tiers: Vec::new(),
             adjusts_period_start: None,
-            source: LineSource::default(),
+            source: LineSource::derived(),
         });
         carry.push(CreditEntry {
             credit_id: format!("balance:{}", format::day(pb.period.start)),
@@ -122,10 +122,7 @@ pub(crate) fn render(org: &OrgBook, pb: &PeriodBook) -> Rendered {
             });
         }
         let source = if credit.credit_id.starts_with("balance:") {
-            LineSource {
-                event_types: vec!["InvoiceFinalized".to_owned()],
-                ..LineSource::default()
-            }
+            LineSource::derived()
         } else {
             ids_source("CreditGranted", &credit.credit_id)
         };
