@@ -44,7 +44,8 @@ pub type Progress<'a> = &'a (dyn Fn(i64, i64) + Send + Sync);
 
 /// Fold every event up to `up_to` (inclusive; `None` = the head when the
 /// replay starts) in memory. Returns the books, the last position folded and
-/// the number of events.
+/// the number of events. Reading and folding are pipelined: page N is
+/// folded on a blocking thread while page N+1 is read and decoded.
 pub async fn replay(
     store: &dyn EventStore,
     up_to: Option<i64>,
@@ -56,13 +57,29 @@ pub async fn replay(
     };
     let mut books = Books::default();
     let (mut position, mut count) = (0, 0u64);
-    while position < head {
-        let mut events = store.read_all(position, REPLAY_PAGE).await?;
+    let page = |after: i64| async move {
+        if after >= head {
+            return Ok(Vec::new());
+        }
+        let mut events = store.read_all(after, REPLAY_PAGE).await?;
         events.retain(|e| e.global_position <= head);
-        let Some(last) = events.last() else { break };
+        Ok::<_, ProjectionError>(events)
+    };
+    let mut events = page(0).await?;
+    while let Some(last) = events.last() {
         position = last.global_position;
         count += events.len() as u64;
-        fold_events(&mut books, &events)?;
+        let folding = tokio::task::spawn_blocking(move || {
+            let result = fold_events(&mut books, &events);
+            result.map(|_| books)
+        });
+        let (folded, next) = tokio::join!(folding, page(position));
+        books = folded.map_err(|e| {
+            ProjectionError::Tables(crate::tables::TableError::Corrupt(format!(
+                "fold task: {e}"
+            )))
+        })??;
+        events = next?;
         progress(position, head);
     }
     Ok((books, position, count))

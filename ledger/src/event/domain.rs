@@ -311,6 +311,47 @@ impl LedgerEvent {
     }
 }
 
+macro_rules! from_parts {
+    ($event_type:expr, $payload:expr, $($variant:ident),+ $(,)?) => {
+        match $event_type {
+            $(stringify!($variant) => $variant::deserialize($payload).map(LedgerEvent::$variant),)+
+            other => return Err(DecodeError::UnknownType(other.to_owned())),
+        }
+    };
+}
+
+impl LedgerEvent {
+    /// Deserialise a current-version payload of `event_type` without
+    /// copying it (what the adjacently tagged representation would do).
+    pub fn from_parts(event_type: &str, payload: &serde_json::Value) -> Result<Self, DecodeError> {
+        from_parts!(
+            event_type,
+            payload,
+            OrganizationCreated,
+            SubscriptionStarted,
+            SubscriptionChanged,
+            SubscriptionCancelled,
+            PriceSet,
+            UsageRecorded,
+            UsageCorrected,
+            UsageVoided,
+            ChargeAdded,
+            CreditGranted,
+            InvoicePeriodOpened,
+            InvoiceFinalized,
+            InvoiceVoided,
+            InvoicePaid,
+            InvoicePaymentFailed,
+            InvoicePublishedToStripe,
+            InvoiceFinalizedInStripe,
+        )
+        .map_err(|source| DecodeError::Payload {
+            event_type: event_type.to_owned(),
+            source,
+        })
+    }
+}
+
 const CURRENT_SCHEMA_VERSION: i32 = 1;
 
 /// Every event type this build knows.

@@ -123,11 +123,12 @@ pub struct RecordedEvent {
 impl RecordedEvent {
     /// The typed domain event, upcast from older schema versions.
     pub fn decode(&self) -> Result<LedgerEvent, DecodeError> {
+        // Current-version payloads (all of them today) deserialise straight
+        // from the borrowed value; only an upcast needs an owned copy.
+        if LedgerEvent::schema_version(&self.event_type) == Some(self.schema_version) {
+            return LedgerEvent::from_parts(&self.event_type, &self.payload);
+        }
         let payload = upcast(&self.event_type, self.schema_version, self.payload.clone())?;
-        let tagged = serde_json::json!({ "event_type": self.event_type, "payload": payload });
-        serde_json::from_value(tagged).map_err(|source| DecodeError::Payload {
-            event_type: self.event_type.clone(),
-            source,
-        })
+        LedgerEvent::from_parts(&self.event_type, &payload)
     }
 }

@@ -74,6 +74,14 @@ pub trait ProjectionTables: Send + Sync + 'static {
         generation: i64,
         keys: &[String],
     ) -> Result<Vec<(String, String)>, TableError>;
+    /// Organization books of a generation (`org:<id>` state rows) with keys
+    /// after `after_key`, in key order — the directory of organizations.
+    async fn org_states(
+        &self,
+        generation: i64,
+        after_key: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, TableError>;
     /// Every fold state row of a generation (for rebuild verification).
     async fn all_states(&self, generation: i64) -> Result<Vec<(String, String)>, TableError>;
     /// Write a step atomically. `Ok(false)`: the checkpoint had moved (another

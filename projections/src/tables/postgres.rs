@@ -172,6 +172,23 @@ impl ProjectionTables for PostgresTables {
         Ok(rows)
     }
 
+    async fn org_states(
+        &self,
+        generation: i64,
+        after_key: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, TableError> {
+        Ok(sqlx::query_as(
+            "SELECT state_key, state::text FROM projection_state WHERE generation = $1 \
+             AND state_key > $2 AND state_key LIKE 'org:%' ORDER BY state_key LIMIT $3",
+        )
+        .bind(generation)
+        .bind(after_key)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn all_states(&self, generation: i64) -> Result<Vec<(String, String)>, TableError> {
         Ok(sqlx::query_as(
             "SELECT state_key, state::text FROM projection_state WHERE generation = $1 ORDER BY state_key",
