@@ -29,6 +29,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the HTTP API, projection runner and period closer.
+    Serve(cmd::serve::ServeArgs),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(cmd::token::TokenCommand),
     /// Apply database migrations (every command also does this at start-up).
     Migrate,
     /// List stored events in global order.
@@ -57,6 +62,8 @@ pub fn database_url(cli_value: Option<String>) -> String {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let url = database_url(cli.database_url);
     match cli.command {
+        Command::Serve(args) => cmd::serve::run(&url, args).await?,
+        Command::Token(command) => cmd::token::run(&url, command).await?,
         Command::Migrate => cmd::migrate::run(&url).await?,
         Command::Events(args) => cmd::events::run(&url, args).await?,
         Command::Usage(command) => cmd::usage::run(&url, command).await?,

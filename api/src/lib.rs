@@ -4,6 +4,9 @@
 //! - [`cli`]: the `billing` subcommands and their dispatch.
 //! - [`cmd`]: one module per subcommand (`migrate`, `events`, `usage`,
 //!   `bench`, `stripe-fake`).
+//! - [`http`]: the HTTP API (axum) — [`http::Application`] binds, serves
+//!   and shuts down gracefully; one module per area of endpoints.
+//! - [`tokens`]: bearer tokens (stored hashed) and roles.
 //! - [`telemetry`]: `tracing` set up once, human-readable or JSON.
 //!
 //! Every command that needs the schema migrates it first, so a fresh
@@ -12,4 +15,6 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod http;
 pub mod telemetry;
+pub mod tokens;

@@ -4,7 +4,9 @@ pub mod bench;
 pub mod events;
 pub mod migrate;
 pub mod projection;
+pub mod serve;
 pub mod stripe_fake;
+pub mod token;
 pub mod usage;
 
 use anyhow::Context;

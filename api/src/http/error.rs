@@ -1,0 +1,108 @@
+//! One error type for every handler: client errors say exactly what is
+//! wrong; server errors are logged with their cause chain and never leak.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 422: well-formed but refused (unknown org, negative quantity…).
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message).with_field(field)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// 500: logged with the cause chain; the client sees a generic message.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; it has been logged",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body =
+            json!({"error": {"code": self.code, "message": self.message, "field": self.field}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<ledger::StoreError> for ApiError {
+    fn from(err: ledger::StoreError) -> Self {
+        use ledger::StoreError as E;
+        match err {
+            E::Conflict { .. } => Self::conflict(err.to_string()),
+            E::InvalidEvent { .. } | E::InvalidQuery(_) => Self::bad_request(err.to_string()),
+            E::UniqueViolation { .. } => Self::conflict(err.to_string()),
+            other => Self::internal(format!("{other:#}")),
+        }
+    }
+}
+
+impl From<projections::ProjectionError> for ApiError {
+    fn from(err: projections::ProjectionError) -> Self {
+        Self::internal(format!("{err:#}"))
+    }
+}
+
+impl From<projections::tables::TableError> for ApiError {
+    fn from(err: projections::tables::TableError) -> Self {
+        Self::internal(format!("{err:#}"))
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::internal(format!("{err:#}"))
+    }
+}

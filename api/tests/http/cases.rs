@@ -1,0 +1,728 @@
+//! Generic test bodies.
+
+use chrono::{Duration, SecondsFormat, Utc};
+use futures::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use super::app::{usage, TestApp};
+
+/// A time `minutes` seconds ago: after the test price took effect (4 min ago).
+fn recent(minutes: i64) -> String {
+    (Utc::now() - Duration::seconds(minutes)).to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub async fn health_needs_no_token_and_everything_else_does(app: &TestApp) {
+    for path in ["/healthz", "/readyz"] {
+        let (status, _) = app.call(Method::GET, path, None, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    let (status, body) = app.call(Method::GET, "/v1/organizations", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let (status, _) = app.get("/v1/organizations", "blt_not-a-real-token").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = app.get("/nowhere", &app.admin).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"]["message"].as_str().unwrap().contains("/v1"));
+}
+
+pub async fn usage_is_accepted_deduplicated_and_visible_in_the_next_read(app: &TestApp) {
+    app.platform("acme").await;
+    let batch = json!({"records": [
+        usage("acme", json!("1000"), "k1", &recent(30)),
+        usage("acme", json!(250.5), "k2", &recent(20)),
+        usage("acme", json!("1000"), "k1", &recent(30)),
+    ]});
+    let (status, body) = app.post("/v1/usage", &app.ingest, batch.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["accepted"].as_u64(), body["duplicates"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(body["results"][2]["status"], "duplicate");
+    assert_eq!(
+        body["results"][2]["event_id"],
+        body["results"][0]["event_id"]
+    );
+    let position = body["position"].as_i64().unwrap();
+
+    let (status, again) = app.post("/v1/usage", &app.ingest, batch).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["accepted"], 0);
+    assert_eq!(again["duplicates"], 3);
+
+    let (status, current) = app
+        .get(
+            &format!("/v1/organizations/acme/invoices/current?min_position={position}"),
+            &app.support,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{current}");
+    assert!(current["reflects"]["position"].as_i64().unwrap() >= position);
+    let invoice = &current["invoice"];
+    assert_eq!(invoice["status"], "open");
+    let cpu = invoice["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["meter"] == "cpu_seconds")
+        .unwrap();
+    assert_eq!(cpu["quantity"], "1250.5");
+    assert_eq!(
+        cpu["amount"], "12.51",
+        "1250.5 × 0.01 = 12.505, half away from zero"
+    );
+    assert_eq!(invoice["total"], "12.51");
+
+    let (status, waited) = app
+        .get(
+            &format!(
+                "/v1/organizations/acme/invoices/current?min_position={}",
+                position + 1000
+            ),
+            &app.support,
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{waited}");
+    assert!(waited["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not yet"));
+}
+
+pub async fn bad_usage_items_are_rejected_one_by_one_and_store_nothing(app: &TestApp) {
+    app.platform("acme").await;
+    let future = (Utc::now() + Duration::days(3)).to_rfc3339();
+    let cases = [
+        (
+            usage("acme", json!("-1"), "a", &recent(1)),
+            "must not be negative",
+        ),
+        (
+            usage("acme", json!("NaN"), "b", &recent(1)),
+            "not a decimal",
+        ),
+        (usage("acme", json!("1e30"), "c", &recent(1)), "far outside"),
+        (
+            usage("acme", json!({"v": 1}), "d", &recent(1)),
+            "quantity must be",
+        ),
+        (usage("acme", json!("1"), "e", "yesterday"), "occurred_at"),
+        (usage("acme", json!("1"), "f", &future), "in the future"),
+        (
+            usage("nobody", json!("1"), "g", &recent(1)),
+            "unknown organization",
+        ),
+        (
+            json!({"org_id": "acme", "meter": "gpu", "quantity": "1", "occurred_at": recent(1), "idempotency_key": "h"}),
+            "unknown meter",
+        ),
+        (
+            json!({"org_id": "acme", "meter": "cpu_seconds", "quantity": "1", "occurred_at": recent(1), "idempotency_key": "i", "colour": "red"}),
+            "unknown field",
+        ),
+        (
+            json!({"org_id": "acme", "meter": "cpu_seconds", "quantity": "1", "occurred_at": recent(1)}),
+            "idempotency_key",
+        ),
+        (usage("acme", json!("1"), "", &recent(1)), "idempotency_key"),
+        (
+            usage("acme", json!("0.0000000000001"), "j", &recent(1)),
+            "decimal places",
+        ),
+    ];
+    let mut records: Vec<Value> = cases.iter().map(|(r, _)| r.clone()).collect();
+    records.push(usage("acme", json!("5"), "good", &recent(1)));
+    let (status, body) = app
+        .post("/v1/usage", &app.ingest, json!({"records": records}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for (i, (_, reason)) in cases.iter().enumerate() {
+        let result = &body["results"][i];
+        assert_eq!(result["status"], "rejected", "item {i}: {result}");
+        assert!(
+            result["reason"].as_str().unwrap().contains(reason),
+            "item {i}: {result}"
+        );
+    }
+    assert_eq!(body["results"][cases.len()]["status"], "accepted");
+    assert_eq!(
+        (body["accepted"].as_u64(), body["rejected"].as_u64()),
+        (Some(1), Some(cases.len() as u64))
+    );
+    let (_, events) = app
+        .get(
+            "/v1/organizations/acme/events?type=UsageRecorded",
+            &app.support,
+        )
+        .await;
+    assert_eq!(
+        events["events"].as_array().unwrap().len(),
+        1,
+        "only the good record was stored"
+    );
+}
+
+pub async fn atomic_batch_with_a_bad_item_stores_nothing(app: &TestApp) {
+    app.platform("acme").await;
+    let records = json!({"records": [usage("acme", json!("1"), "x1", &recent(1)), usage("acme", json!("-1"), "x2", &recent(1))]});
+    let (status, body) = app
+        .post("/v1/usage?atomic=true", &app.ingest, records)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["stored"], false);
+    let (_, events) = app
+        .get(
+            "/v1/organizations/acme/events?type=UsageRecorded",
+            &app.support,
+        )
+        .await;
+    assert!(events["events"].as_array().unwrap().is_empty());
+}
+
+pub async fn bad_requests_get_json_errors_that_name_the_problem(app: &TestApp) {
+    app.platform("acme").await;
+    let raw = app
+        .client
+        .post(format!("{}/v1/usage", app.base))
+        .bearer_auth(&app.ingest)
+        .header("content-type", "application/json")
+        .body("{\"records\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
+    let body: Value = raw.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "malformed_json");
+
+    let no_type = app
+        .client
+        .post(format!("{}/v1/usage", app.base))
+        .bearer_auth(&app.ingest)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let (status, body) = app
+        .post("/v1/usage", &app.ingest, json!({"records": [], "extra": 1}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field"),
+        "{body}"
+    );
+    let (status, body) = app
+        .post("/v1/usage", &app.ingest, json!({"records": []}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["field"], "records");
+    let too_many: Vec<Value> = (0..5_001)
+        .map(|i| usage("acme", json!("1"), &format!("k{i}"), &recent(1)))
+        .collect();
+    let (status, _) = app
+        .post("/v1/usage", &app.ingest, json!({"records": too_many}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (status, body) = app
+        .post(
+            "/v1/organizations",
+            &app.admin,
+            json!({"org_id": "acme", "name": "Again", "currency": "USD"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = app
+        .post(
+            "/v1/organizations",
+            &app.admin,
+            json!({"org_id": "x y", "name": "Bad", "currency": "USD"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("org_id"))
+    );
+    let (status, body) = app
+        .post(
+            "/v1/organizations",
+            &app.admin,
+            json!({"org_id": "newco", "name": "N", "currency": "XXQ"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("currency"))
+    );
+    let (status, body) = app
+        .post(
+            "/v1/prices",
+            &app.admin,
+            json!({"price_id": "p", "meter": "m", "currency": "USD", "unit": "u",
+            "description": "d", "spec": {"model": {"type": "per_unit", "unit_price": "1"}},
+            "effective_from": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("effective_from"))
+    );
+    let (status, _) = app
+        .get("/v1/organizations/acme/invoices/not-a-date", &app.support)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app
+        .get("/v1/organizations/acme/events?order=sideways", &app.support)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app
+        .get("/v1/organizations/acme/events?bogus=1", &app.support)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app.get("/v1/events/not-a-uuid", &app.support).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app
+        .get("/v1/organizations/ghost/invoices", &app.support)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+pub async fn roles_allow_and_forbid_each_endpoint(app: &TestApp) {
+    app.platform("acme").await;
+    let org = app.org_token("acme").await;
+    let other = app.org_token("someone-else").await;
+    let usage_body = json!({"records": [usage("acme", json!("1"), "role-k", &recent(1))]});
+    let org_body = json!({"org_id": "newco", "name": "N", "currency": "USD"});
+    let charge = json!({"id": "c1", "description": "setup", "amount": "10"});
+    // (method, path, body, [ingest, support, admin, org(acme), org(other)] allowed?)
+    let matrix: Vec<(Method, &str, Option<Value>, [bool; 5])> = vec![
+        (
+            Method::POST,
+            "/v1/usage",
+            Some(usage_body),
+            [true, false, true, false, false],
+        ),
+        (
+            Method::POST,
+            "/v1/organizations",
+            Some(org_body),
+            [false, false, true, false, false],
+        ),
+        (
+            Method::GET,
+            "/v1/organizations",
+            None,
+            [false, true, true, false, false],
+        ),
+        (
+            Method::GET,
+            "/v1/organizations/acme",
+            None,
+            [false, true, true, true, false],
+        ),
+        (
+            Method::POST,
+            "/v1/organizations/acme/charges",
+            Some(charge),
+            [false, false, true, false, false],
+        ),
+        (
+            Method::GET,
+            "/v1/prices",
+            None,
+            [true, true, true, true, true],
+        ),
+        (
+            Method::GET,
+            "/v1/organizations/acme/invoices",
+            None,
+            [false, true, true, true, false],
+        ),
+        (
+            Method::GET,
+            "/v1/organizations/acme/invoices/current",
+            None,
+            [false, true, true, true, false],
+        ),
+        (
+            Method::GET,
+            "/v1/organizations/acme/events",
+            None,
+            [false, true, true, false, false],
+        ),
+        (
+            Method::GET,
+            "/v1/ops/projections",
+            None,
+            [false, false, true, false, false],
+        ),
+        (
+            Method::GET,
+            "/v1/ops/rebuild",
+            None,
+            [false, false, true, false, false],
+        ),
+    ];
+    let tokens = [&app.ingest, &app.support, &app.admin, &org, &other];
+    for (method, path, body, allowed) in matrix {
+        for (token, allowed) in tokens.iter().zip(allowed) {
+            let (status, response) = app
+                .call(method.clone(), path, Some(token), body.clone())
+                .await;
+            if allowed {
+                assert!(
+                    status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                    "{method} {path} should be allowed, got {status} {response}"
+                );
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {response}");
+                assert_eq!(response["error"]["code"], "forbidden");
+            }
+        }
+    }
+}
+
+pub async fn org_scoped_token_sees_only_its_organization(app: &TestApp) {
+    app.platform("acme").await;
+    let (status, _) = app
+        .post(
+            "/v1/organizations",
+            &app.admin,
+            json!({"org_id": "globex", "name": "Globex", "currency": "USD"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let acme = app.org_token("acme").await;
+    let (status, _) = app.get("/v1/organizations/acme/invoices", &acme).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app.get("/v1/organizations/globex/invoices", &acme).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("only read organization `acme`"));
+    let (status, _) = app
+        .post(
+            "/v1/usage",
+            &acme,
+            json!({"records": [usage("acme", json!("1"), "z", &recent(1))]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A support token can never write.
+    let (status, _) = app
+        .post(
+            "/v1/organizations/acme/credits",
+            &app.support,
+            json!({"id": "c", "description": "d", "amount": "1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+pub async fn concurrent_clients_sending_the_same_batch_store_each_item_once(app: &TestApp) {
+    app.platform("acme").await;
+    let records: Vec<Value> = (0..200)
+        .map(|i| usage("acme", json!("1"), &format!("same-{i}"), &recent(2)))
+        .collect();
+    let batch = json!({"records": records});
+    let responses =
+        join_all((0..6).map(|_| app.post("/v1/usage", &app.ingest, batch.clone()))).await;
+    let mut accepted = 0;
+    for (status, body) in &responses {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        accepted += body["accepted"].as_u64().unwrap();
+        assert_eq!(
+            body["accepted"].as_u64().unwrap() + body["duplicates"].as_u64().unwrap(),
+            200
+        );
+    }
+    assert_eq!(
+        accepted, 200,
+        "each item stored exactly once across all clients"
+    );
+    let mut count = 0;
+    let mut cursor = String::new();
+    loop {
+        let (_, page) = app
+            .get(
+                &format!("/v1/organizations/acme/events?type=UsageRecorded&limit=1000{cursor}"),
+                &app.support,
+            )
+            .await;
+        count += page["events"].as_array().unwrap().len();
+        match page["next_cursor"].as_i64() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(count, 200);
+}
+
+pub async fn audit_pages_through_ten_thousand_events_without_loss_or_repeat(app: &TestApp) {
+    app.platform("acme").await;
+    for chunk in 0..2 {
+        let records: Vec<Value> = (0..5_000)
+            .map(|i| usage("acme", json!("1"), &format!("p-{chunk}-{i}"), &recent(5)))
+            .collect();
+        let (status, body) = app
+            .post("/v1/usage", &app.ingest, json!({"records": records}))
+            .await;
+        assert_eq!(
+            (status, body["accepted"].as_u64()),
+            (StatusCode::OK, Some(5_000))
+        );
+    }
+    for order in ["asc", "desc"] {
+        let mut seen = std::collections::HashSet::new();
+        let mut positions = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let (status, page) = app
+                .get(&format!("/v1/organizations/acme/events?type=UsageRecorded&limit=999&order={order}{cursor}"), &app.support)
+                .await;
+            assert_eq!(status, StatusCode::OK);
+            for event in page["events"].as_array().unwrap() {
+                assert!(
+                    seen.insert(event["event_id"].as_str().unwrap().to_owned()),
+                    "repeat"
+                );
+                positions.push(event["global_position"].as_i64().unwrap());
+            }
+            match page["next_cursor"].as_i64() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 10_000, "{order}");
+        let sorted = positions.windows(2).all(|w| {
+            if order == "asc" {
+                w[0] < w[1]
+            } else {
+                w[0] > w[1]
+            }
+        });
+        assert!(sorted, "{order}");
+    }
+}
+
+pub async fn invoice_lines_provenance_and_as_of(app: &TestApp) {
+    app.platform("acme").await;
+    let (_, first) = app
+        .post(
+            "/v1/usage",
+            &app.ingest,
+            json!({"records": [
+                usage("acme", json!("100"), "a1", &recent(50)),
+                usage("acme", json!("200"), "a2", &recent(40)),
+            ]}),
+        )
+        .await;
+    let cut = first["position"].as_i64().unwrap();
+    let (_, second) = app
+        .post(
+            "/v1/usage",
+            &app.ingest,
+            json!({"records": [usage("acme", json!("300"), "a3", &recent(30))]}),
+        )
+        .await;
+    let position = second["position"].as_i64().unwrap();
+    let (_, current) = app
+        .get(
+            &format!("/v1/organizations/acme/invoices/current?min_position={position}"),
+            &app.support,
+        )
+        .await;
+    let start = current["invoice"]["period_start"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, one) = app
+        .get(
+            &format!("/v1/organizations/acme/invoices/{start}"),
+            &app.support,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one["invoice"], current["invoice"]);
+    let line_id = one["invoice"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["meter"] == "cpu_seconds")
+        .unwrap()["line_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (status, prov) = app
+        .get(
+            &format!("/v1/organizations/acme/invoices/{start}/lines/{line_id}/events?limit=2"),
+            &app.support,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{prov}");
+    assert_eq!(prov["events"].as_array().unwrap().len(), 2);
+    let next = prov["next_cursor"].as_i64().unwrap();
+    let (_, rest) = app.get(&format!("/v1/organizations/acme/invoices/{start}/lines/{line_id}/events?limit=2&cursor={next}"), &app.support).await;
+    assert_eq!(rest["events"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["events"][0]["payload"]["quantity"], "300");
+    assert!(rest["next_cursor"].is_null());
+
+    let (status, then) = app
+        .get(
+            &format!("/v1/organizations/acme/invoices/{start}?as_of_position={cut}"),
+            &app.support,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{then}");
+    assert_eq!(then["invoice"]["total"], "3.00");
+    assert_eq!(one["invoice"]["total"], "6.00");
+    let encoded = Utc::now()
+        .to_rfc3339_opts(SecondsFormat::Micros, true)
+        .replace('+', "%2B");
+    let (status, now) = app
+        .get(
+            &format!("/v1/organizations/acme/invoices/{start}?as_of={encoded}"),
+            &app.support,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{now}");
+    assert_eq!(now["invoice"], one["invoice"]);
+    let event_id = rest["events"][0]["event_id"].as_str().unwrap();
+    let (status, event) = app
+        .get(&format!("/v1/events/{event_id}"), &app.support)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(event["event"]["metadata"]["actor"], "token:test");
+    assert_eq!(event["event"]["metadata"]["source"], "api:/v1/usage");
+}
+
+pub async fn charges_credits_and_subscriptions_land_on_the_invoice(app: &TestApp) {
+    app.platform("acme").await;
+    let (status, body) = app
+        .post(
+            "/v1/organizations/acme/charges",
+            &app.admin,
+            json!({"id": "setup", "description": "Dedicated IPv4", "amount": "2.00"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, again) = app
+        .post(
+            "/v1/organizations/acme/charges",
+            &app.admin,
+            json!({"id": "setup", "description": "Dedicated IPv4", "amount": "2.00"}),
+        )
+        .await;
+    assert_eq!(
+        (status, again["status"].as_str()),
+        (StatusCode::OK, Some("duplicate"))
+    );
+    let (status, _) = app
+        .post(
+            "/v1/organizations/acme/credits",
+            &app.admin,
+            json!({"id": "welcome", "description": "Welcome credit", "amount": "0.50"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = app.post("/v1/organizations/acme/subscriptions", &app.admin, json!({"action": "start", "subscription_id": "s1", "plan": "launch", "monthly_fee": "29"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let position = body["position"].as_i64().unwrap();
+    let (status, body) = app
+        .post(
+            "/v1/organizations/acme/subscriptions",
+            &app.admin,
+            json!({"action": "pause", "subscription_id": "s1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, current) = app
+        .get(
+            &format!("/v1/organizations/acme/invoices/current?min_position={position}"),
+            &app.support,
+        )
+        .await;
+    let kinds: Vec<&str> = current["invoice"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["charge", "credit", "recurring_fee"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    let (status, _) = app
+        .post(
+            "/v1/organizations/ghost/charges",
+            &app.admin,
+            json!({"id": "x", "description": "d", "amount": "1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = app
+        .post(
+            "/v1/organizations/acme/charges",
+            &app.admin,
+            json!({"id": "neg", "description": "d", "amount": "-1"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("amount"))
+    );
+}
+
+pub async fn ops_report_lag_and_rebuild_in_the_background(app: &TestApp) {
+    app.platform("acme").await;
+    let (_, body) = app
+        .post(
+            "/v1/usage",
+            &app.ingest,
+            json!({"records": [usage("acme", json!("7"), "o1", &recent(3))]}),
+        )
+        .await;
+    let position = body["position"].as_i64().unwrap();
+    let (_, _) = app
+        .get(
+            &format!("/v1/organizations/acme/invoices?min_position={position}"),
+            &app.support,
+        )
+        .await;
+    let (status, ops) = app.get("/v1/ops/projections", &app.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    let projection = &ops["projections"][0];
+    assert_eq!(projection["name"], "invoices");
+    assert_eq!(projection["events_behind"], 0);
+    let (status, started) = app.post("/v1/ops/rebuild", &app.admin, json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, status) = app.get("/v1/ops/rebuild", &app.admin).await;
+        match status["rebuild"]["state"].as_str() {
+            Some("finished") => {
+                assert!(status["rebuild"]["generation"].as_i64().unwrap() >= 2);
+                break;
+            }
+            Some("running") => {}
+            other => panic!("rebuild ended {other:?}: {status}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rebuild did not finish"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, invoices) = app
+        .get("/v1/organizations/acme/invoices", &app.support)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(invoices["invoices"][0]["total"], "0.07");
+}

@@ -1,0 +1,44 @@
+//! The HTTP API over real HTTP on a random port, on both backends.
+
+mod app;
+mod cases;
+
+macro_rules! both_backends {
+    ($($case:ident),+ $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let app = super::app::spawn_app(testkit::postgres().await).await;
+                    super::cases::$case(&app).await;
+                    app.shutdown().await;
+                }
+            )+
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let app = super::app::spawn_app(testkit::sqlite().await).await;
+                    super::cases::$case(&app).await;
+                    app.shutdown().await;
+                }
+            )+
+        }
+    };
+}
+
+both_backends!(
+    health_needs_no_token_and_everything_else_does,
+    usage_is_accepted_deduplicated_and_visible_in_the_next_read,
+    bad_usage_items_are_rejected_one_by_one_and_store_nothing,
+    atomic_batch_with_a_bad_item_stores_nothing,
+    bad_requests_get_json_errors_that_name_the_problem,
+    roles_allow_and_forbid_each_endpoint,
+    org_scoped_token_sees_only_its_organization,
+    concurrent_clients_sending_the_same_batch_store_each_item_once,
+    audit_pages_through_ten_thousand_events_without_loss_or_repeat,
+    invoice_lines_provenance_and_as_of,
+    charges_credits_and_subscriptions_land_on_the_invoice,
+    ops_report_lag_and_rebuild_in_the_background,
+);
