@@ -6,15 +6,46 @@
 //!   requests, typed objects and parameters, and errors split into retryable and
 //!   permanent ([`stripe::StripeError::class`]). [`stripe::StripeApi`] is the same set of
 //!   operations as a trait object, for the daemon to hold as `Arc<dyn StripeApi>`.
-//! - The sync projector (a later issue) builds on the client.
+//! - [`snapshot`]: pure — the lines Stripe should hold (integer minor units), the diff
+//!   against what it was last given, idempotency keys and metadata.
+//! - [`state`]: the sync's own tables — cursor, per-invoice queue with leases, customers,
+//!   publish log (`migrations/*/0003_stripe_sync.sql`).
+//! - [`pace`]: the shared token bucket, `Retry-After`, backoff with full jitter.
+//! - [`projector`]: [`SyncProjector`] — feed the queue from the invoice change feed,
+//!   claim and publish one invoice per step (`publish`: find, diff, finalize, audit).
+//! - [`daemon`]: the long-running loop (`billing sync`): workers, closer, projector,
+//!   graceful shutdown.
+//! - [`status`]: per-invoice sync status and parked-invoice recovery, for the API.
+//! - [`reconcile`]: Stripe's invoices compared with the ledger's.
+//! - [`bench`]: Stripe calls per invoice against per-usage-event syncing.
 //!
 //! # Guarantees
-//! - Every `POST` carries a caller-chosen [`stripe::IdempotencyKey`], so a retried call has
-//!   exactly one effect in Stripe within its idempotency window.
+//! - Every `POST` carries an [`stripe::IdempotencyKey`] derived from (invoice, version,
+//!   operation, line), and every object our ids in `metadata`; a retry after a crash or
+//!   a lost answer first re-reads Stripe (stored ids, else lists matched by metadata), so
+//!   even after the 24 h key window nothing is created twice (*exactly-once effect*).
+//! - The cursor moves in the same transaction as the queue rows it fills; a publish is
+//!   recorded (state + log) in one transaction, only by the lease holder (*at-least-once*
+//!   delivery of every invoice change, coalesced to the newest version).
+//! - A permanent Stripe error parks one invoice; others and the cursor move on.
 //! - The API key never leaves a [`secrecy::SecretString`] except in the `Authorization`
-//!   header (marked sensitive); it is never logged or printed.
-//! - No retries happen inside the client: it reports what happened and whether a retry
-//!   may help; the caller owns the retry policy (backoff, `Retry-After`).
+//!   header (marked sensitive); it is never logged or printed. The client itself never
+//!   retries; [`pace::Caller`] owns the retry policy.
 #![forbid(unsafe_code)]
 
+pub mod bench;
+pub mod daemon;
+pub mod error;
+pub mod options;
+pub mod pace;
+pub mod projector;
+mod publish;
+pub mod reconcile;
+pub mod snapshot;
+pub mod state;
+pub mod status;
 pub mod stripe;
+
+pub use error::SyncError;
+pub use options::SyncOptions;
+pub use projector::{Outcome, SyncProjector};

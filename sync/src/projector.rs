@@ -1,0 +1,185 @@
+//! The sync projector: reads the invoice change feed into its queue and
+//! publishes due invoices to Stripe, one claimed invoice per step.
+//!
+//! It is not a projection handler: it consumes the *invoice change feed*
+//! (`ProjectionTables::changed_invoices`), never events, so it has no type
+//! a rebuild (which replays events into a fold) could accept — replaying
+//! history can never call Stripe.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ledger::db::Database;
+use ledger::EventStore;
+use projections::ProjectionTables;
+use tracing::Instrument;
+
+use crate::error::SyncError;
+use crate::options::SyncOptions;
+use crate::pace::{Backoff, Caller, TokenBucket};
+use crate::publish::Publish;
+use crate::state::record::{record, Attempt, Outcome as Recorded};
+use crate::state::{millis, queue, SyncRow};
+use crate::stripe::StripeApi;
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Queued changes or worked on an invoice (successfully or not).
+    Worked,
+    /// Nothing to queue and nothing due.
+    Idle,
+}
+
+/// A clock, injectable for tests of the draft cadence.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Feed page size.
+const FEED_PAGE: u32 = 500;
+
+/// The sync projector over one database and one Stripe account; share it
+/// (`Arc`) between workers so they share the token bucket.
+pub struct SyncProjector {
+    pub(crate) db: Database,
+    pub(crate) store: Arc<dyn EventStore>,
+    pub(crate) tables: Arc<dyn ProjectionTables>,
+    pub(crate) caller: Caller,
+    pub(crate) options: SyncOptions,
+    clock: Clock,
+}
+
+impl SyncProjector {
+    pub fn new(db: Database, api: Arc<dyn StripeApi>, options: SyncOptions) -> Self {
+        let bucket = Arc::new(TokenBucket::new(options.rate_limit, options.rate_limit));
+        let backoff = Backoff {
+            base: options.backoff_base,
+            cap: options.backoff_cap,
+        };
+        Self {
+            store: db.event_store(),
+            tables: projections::tables_for(&db),
+            caller: Caller::new(api, bucket, backoff, options.tries_per_call),
+            db,
+            options,
+            clock: Arc::new(Utc::now),
+        }
+    }
+
+    /// Use `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    pub fn options(&self) -> &SyncOptions {
+        &self.options
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Queue every invoice change after the cursor; returns how many.
+    pub async fn feed(&self) -> Result<usize, SyncError> {
+        let mut queued = 0;
+        loop {
+            let after = queue::cursor(&self.db).await?;
+            let (page, checkpoint) = self.tables.changed_invoices(after, FEED_PAGE).await?;
+            let full = page.len() == FEED_PAGE as usize;
+            let to = match page.last() {
+                Some(last) if full => last.position,
+                _ => checkpoint,
+            };
+            if page.is_empty() && to <= after {
+                return Ok(queued);
+            }
+            queue::enqueue(&self.db, &page, to, millis(self.now())).await?;
+            queued += page.len();
+            if !full {
+                return Ok(queued);
+            }
+        }
+    }
+
+    /// Claim one due invoice as `worker` and publish it.
+    pub async fn publish_next(&self, worker: &str) -> Result<Outcome, SyncError> {
+        let now = millis(self.now());
+        let lease_until = now + self.options.lease.as_millis() as i64;
+        let cadence = self.options.draft_cadence.as_millis() as i64;
+        let Some(row) = queue::claim(&self.db, worker, lease_until, now, cadence).await? else {
+            return Ok(Outcome::Idle);
+        };
+        let span = tracing::info_span!("publish", org = %row.org_id, period = %row.period_start,
+            version = row.target_version, recovery = row.recovery);
+        self.publish_claimed(&row, worker).instrument(span).await?;
+        Ok(Outcome::Worked)
+    }
+
+    async fn publish_claimed(&self, row: &SyncRow, worker: &str) -> Result<(), SyncError> {
+        let mut work = Publish::new(self, row, worker);
+        let result = work.run().await;
+        let attempt = match result {
+            Ok(done) => done,
+            Err(SyncError::LeaseLost) => {
+                tracing::warn!("lease lost mid-publish; another worker will recover");
+                return Ok(());
+            }
+            Err(e) => {
+                let permanent = e.is_permanent();
+                let delay = self
+                    .caller
+                    .backoff()
+                    .delay(row.attempts.clamp(0, 16) as u32 + 1, None)
+                    .max(Duration::from_millis(50));
+                tracing::warn!(error = %e, permanent, "publish failed");
+                work.failed(
+                    if permanent {
+                        Recorded::Parked
+                    } else {
+                        Recorded::Retry
+                    },
+                    e.to_string(),
+                    millis(self.now()) + delay.as_millis() as i64,
+                )
+            }
+        };
+        self.record(row, worker, &attempt).await
+    }
+
+    async fn record(
+        &self,
+        row: &SyncRow,
+        worker: &str,
+        attempt: &Attempt,
+    ) -> Result<(), SyncError> {
+        match record(&self.db, row, worker, attempt, millis(self.now())).await {
+            Err(SyncError::LeaseLost) => {
+                tracing::warn!("lease lost before recording; another worker will recover");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// One daemon step: queue new changes, then publish one due invoice.
+    pub async fn try_process_next(&self) -> Result<Outcome, SyncError> {
+        let queued = self.feed().await?;
+        let published = self.publish_next(&self.options.worker_id).await?;
+        Ok(if queued > 0 || published == Outcome::Worked {
+            Outcome::Worked
+        } else {
+            Outcome::Idle
+        })
+    }
+
+    /// Step until nothing is due (for tests and `billing bench sync`).
+    pub async fn run_until_idle(&self) -> Result<(), SyncError> {
+        while self.try_process_next().await? == Outcome::Worked {}
+        Ok(())
+    }
+}

@@ -1,0 +1,147 @@
+//! Pure snapshot logic: what Stripe should hold for an invoice, how that
+//! differs from what it was last given, and the idempotency keys and
+//! metadata that make every call safe to repeat.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use projections::Invoice;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::SyncError;
+use crate::state::period_text;
+use crate::stripe::{IdempotencyKey, StripeError};
+
+/// Metadata key: the ledger invoice (`<org>/<period start>`), on invoices and items.
+pub const META_INVOICE: &str = "ledger_invoice";
+/// Metadata key: the organization, on customers, invoices and items.
+pub const META_ORG: &str = "ledger_org_id";
+/// Metadata key: the period start.
+pub const META_PERIOD: &str = "ledger_period_start";
+/// Metadata key: the line's stable id within the invoice, on items.
+pub const META_LINE: &str = "ledger_line_id";
+
+/// One line as Stripe should hold it: an exact integer amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredLine {
+    pub line_id: String,
+    /// Minor units of the invoice's currency; negative for credits.
+    pub amount: i64,
+    pub description: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// One line as Stripe was last given it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedLine {
+    pub item_id: String,
+    pub amount: i64,
+    pub description: String,
+}
+
+/// The published lines by `line_id` (stored as JSON in the sync row).
+pub type Snapshot = BTreeMap<String, PublishedLine>;
+
+/// One call the diff asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Create(DesiredLine),
+    Update { item_id: String, line: DesiredLine },
+    Delete { line_id: String, item_id: String },
+}
+
+/// `<org>/<period start>`: the ledger's name for an invoice, in Stripe metadata.
+pub fn invoice_tag(org: &str, period_start: DateTime<Utc>) -> String {
+    format!("{org}/{}", period_text(period_start))
+}
+
+/// Metadata every Stripe invoice of ours carries.
+pub fn invoice_metadata(invoice: &Invoice) -> BTreeMap<String, String> {
+    let org = invoice.org_id.as_str();
+    BTreeMap::from([
+        (
+            META_INVOICE.to_owned(),
+            invoice_tag(org, invoice.period_start),
+        ),
+        (META_ORG.to_owned(), org.to_owned()),
+        (META_PERIOD.to_owned(), period_text(invoice.period_start)),
+    ])
+}
+
+/// The lines Stripe should hold, with amounts in minor units. Fails
+/// (permanently) if an amount does not fit or the lines don't add up to
+/// the ledger's total to the cent.
+pub fn desired(invoice: &Invoice) -> Result<Vec<DesiredLine>, SyncError> {
+    let currency = invoice.currency;
+    let base = invoice_metadata(invoice);
+    let mut lines = Vec::with_capacity(invoice.lines.len());
+    for line in &invoice.lines {
+        let amount = currency.to_minor_units(line.amount).ok_or_else(|| {
+            SyncError::Unpublishable(format!(
+                "line {} amount {} does not fit in minor units",
+                line.line_id, line.amount
+            ))
+        })?;
+        let mut metadata = base.clone();
+        metadata.insert(META_LINE.to_owned(), line.line_id.clone());
+        metadata.insert("ledger_quantity".to_owned(), line.quantity.to_string());
+        if let Some(price) = line.unit_price {
+            metadata.insert("ledger_unit_price".to_owned(), price.to_string());
+        }
+        lines.push(DesiredLine {
+            line_id: line.line_id.clone(),
+            amount,
+            description: line.description.clone(),
+            metadata,
+        });
+    }
+    let sum: i64 = lines.iter().map(|l| l.amount).sum();
+    let total = currency.to_minor_units(invoice.total);
+    if total != Some(sum) {
+        return Err(SyncError::Unpublishable(format!(
+            "lines sum to {sum} minor units but the invoice total is {}",
+            invoice.total
+        )));
+    }
+    Ok(lines)
+}
+
+/// The calls that turn `published` into `desired`: creates for new lines,
+/// updates where amount or description changed, deletes for lines gone.
+pub fn diff(desired: &[DesiredLine], published: &Snapshot) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for line in desired {
+        match published.get(&line.line_id) {
+            None => changes.push(Change::Create(line.clone())),
+            Some(p) if p.amount != line.amount || p.description != line.description => changes
+                .push(Change::Update {
+                    item_id: p.item_id.clone(),
+                    line: line.clone(),
+                }),
+            Some(_) => {}
+        }
+    }
+    for (line_id, p) in published {
+        if !desired.iter().any(|d| &d.line_id == line_id) {
+            changes.push(Change::Delete {
+                line_id: line_id.clone(),
+                item_id: p.item_id.clone(),
+            });
+        }
+    }
+    changes
+}
+
+/// The idempotency key of one call: a hash of (invoice, version, operation,
+/// line), so a retry of the same call repeats the key and nothing else does.
+pub fn idempotency_key(
+    tag: &str,
+    version: i64,
+    operation: &str,
+    line: &str,
+) -> Result<IdempotencyKey, StripeError> {
+    let digest = Sha256::digest(format!("{tag}\n{version}\n{operation}\n{line}").as_bytes());
+    let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
+    IdempotencyKey::new(format!("billing-{operation}-v{version}-{hex}"))
+}

@@ -1,0 +1,200 @@
+//! `stripe_invoice_sync` as a work queue, and the cursor that fills it.
+//!
+//! The feed step upserts a row per changed invoice and moves the cursor in
+//! one transaction. A worker claims a due row with a lease (`FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL; SQLite has one writer), works on it, and records
+//! the outcome only while it still holds the lease.
+
+use ledger::db::Database;
+use projections::Invoice;
+
+use super::sql::{execute, fetch, read, Tx};
+use super::{period_text, SyncRow, COLUMNS};
+use crate::error::SyncError;
+
+/// The cursor's name in `stripe_sync_cursor`.
+pub const CURSOR: &str = "stripe";
+
+#[derive(sqlx::FromRow)]
+struct Position {
+    position: i64,
+}
+
+/// The feed position the sync has queued up to.
+pub async fn cursor(db: &Database) -> Result<i64, SyncError> {
+    let row = read!(
+        fetch_optional,
+        Position,
+        db,
+        "SELECT position FROM stripe_sync_cursor WHERE cursor_name = $1",
+        CURSOR
+    )?;
+    Ok(row.map_or(0, |r| r.position))
+}
+
+/// Queue `invoices` and move the cursor to `to` (never backwards), atomically.
+pub async fn enqueue(
+    db: &Database,
+    invoices: &[Invoice],
+    to: i64,
+    now_ms: i64,
+) -> Result<(), SyncError> {
+    let mut tx = Tx::begin(db).await?;
+    for invoice in invoices {
+        execute!(
+            tx.conn(),
+            "INSERT INTO stripe_invoice_sync \
+               (org_id, period_start, target_version, ledger_status, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (org_id, period_start) DO UPDATE SET \
+               ledger_status = CASE WHEN excluded.target_version >= \
+                 stripe_invoice_sync.target_version THEN excluded.ledger_status \
+                 ELSE stripe_invoice_sync.ledger_status END, \
+               target_version = CASE WHEN excluded.target_version > \
+                 stripe_invoice_sync.target_version THEN excluded.target_version \
+                 ELSE stripe_invoice_sync.target_version END, \
+               updated_at = excluded.updated_at",
+            invoice.org_id.as_str(),
+            period_text(invoice.period_start),
+            invoice.version,
+            invoice.status.as_str(),
+            now_ms
+        )?;
+    }
+    execute!(
+        tx.conn(),
+        "INSERT INTO stripe_sync_cursor (cursor_name, position, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (cursor_name) DO UPDATE SET \
+           position = CASE WHEN excluded.position > stripe_sync_cursor.position \
+             THEN excluded.position ELSE stripe_sync_cursor.position END, \
+           updated_at = excluded.updated_at",
+        CURSOR,
+        to,
+        now_ms
+    )?;
+    tx.commit().await
+}
+
+/// When a queued invoice is due: not parked or done, its backoff over, no
+/// live lease, and either closed in the ledger or a draft whose cadence
+/// allows another publish (`$4` = cadence in ms; 0 = final snapshots only).
+const DUE: &str = "parked = false AND terminal_done = false AND next_attempt_at <= $3 \
+    AND (lease_owner IS NULL OR lease_expires_at < $3) \
+    AND (ledger_status <> 'open' OR ($4 > 0 AND published_version < target_version \
+         AND COALESCE(last_published_at, 0) + $4 <= $3))";
+
+/// Claim the next due invoice for `owner` until `lease_until`; a claim
+/// that finds an unrecorded publish (`in_flight`) sets `recovery`.
+pub async fn claim(
+    db: &Database,
+    owner: &str,
+    lease_until: i64,
+    now_ms: i64,
+    cadence_ms: i64,
+) -> Result<Option<SyncRow>, SyncError> {
+    let lock = match db {
+        Database::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+        Database::Sqlite(_) => "",
+    };
+    let sql = format!(
+        "UPDATE stripe_invoice_sync SET lease_owner = $1, lease_expires_at = $2, \
+           recovery = in_flight, in_flight = true, updated_at = $3 \
+         WHERE {DUE} AND (org_id, period_start) IN (SELECT org_id, period_start \
+           FROM stripe_invoice_sync WHERE {DUE} \
+           ORDER BY next_attempt_at, updated_at LIMIT 1 {lock}) \
+         RETURNING {COLUMNS}"
+    );
+    let mut tx = Tx::begin(db).await?;
+    let row = fetch!(
+        fetch_optional,
+        SyncRow,
+        tx.conn(),
+        &sql,
+        owner,
+        lease_until,
+        now_ms,
+        cadence_ms
+    )?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Extend a held lease; `Err(LeaseLost)` if another worker took it.
+pub async fn renew(
+    db: &Database,
+    row: &SyncRow,
+    owner: &str,
+    lease_until: i64,
+) -> Result<(), SyncError> {
+    let mut tx = Tx::begin(db).await?;
+    let n = execute!(
+        tx.conn(),
+        "UPDATE stripe_invoice_sync SET lease_expires_at = $4 \
+         WHERE org_id = $1 AND period_start = $2 AND lease_owner = $3",
+        row.org_id.as_str(),
+        row.period_start.as_str(),
+        owner,
+        lease_until
+    )?;
+    tx.commit().await?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(SyncError::LeaseLost)
+    }
+}
+
+/// Store the Stripe ids learned mid-publish (so a retry finds them first).
+pub async fn save_ids(
+    db: &Database,
+    row: &SyncRow,
+    owner: &str,
+    customer: &str,
+    invoice: &str,
+) -> Result<(), SyncError> {
+    let mut tx = Tx::begin(db).await?;
+    let n = execute!(
+        tx.conn(),
+        "UPDATE stripe_invoice_sync SET stripe_customer_id = $4, stripe_invoice_id = $5 \
+         WHERE org_id = $1 AND period_start = $2 AND lease_owner = $3",
+        row.org_id.as_str(),
+        row.period_start.as_str(),
+        owner,
+        customer,
+        invoice
+    )?;
+    tx.commit().await?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(SyncError::LeaseLost)
+    }
+}
+
+/// Give a lease back without recording anything (shutdown mid-publish):
+/// `in_flight` stays set, so the next claim recovers from Stripe.
+pub async fn abandon(db: &Database, row: &SyncRow, owner: &str) -> Result<(), SyncError> {
+    let mut tx = Tx::begin(db).await?;
+    execute!(
+        tx.conn(),
+        "UPDATE stripe_invoice_sync SET lease_owner = NULL, lease_expires_at = 0 \
+         WHERE org_id = $1 AND period_start = $2 AND lease_owner = $3",
+        row.org_id.as_str(),
+        row.period_start.as_str(),
+        owner
+    )?;
+    tx.commit().await
+}
+
+/// Release every lease `owner` holds (shutdown); rows stay `in_flight`.
+pub async fn release_all(db: &Database, owner: &str) -> Result<u64, SyncError> {
+    let mut tx = Tx::begin(db).await?;
+    let n = execute!(
+        tx.conn(),
+        "UPDATE stripe_invoice_sync SET lease_owner = NULL, lease_expires_at = 0 \
+         WHERE lease_owner = $1",
+        owner
+    )?;
+    tx.commit().await?;
+    Ok(n)
+}

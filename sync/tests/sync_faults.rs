@@ -1,0 +1,127 @@
+//! Every fault kind of the Stripe fake, while the sync publishes: it
+//! retries transient failures (honouring `Retry-After`), recovers from
+//! answers it never got, and ends with Stripe holding exactly the ledger's
+//! invoices — no duplicates, totals to the cent.
+
+mod sync_support;
+
+use std::time::Duration;
+
+use stripe_fake::{FakeConfig, Fault};
+use sync_support::{client, env, options, Backend};
+
+async fn publishes_despite(faults: Vec<Fault>, request_timeout: Duration, window: Duration) {
+    let mut env = env(
+        Backend::Sqlite,
+        FakeConfig {
+            idempotency_window: window,
+            ..FakeConfig::default()
+        },
+    )
+    .await;
+    env.api = client(&env.fake, request_timeout);
+    env.seed_closed("org", 4, 12).await;
+    for fault in faults {
+        env.fake.inject(fault);
+    }
+    let projector = env.projector(options());
+    env.drain(&projector).await;
+    env.assert_stripe_matches_ledger().await;
+    let report = env.reconcile().await;
+    assert_eq!(report.stripe_invoices, 4);
+    env.assert_conformance();
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+#[tokio::test]
+async fn rate_limits_are_waited_out_with_retry_after() {
+    publishes_despite(
+        vec![Fault::rate_limit(Duration::from_millis(200))
+            .on("POST", "/v1/invoiceitems")
+            .times(5)],
+        Duration::from_secs(5),
+        DAY,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn lock_timeouts_are_retried() {
+    publishes_despite(
+        vec![Fault::lock_timeout(Duration::from_millis(50))
+            .on("POST", "/v1/invoices/*/finalize")
+            .times(6)],
+        Duration::from_secs(5),
+        DAY,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_beyond_the_tries_of_one_pass() {
+    publishes_despite(
+        vec![Fault::server_error().on("POST", "/v1/invoices").times(9)],
+        Duration::from_secs(5),
+        DAY,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn timeouts_after_the_change_happened_create_nothing_twice() {
+    publishes_despite(
+        vec![Fault::latency(Duration::from_millis(800))
+            .on("POST", "/v1/invoiceitems")
+            .times(3)],
+        Duration::from_millis(300),
+        DAY,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn dropped_connections_after_commit_create_nothing_twice() {
+    publishes_despite(
+        vec![
+            Fault::commit_then_drop()
+                .on("POST", "/v1/invoices")
+                .times(2),
+            Fault::commit_then_drop()
+                .on("POST", "/v1/invoiceitems")
+                .times(4),
+            Fault::commit_then_drop()
+                .on("POST", "/v1/customers")
+                .times(2),
+            Fault::commit_then_drop()
+                .on("POST", "/v1/invoices/*/finalize")
+                .times(2),
+        ],
+        Duration::from_secs(5),
+        DAY,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn lost_answers_create_nothing_twice_even_after_the_idempotency_window() {
+    publishes_despite(
+        vec![
+            Fault::commit_then_drop()
+                .on("POST", "/v1/invoices")
+                .times(2),
+            Fault::commit_then_drop()
+                .on("POST", "/v1/invoiceitems")
+                .times(4),
+            Fault::commit_then_drop()
+                .on("POST", "/v1/customers")
+                .times(2),
+            Fault::latency(Duration::from_millis(800))
+                .on("POST", "/v1/invoiceitems")
+                .times(2),
+        ],
+        Duration::from_millis(300),
+        Duration::from_millis(1),
+    )
+    .await;
+}
