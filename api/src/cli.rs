@@ -52,6 +52,10 @@ pub enum Command {
     /// Benchmarks that print a ratio against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
+    /// Run the Stripe sync daemon.
+    Sync(cmd::sync::SyncArgs),
+    /// Compare Stripe with the ledger.
+    Reconcile(cmd::reconcile::ReconcileArgs),
 }
 
 /// The database URL in force: the flag/env, else the default SQLite file.
@@ -68,6 +72,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(args) => cmd::events::run(&url, args).await?,
         Command::Usage(command) => cmd::usage::run(&url, command).await?,
         Command::Bench(command) => cmd::bench::run(command).await?,
+        Command::Sync(args) => cmd::sync::run(&url, args).await?,
+        Command::Reconcile(args) => return cmd::reconcile::run(&url, args).await,
         Command::Project => cmd::projection::project(&url).await?,
         Command::Rebuild(args) => return cmd::projection::run_rebuild(&url, args).await,
         Command::ClosePeriods(args) => cmd::projection::close(&url, args).await?,

@@ -164,3 +164,32 @@ fn bench_rebuild_ends_with_its_json_line() {
         line["events_per_s"].as_f64().unwrap() / line["baseline_per_s"].as_f64().unwrap();
     assert!((ratio - expected).abs() < 0.01);
 }
+
+#[test]
+fn bench_ingest_ends_with_its_json_line() {
+    let out = billing(
+        "sqlite://unused.db",
+        &[
+            "bench",
+            "ingest",
+            "--backend",
+            "sqlite",
+            "--events",
+            "2000",
+            "--batch",
+            "500",
+            "--clients",
+            "2",
+            "--orgs",
+            "10",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(line["bench"], "ingest");
+    assert_eq!(line["events"], 2000);
+    let expected =
+        line["events_per_s"].as_f64().unwrap() / line["baseline_per_s"].as_f64().unwrap();
+    assert!((line["ratio"].as_f64().unwrap() - expected).abs() < 0.01);
+}

@@ -4,8 +4,10 @@ pub mod bench;
 pub mod events;
 pub mod migrate;
 pub mod projection;
+pub mod reconcile;
 pub mod serve;
 pub mod stripe_fake;
+pub mod sync;
 pub mod token;
 pub mod usage;
 

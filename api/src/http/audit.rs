@@ -12,7 +12,8 @@ use super::error::ApiError;
 use super::extract::{org_id, ApiQuery, Auth};
 use super::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventFilter {
     /// Comma-separated event types, e.g. `UsageRecorded,ChargeAdded`.
@@ -29,6 +30,15 @@ pub struct EventFilter {
 }
 
 /// `GET /v1/organizations/{org_id}/events` (support, admin).
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{org_id}/events",
+    tag = "audit",
+    summary = "An organization's event history (support)",
+    params(("org_id" = String, Path, description = "The platform's organization id"), EventFilter),
+    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn org_events(
     State(state): State<AppState>,
     auth: Auth,
@@ -89,6 +99,15 @@ pub async fn org_events(
 
 /// `GET /v1/events/{event_id}` (support, admin): one event, with who and
 /// what wrote it in `metadata`.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{event_id}",
+    tag = "audit",
+    summary = "One event with its metadata (support)",
+    params(("event_id" = String, Path, description = "Event UUID")),
+    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn event(
     State(state): State<AppState>,
     auth: Auth,

@@ -31,7 +31,7 @@ pub(super) fn metadata(principal: &Principal, source: &str) -> EventMetadata {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrganization {
     org_id: String,
@@ -44,6 +44,15 @@ pub struct NewOrganization {
 
 /// `POST /v1/organizations` (admin): register an organization and open its
 /// first billing period, atomically.
+#[utoipa::path(
+    post,
+    path = "/v1/organizations",
+    tag = "organizations",
+    summary = "Register an organization (admin)",
+    request_body = NewOrganization,
+    responses((status = 201, description = "Registered", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn create_org(
     State(state): State<AppState>,
     auth: Auth,
@@ -135,6 +144,15 @@ pub async fn create_org(
 }
 
 /// `GET /v1/organizations/{org_id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{org_id}",
+    tag = "organizations",
+    summary = "One organization",
+    params(("org_id" = String, Path, description = "The platform's organization id")),
+    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn get_org(
     State(state): State<AppState>,
     auth: Auth,
@@ -150,7 +168,8 @@ pub async fn get_org(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Paging {
     after: Option<String>,
@@ -159,6 +178,15 @@ pub struct Paging {
 
 /// `GET /v1/organizations` (support, admin): registered organizations as
 /// the invoice projection knows them, in id order, keyset-paged.
+#[utoipa::path(
+    get,
+    path = "/v1/organizations",
+    tag = "organizations",
+    summary = "The organization directory (support)",
+    params(Paging),
+    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn list_orgs(
     State(state): State<AppState>,
     auth: Auth,
@@ -187,7 +215,7 @@ pub async fn list_orgs(
     Ok(Json(json!({"organizations": orgs, "next_after": next})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPrice {
     price_id: String,
@@ -195,6 +223,8 @@ pub struct NewPrice {
     currency: String,
     unit: String,
     description: String,
+    /// `{"model": {"type": "per_unit"|"graduated"|"volume", …}, "free_allowance"?, "minimum_charge"?}`
+    #[schema(value_type = Object)]
     spec: PriceSpec,
     /// Default now; may not be in the past (history is never repriced).
     effective_from: Option<DateTime<Utc>>,
@@ -217,6 +247,15 @@ fn plain_name(field: &str, value: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /v1/prices` (admin): a catalog entry, effective now or later.
+#[utoipa::path(
+    post,
+    path = "/v1/prices",
+    tag = "catalog",
+    summary = "Set a price for a meter (admin)",
+    request_body = NewPrice,
+    responses((status = 201, description = "Stored", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn set_price(
     State(state): State<AppState>,
     auth: Auth,
@@ -261,6 +300,14 @@ pub async fn set_price(
 }
 
 /// `GET /v1/prices`: the catalog, in the order entries were set.
+#[utoipa::path(
+    get,
+    path = "/v1/prices",
+    tag = "catalog",
+    summary = "The price catalog",
+    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn list_prices(
     State(state): State<AppState>,
     auth: Auth,

@@ -23,9 +23,11 @@ use super::extract::{org_id, ApiJson, ApiQuery, Auth};
 use super::AppState;
 use crate::tokens::Role;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageBatch {
+    /// Up to 5,000 records: `{org_id, meter, quantity, occurred_at, idempotency_key, window?, source?, attributes?}`.
+    #[schema(value_type = Vec<Object>)]
     records: Vec<Box<RawValue>>,
 }
 
@@ -45,7 +47,8 @@ struct UsageRecord {
     attributes: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct IngestOptions {
     /// Reject the whole batch (store nothing) if any record is rejected.
@@ -168,6 +171,16 @@ async fn check(
 }
 
 /// `POST /v1/usage` (ingest, admin).
+#[utoipa::path(
+    post,
+    path = "/v1/usage",
+    tag = "ingestion",
+    summary = "Append a batch of usage records (ingest)",
+    params(IngestOptions),
+    request_body = UsageBatch,
+    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn post_usage(
     State(state): State<AppState>,
     auth: Auth,
@@ -199,6 +212,7 @@ pub async fn post_usage(
     }
     let rejected = results.iter().filter(|r| !r.is_null()).count();
     if options.atomic && rejected > 0 {
+        state.metrics.usage("rejected", rejected as u64);
         return Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(json!({"stored": false, "rejected": rejected, "results": results})),
@@ -246,6 +260,9 @@ pub async fn post_usage(
             };
         }
     }
+    state.metrics.usage("accepted", accepted);
+    state.metrics.usage("duplicate", duplicates);
+    state.metrics.usage("rejected", rejected as u64);
     Ok((
         StatusCode::OK,
         Json(json!({
@@ -258,7 +275,7 @@ pub async fn post_usage(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoneyEntry {
     id: String,
@@ -340,6 +357,16 @@ fn checked_entry(entry: &MoneyEntry) -> Result<(Amount, DateTime<Utc>), ApiError
 
 /// `POST /v1/organizations/{org_id}/charges` (admin). Retrying with the
 /// same `id` stores nothing twice.
+#[utoipa::path(
+    post,
+    path = "/v1/organizations/{org_id}/charges",
+    tag = "ingestion",
+    summary = "Add a one-off charge (admin)",
+    params(("org_id" = String, Path, description = "The platform's organization id")),
+    request_body = MoneyEntry,
+    responses((status = 201, description = "Stored (200 if a duplicate)", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn post_charge(
     State(state): State<AppState>,
     auth: Auth,
@@ -368,6 +395,16 @@ pub async fn post_charge(
 }
 
 /// `POST /v1/organizations/{org_id}/credits` (admin).
+#[utoipa::path(
+    post,
+    path = "/v1/organizations/{org_id}/credits",
+    tag = "ingestion",
+    summary = "Grant a credit (admin)",
+    params(("org_id" = String, Path, description = "The platform's organization id")),
+    request_body = MoneyEntry,
+    responses((status = 201, description = "Stored (200 if a duplicate)", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn post_credit(
     State(state): State<AppState>,
     auth: Auth,
@@ -395,7 +432,7 @@ pub async fn post_credit(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SubscriptionRequest {
     Start {
@@ -418,6 +455,16 @@ pub enum SubscriptionRequest {
 
 /// `POST /v1/organizations/{org_id}/subscriptions` (admin): start, change
 /// or cancel a plan (`"action"`), effective now or at `effective_at`.
+#[utoipa::path(
+    post,
+    path = "/v1/organizations/{org_id}/subscriptions",
+    tag = "ingestion",
+    summary = "Start, change or cancel a plan (admin)",
+    params(("org_id" = String, Path, description = "The platform's organization id")),
+    request_body = SubscriptionRequest,
+    responses((status = 201, description = "Stored (200 if a duplicate)", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn post_subscription(
     State(state): State<AppState>,
     auth: Auth,

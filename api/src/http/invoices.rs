@@ -21,9 +21,11 @@ use super::error::ApiError;
 use super::extract::{org_id, ApiQuery, Auth};
 use super::AppState;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReadOptions {
+    /// Wait (up to 5 s) until the projection has folded this event position.
     min_position: Option<i64>,
     /// RFC 3339 time: the invoice as the ledger knew it then.
     as_of: Option<DateTime<Utc>>,
@@ -105,6 +107,15 @@ async fn readable_org(state: &AppState, auth: &Auth, raw: &str) -> Result<OrgId,
 }
 
 /// `GET /v1/organizations/{org_id}/invoices`: newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{org_id}/invoices",
+    tag = "invoices",
+    summary = "An organization's invoices, newest first",
+    params(("org_id" = String, Path, description = "The platform's organization id"), ReadOptions),
+    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Auth,
@@ -123,6 +134,15 @@ pub async fn list(
 
 /// `GET /v1/organizations/{org_id}/invoices/current`: the open invoice for
 /// the period containing now (else the latest open one), live.
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{org_id}/invoices/current",
+    tag = "invoices",
+    summary = "The open invoice, live",
+    params(("org_id" = String, Path, description = "The platform's organization id"), ReadOptions),
+    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn current(
     State(state): State<AppState>,
     auth: Auth,
@@ -148,6 +168,15 @@ pub async fn current(
 
 /// `GET /v1/organizations/{org_id}/invoices/{period_start}` with lines;
 /// `?as_of=` or `?as_of_position=` for the invoice as it stood then.
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{org_id}/invoices/{period_start}",
+    tag = "invoices",
+    summary = "One invoice with lines, optionally as of a past moment",
+    params(("org_id" = String, Path, description = "The platform's organization id"), ("period_start" = String, Path, description = "Period start: YYYY-MM-DD or RFC 3339"), ReadOptions),
+    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn one(
     State(state): State<AppState>,
     auth: Auth,
@@ -193,7 +222,8 @@ pub async fn one(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageOptions {
     cursor: Option<i64>,
@@ -202,6 +232,15 @@ pub struct PageOptions {
 
 /// `GET …/invoices/{period_start}/lines/{line_id}/events`: the events
 /// behind one line, oldest first, cursor-paginated.
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{org_id}/invoices/{period_start}/lines/{line_id}/events",
+    tag = "invoices",
+    summary = "The events behind one line (provenance)",
+    params(("org_id" = String, Path, description = "The platform's organization id"), ("period_start" = String, Path, description = "Period start: YYYY-MM-DD or RFC 3339"), ("line_id" = String, Path, description = "A line id of the invoice"), PageOptions),
+    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn line_events(
     State(state): State<AppState>,
     auth: Auth,

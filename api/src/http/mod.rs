@@ -11,13 +11,14 @@ pub mod error;
 mod extract;
 mod ingest;
 mod invoices;
+mod metrics;
 mod ops;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use ledger::db::Database;
 use ledger::EventStore;
@@ -63,56 +64,75 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub directory: Arc<Directory>,
     pub ops: Arc<ops::OpsState>,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+/// Declares the bearer-token scheme every protected endpoint uses.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "ledger billing API", description = "Usage ingestion, invoices, audit and operations of the billing ledger."),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+/// The routes and the OpenAPI document describing them, built together
+/// from the same handler annotations so they cannot drift apart.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(metrics::render))
+        .routes(routes!(ingest::post_usage))
+        .routes(routes!(catalog::create_org, catalog::list_orgs))
+        .routes(routes!(catalog::get_org))
+        .routes(routes!(ingest::post_charge))
+        .routes(routes!(ingest::post_credit))
+        .routes(routes!(ingest::post_subscription))
+        .routes(routes!(catalog::set_price, catalog::list_prices))
+        .routes(routes!(invoices::list))
+        .routes(routes!(invoices::current))
+        .routes(routes!(invoices::one))
+        .routes(routes!(invoices::line_events))
+        .routes(routes!(audit::org_events))
+        .routes(routes!(audit::event))
+        .routes(routes!(ops::projections))
+        .routes(routes!(ops::start_rebuild, ops::rebuild_status))
+        .split_for_parts()
 }
 
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/v1/usage", post(ingest::post_usage))
+    let (routes, doc) = routes();
+    let doc = Arc::new(doc);
+    routes
         .route(
-            "/v1/organizations",
-            post(catalog::create_org).get(catalog::list_orgs),
-        )
-        .route("/v1/organizations/{org_id}", get(catalog::get_org))
-        .route(
-            "/v1/organizations/{org_id}/charges",
-            post(ingest::post_charge),
-        )
-        .route(
-            "/v1/organizations/{org_id}/credits",
-            post(ingest::post_credit),
-        )
-        .route(
-            "/v1/organizations/{org_id}/subscriptions",
-            post(ingest::post_subscription),
-        )
-        .route(
-            "/v1/prices",
-            post(catalog::set_price).get(catalog::list_prices),
-        )
-        .route("/v1/organizations/{org_id}/invoices", get(invoices::list))
-        .route(
-            "/v1/organizations/{org_id}/invoices/current",
-            get(invoices::current),
-        )
-        .route(
-            "/v1/organizations/{org_id}/invoices/{period_start}",
-            get(invoices::one),
-        )
-        .route(
-            "/v1/organizations/{org_id}/invoices/{period_start}/lines/{line_id}/events",
-            get(invoices::line_events),
-        )
-        .route("/v1/organizations/{org_id}/events", get(audit::org_events))
-        .route("/v1/events/{event_id}", get(audit::event))
-        .route("/v1/ops/projections", get(ops::projections))
-        .route(
-            "/v1/ops/rebuild",
-            post(ops::start_rebuild).get(ops::rebuild_status),
+            "/v1/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
         )
         .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -139,6 +159,7 @@ impl Application {
             tables: projections::tables_for(&db),
             directory: Arc::new(Directory::default()),
             ops: Arc::new(ops::OpsState::default()),
+            metrics: Arc::new(metrics::Metrics::default()),
             config: Arc::new(config),
             db,
         };

@@ -34,11 +34,25 @@ pub struct RebuildStatus {
 }
 
 /// `GET /healthz`: the process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    summary = "Liveness",
+    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object))
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// `GET /readyz`: the database answers and the schema is migrated.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    summary = "Readiness: database reachable and migrated",
+    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object))
+)]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state.tables.active_generation(INVOICES).await {
         Ok(_) => (StatusCode::OK, Json(json!({"status": "ready"}))),
@@ -59,6 +73,14 @@ pub async fn not_found() -> ApiError {
 }
 
 /// `GET /v1/ops/projections` (admin): checkpoint and lag of each projection.
+#[utoipa::path(
+    get,
+    path = "/v1/ops/projections",
+    tag = "ops",
+    summary = "Projection checkpoints and lag (admin)",
+    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn projections(
     State(state): State<AppState>,
     auth: Auth,
@@ -86,6 +108,14 @@ pub async fn projections(
 
 /// `POST /v1/ops/rebuild` (admin): start rebuilding the invoice projection
 /// in the background; 409 if one is running. Follow it with GET.
+#[utoipa::path(
+    post,
+    path = "/v1/ops/rebuild",
+    tag = "ops",
+    summary = "Start a rebuild of the invoice projection (admin)",
+    responses((status = 202, description = "Started", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn start_rebuild(
     State(state): State<AppState>,
     auth: Auth,
@@ -142,6 +172,14 @@ pub async fn start_rebuild(
 }
 
 /// `GET /v1/ops/rebuild` (admin): the latest rebuild's progress.
+#[utoipa::path(
+    get,
+    path = "/v1/ops/rebuild",
+    tag = "ops",
+    summary = "Progress of the latest rebuild (admin)",
+    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
 pub async fn rebuild_status(
     State(state): State<AppState>,
     auth: Auth,

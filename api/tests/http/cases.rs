@@ -726,3 +726,114 @@ pub async fn ops_report_lag_and_rebuild_in_the_background(app: &TestApp) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(invoices["invoices"][0]["total"], "0.07");
 }
+
+pub async fn metrics_need_an_admin_token_and_count_what_happened(app: &TestApp) {
+    app.platform("acme").await;
+    let (_, body) = app
+        .post(
+            "/v1/usage",
+            &app.ingest,
+            json!({"records": [
+                usage("acme", json!("1"), "m1", &recent(2)),
+                usage("acme", json!("-1"), "m2", &recent(2)),
+            ]}),
+        )
+        .await;
+    assert_eq!(body["accepted"], 1);
+    let (status, _) = app.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app.get("/metrics", &app.support).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    for needle in [
+        "billing_usage_records_total{outcome=\"accepted\"} 1",
+        "billing_usage_records_total{outcome=\"rejected\"} 1",
+        "billing_http_requests_total{method=\"POST\",route=\"/v1/usage\",status=\"200\"} 1",
+        "billing_http_request_duration_seconds_bucket",
+        "billing_projection_events_behind",
+        "billing_event_store_head_position",
+    ] {
+        assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
+    }
+}
+
+pub async fn openapi_document_describes_every_route_and_only_real_ones(app: &TestApp) {
+    let response = app
+        .client
+        .get(format!("{}/v1/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented = Vec::new();
+    for (path, item) in paths {
+        for method in ["get", "post"] {
+            if item.get(method).is_some() {
+                documented.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    documented.sort();
+    let mut expected = vec![
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+        "POST /v1/usage",
+        "POST /v1/organizations",
+        "GET /v1/organizations",
+        "GET /v1/organizations/{org_id}",
+        "POST /v1/organizations/{org_id}/charges",
+        "POST /v1/organizations/{org_id}/credits",
+        "POST /v1/organizations/{org_id}/subscriptions",
+        "POST /v1/prices",
+        "GET /v1/prices",
+        "GET /v1/organizations/{org_id}/invoices",
+        "GET /v1/organizations/{org_id}/invoices/current",
+        "GET /v1/organizations/{org_id}/invoices/{period_start}",
+        "GET /v1/organizations/{org_id}/invoices/{period_start}/lines/{line_id}/events",
+        "GET /v1/organizations/{org_id}/events",
+        "GET /v1/events/{event_id}",
+        "GET /v1/ops/projections",
+        "POST /v1/ops/rebuild",
+        "GET /v1/ops/rebuild",
+    ];
+    expected.sort();
+    assert_eq!(documented, expected);
+    // Every documented operation is routed: none falls through to the 404
+    // fallback or answers 405.
+    for operation in &documented {
+        let (method, path) = operation.split_once(' ').unwrap();
+        let concrete = path
+            .replace("{org_id}", "acme")
+            .replace("{period_start}", "2026-01-01")
+            .replace("{line_id}", "x")
+            .replace("{event_id}", "01a1fd9d-657f-7478-8d77-cdb4a162fbe2");
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let (status, body) = app.call(method, &concrete, None, None).await;
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{operation}");
+        assert!(
+            !(status == StatusCode::NOT_FOUND
+                && body["error"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("no such endpoint")),
+            "{operation} is not routed"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(
+        doc["components"]["schemas"]["NewOrganization"].is_object(),
+        "request schemas are collected"
+    );
+}

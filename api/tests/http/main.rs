@@ -41,4 +41,6 @@ both_backends!(
     invoice_lines_provenance_and_as_of,
     charges_credits_and_subscriptions_land_on_the_invoice,
     ops_report_lag_and_rebuild_in_the_background,
+    metrics_need_an_admin_token_and_count_what_happened,
+    openapi_document_describes_every_route_and_only_real_ones,
 );

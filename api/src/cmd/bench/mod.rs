@@ -3,8 +3,10 @@
 //! line of output is one JSON object.
 
 mod append;
+mod ingest;
 mod rebuild;
 mod scratch;
+mod sync;
 mod workload;
 
 use std::time::Duration;
@@ -17,12 +19,18 @@ pub enum BenchCommand {
     Append(append::AppendArgs),
     /// Rebuild the invoice projection vs. a raw ordered scan of the events.
     Rebuild(rebuild::RebuildArgs),
+    /// POST /v1/usage over loopback HTTP vs. the direct EventStore append.
+    Ingest(ingest::IngestArgs),
+    /// Stripe calls per invoice vs. per-usage-event syncing.
+    Sync(sync::SyncBenchArgs),
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Append(args) => append::run(args).await,
         BenchCommand::Rebuild(args) => rebuild::run(args).await,
+        BenchCommand::Ingest(args) => ingest::run(args).await,
+        BenchCommand::Sync(args) => sync::run(args).await,
     }
 }
 

@@ -1,0 +1,201 @@
+//! `billing bench ingest`: `POST /v1/usage` over loopback HTTP against the
+//! direct `EventStore` append of equivalent batches, on the same database,
+//! round by round (C batches each way per round), so noise hits both.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use futures::future::try_join_all;
+use ledger::event::{OrganizationCreated, PriceSet};
+use ledger::money::Currency;
+use ledger::{ExpectedVersion, LedgerEvent, NewEvent, StreamAppend, StreamId};
+use serde_json::{json, Value};
+
+use super::workload::{bench_start, org_id, usage_batches, METERS};
+use super::{progress, rate, BenchBackend, Scratch};
+use crate::http::{ApiConfig, Application};
+use crate::tokens::{self, Role};
+
+#[derive(Debug, clap::Args)]
+pub struct IngestArgs {
+    #[arg(long, value_enum, default_value_t = BenchBackend::Sqlite)]
+    pub backend: BenchBackend,
+    /// Usage events sent each way.
+    #[arg(long, default_value_t = 100_000)]
+    pub events: usize,
+    /// Records per request (and per direct append).
+    #[arg(long, default_value_t = 1_000)]
+    pub batch: usize,
+    /// Concurrent clients (and concurrent direct appenders).
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+    #[arg(long, default_value_t = 1_000)]
+    pub orgs: usize,
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    pub postgres_url: Option<String>,
+}
+
+async fn seed(scratch: &Scratch, orgs: usize) -> anyhow::Result<()> {
+    let start = bench_start();
+    let mut setup = Vec::new();
+    let mut prices = Vec::new();
+    for meter in METERS {
+        let event = LedgerEvent::PriceSet(PriceSet {
+            price_id: format!("price-{meter}"),
+            meter: (*meter).to_owned(),
+            currency: Currency::USD,
+            unit: "unit".into(),
+            description: (*meter).to_owned(),
+            spec: serde_json::from_value(
+                json!({"model": {"type": "per_unit", "unit_price": "0.000002"}}),
+            )?,
+            effective_from: start,
+        });
+        prices.push(NewEvent::from_domain(&event, start)?);
+    }
+    setup.push(StreamAppend {
+        stream_id: StreamId::catalog(),
+        expected: ExpectedVersion::Any,
+        events: prices,
+    });
+    for n in 0..orgs {
+        let event = LedgerEvent::OrganizationCreated(OrganizationCreated {
+            org_id: org_id(n),
+            name: format!("Org {n}"),
+            currency: Currency::USD,
+            billing_anchor: start,
+            stripe_customer_id: None,
+        });
+        setup.push(StreamAppend {
+            stream_id: StreamId::organization(&org_id(n)),
+            expected: ExpectedVersion::NoStream,
+            events: vec![NewEvent::from_domain(&event, start)?],
+        });
+    }
+    scratch.db.event_store().append_batch(setup).await?;
+    Ok(())
+}
+
+/// The JSON body a client would send for a batch.
+fn body(batch: &[StreamAppend]) -> Value {
+    let records: Vec<Value> = batch
+        .iter()
+        .flat_map(|a| &a.events)
+        .map(|e| {
+            json!({
+                "org_id": e.org_id,
+                "meter": e.payload["meter"],
+                "quantity": e.payload["quantity"],
+                "occurred_at": e.occurred_at,
+                "idempotency_key": e.idempotency_key,
+                "source": e.payload["source"],
+                "attributes": e.payload["attributes"],
+            })
+        })
+        .collect();
+    json!({ "records": records })
+}
+
+pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
+    if args.events == 0 || args.clients == 0 || args.orgs == 0 || !(1..=5_000).contains(&args.batch)
+    {
+        bail!("--events, --clients and --orgs must be positive and --batch between 1 and 5000");
+    }
+    let scratch = Scratch::create(args.backend, args.postgres_url.as_deref()).await?;
+    let result = measure(&scratch, &args).await;
+    let cleanup = scratch.remove().await;
+    result?;
+    cleanup
+}
+
+async fn measure(scratch: &Scratch, args: &IngestArgs) -> anyhow::Result<()> {
+    seed(scratch, args.orgs).await?;
+    let (token, _) = tokens::create(&scratch.db, "bench", Role::Ingest, None).await?;
+    let config = ApiConfig {
+        bind: "127.0.0.1:0".parse()?,
+        max_batch: 5_000,
+        ..ApiConfig::default()
+    };
+    let app = Application::build(scratch.db.clone(), config).await?;
+    let url = format!("http://127.0.0.1:{}/v1/usage", app.port());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(app.run(shutdown.clone()));
+
+    // Two independent workloads: the same shape, different keys and ids.
+    let http_batches = usage_batches(args.events, args.batch, args.orgs, 11, bench_start())?;
+    let direct_batches = usage_batches(args.events, args.batch, args.orgs, 12, bench_start())?;
+    let bodies: Vec<Value> = http_batches.iter().map(|b| body(b)).collect();
+    let client = reqwest::Client::new();
+    let store = scratch.db.event_store();
+    let bar = progress(2 * args.events as u64, "ingesting");
+    let (mut over_http, mut direct) = (Duration::ZERO, Duration::ZERO);
+    let mut direct_iter = direct_batches.into_iter();
+    for round in bodies.chunks(args.clients) {
+        let started = Instant::now();
+        let sent = try_join_all(round.iter().map(|body| {
+            let (client, url, token) = (&client, &url, &token);
+            async move {
+                let response = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(body)
+                    .send()
+                    .await?;
+                let status = response.status();
+                let reply: Value = response.json().await?;
+                if !status.is_success() || reply["rejected"] != 0 {
+                    bail!("ingest failed with {status}: {reply}");
+                }
+                Ok::<u64, anyhow::Error>(reply["accepted"].as_u64().unwrap_or(0))
+            }
+        }))
+        .await?;
+        over_http += started.elapsed();
+        let batches: Vec<_> = direct_iter.by_ref().take(round.len()).collect();
+        let started = Instant::now();
+        try_join_all(batches.into_iter().map(|b| store.append_batch(b))).await?;
+        direct += started.elapsed();
+        bar.inc(2 * sent.iter().sum::<u64>());
+    }
+    bar.finish_and_clear();
+    shutdown.cancel();
+    server.await.context("server task")??;
+
+    let events_per_s = rate(args.events, over_http);
+    let baseline_per_s = rate(args.events, direct);
+    let ratio = events_per_s / baseline_per_s;
+    println!(
+        "ingest benchmark: {} ({}), {} events each way, batches of {}, {} clients",
+        args.backend.name(),
+        scratch.name(),
+        args.events,
+        args.batch,
+        args.clients
+    );
+    println!("{:<34} {:>12} {:>10}", "path", "events/s", "seconds");
+    println!(
+        "{:<34} {:>12.0} {:>10.2}",
+        "POST /v1/usage (HTTP + JSON)",
+        events_per_s,
+        over_http.as_secs_f64()
+    );
+    println!(
+        "{:<34} {:>12.0} {:>10.2}",
+        "EventStore::append_batch (baseline)",
+        baseline_per_s,
+        direct.as_secs_f64()
+    );
+    println!("{:<34} {:>12.2}", "ratio", ratio);
+    println!(
+        "{}",
+        json!({
+            "bench": "ingest",
+            "backend": args.backend.name(),
+            "events": args.events,
+            "events_per_s": events_per_s.round(),
+            "baseline_per_s": baseline_per_s.round(),
+            "ratio": (ratio * 1000.0).round() / 1000.0,
+        })
+    );
+    Ok(())
+}

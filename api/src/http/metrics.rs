@@ -1,0 +1,166 @@
+//! Prometheus metrics (`GET /metrics`, admin token): request counts and
+//! latencies per route, usage outcomes, and projection lag at scrape time.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use projections::tables::INVOICES;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use super::error::ApiError;
+use super::extract::Auth;
+use super::AppState;
+use crate::tokens::Role;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    outcome: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RouteLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    usage: Family<OutcomeLabels, Counter>,
+    events_behind: Gauge,
+    seconds_behind: Gauge,
+    head: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("billing");
+        let requests = Family::<RouteLabels, Counter>::default();
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_5, 2.0, 16))
+        });
+        let usage = Family::<OutcomeLabels, Counter>::default();
+        let (events_behind, seconds_behind, head) =
+            (Gauge::default(), Gauge::default(), Gauge::default());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            latency.clone(),
+        );
+        registry.register(
+            "usage_records",
+            "Usage records by outcome (accepted, duplicate, rejected)",
+            usage.clone(),
+        );
+        registry.register(
+            "projection_events_behind",
+            "Events the invoice projection has not folded yet",
+            events_behind.clone(),
+        );
+        registry.register(
+            "projection_seconds_behind",
+            "Age of the oldest event not yet folded",
+            seconds_behind.clone(),
+        );
+        registry.register(
+            "event_store_head_position",
+            "Highest global position stored (its rate is the append rate)",
+            head.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            usage,
+            events_behind,
+            seconds_behind,
+            head,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn usage(&self, outcome: &str, n: u64) {
+        self.usage
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc_by(n);
+    }
+}
+
+/// Middleware: count and time every request by its route template.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let labels = RouteLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
+    state.metrics.requests.get_or_create(&labels).inc();
+    state
+        .metrics
+        .latency
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /metrics` (admin): Prometheus/OpenMetrics text.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    summary = "Prometheus metrics (admin)",
+    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    security(("bearer" = []))
+)]
+pub async fn render(State(state): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let generation = state.tables.active_generation(INVOICES).await?;
+    let checkpoint = state
+        .tables
+        .checkpoint(INVOICES, generation)
+        .await?
+        .position;
+    let head = state.store.head_position().await?;
+    let oldest = state.store.read_all(checkpoint, 1).await?;
+    let metrics = &state.metrics;
+    metrics.head.set(head);
+    metrics.events_behind.set((head - checkpoint).max(0));
+    metrics.seconds_behind.set(oldest.first().map_or(0, |e| {
+        (chrono::Utc::now() - e.recorded_at).num_seconds().max(0)
+    }));
+    let mut body = String::new();
+    encode(&mut body, &metrics.registry).map_err(ApiError::internal)?;
+    Ok((
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
+}
