@@ -9,7 +9,7 @@ use ledger::db::Database;
 use ledger::event::{OrganizationCreated, PriceSet, UsageRecorded};
 use ledger::money::{Currency, Quantity};
 use ledger::pricing::PriceSpec;
-use ledger::{EventStore, ExpectedVersion, LedgerEvent, NewEvent, OrgId, StreamAppend, StreamId};
+use ledger::{EventStore, ExpectedVersion, LedgerEvent, NewEvent, OrgId, StreamId};
 use serde::Serialize;
 
 use crate::error::SyncError;
@@ -90,19 +90,18 @@ pub async fn seed(
                 anchor + Duration::milliseconds((i as i64 * 86_400_000) / events.max(1) as i64);
             usage.push(event(&used, at)?);
         }
-        let mut appends = vec![StreamAppend {
-            stream_id: StreamId::organization(&org),
-            expected: ExpectedVersion::Any,
-            events: vec![event(&created, anchor)?],
-        }];
+        store
+            .append(
+                &StreamId::organization(&org),
+                ExpectedVersion::Any,
+                vec![event(&created, anchor)?],
+            )
+            .await?;
         for chunk in usage.chunks(5_000) {
-            appends.push(StreamAppend {
-                stream_id: StreamId::usage(&org),
-                expected: ExpectedVersion::Any,
-                events: chunk.to_vec(),
-            });
+            store
+                .append(&StreamId::usage(&org), ExpectedVersion::Any, chunk.to_vec())
+                .await?;
         }
-        store.append_batch(appends).await?;
     }
     Ok(())
 }
@@ -195,4 +194,12 @@ pub async fn run_bench(
         naive_calls: (usage_events + 3 * invoices) as i64,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// A client configuration for a Stripe fake at `base_url` (any test key works).
+pub fn fake_stripe_config(base_url: &str) -> crate::stripe::StripeConfig {
+    crate::stripe::StripeConfig::new(
+        base_url.to_owned(),
+        secrecy::SecretString::from("sk_test_bench"),
+    )
 }

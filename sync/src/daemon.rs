@@ -33,7 +33,7 @@ pub async fn run_daemon(
     let config = match StripeConfig::from_env().context("reading the Stripe configuration")? {
         StripeSetup::Enabled(config) => config,
         StripeSetup::Disabled { reason } => {
-            println!("sync disabled: {reason}");
+            println!("{reason}");
             tracing::warn!(%reason, "sync disabled");
             return Ok(());
         }

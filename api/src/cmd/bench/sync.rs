@@ -34,7 +34,9 @@ pub async fn run(args: SyncBenchArgs) -> anyhow::Result<()> {
     let api: Arc<dyn StripeApi> = if std::env::var("STRIPE_API_BASE").is_ok() {
         match StripeConfig::from_env()? {
             StripeSetup::Enabled(config) => Arc::new(StripeClient::new(&config)?),
-            StripeSetup::Disabled { reason } => anyhow::bail!("STRIPE_API_BASE is set but {reason}"),
+            StripeSetup::Disabled { reason } => {
+                anyhow::bail!("STRIPE_API_BASE is set but {reason}")
+            }
         }
     } else {
         let bind: SocketAddr = ([127, 0, 0, 1], 0).into();
