@@ -1,0 +1,172 @@
+//! The pure parts of the sync, given/when/then without a database: the
+//! diff against the last published snapshot, amounts in minor units,
+//! idempotency keys, backoff and the token bucket.
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use ledger::money::Currency;
+use ledger::OrgId;
+use projections::{Invoice, InvoiceLine, InvoiceStatus, LineKind, LineSource};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use sync::pace::{Backoff, TokenBucket};
+use sync::snapshot::{desired, diff, idempotency_key, Change, PublishedLine, Snapshot};
+
+fn line(id: &str, amount: Decimal) -> InvoiceLine {
+    InvoiceLine {
+        line_id: id.into(),
+        kind: if amount < Decimal::ZERO {
+            LineKind::Credit
+        } else {
+            LineKind::Usage
+        },
+        description: format!("{id}: 3 × 0.10"),
+        meter: None,
+        price_id: None,
+        quantity: dec!(3),
+        unit_price: Some(dec!(0.10)),
+        amount,
+        tiers: vec![],
+        adjusts_period_start: None,
+        source: LineSource::default(),
+    }
+}
+
+fn invoice(lines: Vec<InvoiceLine>) -> Invoice {
+    let total: Decimal = lines.iter().map(|l| l.amount).sum();
+    Invoice {
+        org_id: OrgId::new("org-1").unwrap(),
+        period_start: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        period_end: Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap(),
+        currency: Currency::USD,
+        status: InvoiceStatus::Open,
+        payment_failed: None,
+        version: 7,
+        position: 42,
+        lines,
+        subtotal: total,
+        credit_applied: Decimal::ZERO,
+        total,
+        credit_remaining: Decimal::ZERO,
+    }
+}
+
+fn published(id: &str, amount: i64, description: &str) -> (String, PublishedLine) {
+    (
+        id.into(),
+        PublishedLine {
+            item_id: format!("ii_{id}"),
+            amount,
+            description: description.into(),
+        },
+    )
+}
+
+#[test]
+fn amounts_are_exact_minor_units_and_credits_are_negative() {
+    let want = desired(&invoice(vec![
+        line("usage:cpu", dec!(12.35)),
+        line("credit:c1", dec!(-2.00)),
+    ]))
+    .unwrap();
+    assert_eq!(
+        want.iter().map(|l| l.amount).collect::<Vec<_>>(),
+        vec![1235, -200]
+    );
+    assert_eq!(want[0].metadata["ledger_line_id"], "usage:cpu");
+    assert_eq!(want[0].metadata["ledger_quantity"], "3");
+    assert_eq!(want[0].metadata["ledger_unit_price"], "0.10");
+    assert_eq!(
+        want[0].metadata["ledger_invoice"],
+        "org-1/2026-01-01T00:00:00.000000Z"
+    );
+}
+
+#[test]
+fn lines_that_do_not_add_up_to_the_total_are_refused_as_permanent() {
+    let mut inv = invoice(vec![line("usage:cpu", dec!(1.00))]);
+    inv.total = dec!(1.01);
+    let err = desired(&inv).unwrap_err();
+    assert!(err.is_permanent(), "{err}");
+}
+
+#[test]
+fn an_unchanged_invoice_needs_no_calls() {
+    let inv = invoice(vec![line("usage:cpu", dec!(1.00))]);
+    let want = desired(&inv).unwrap();
+    let snapshot: Snapshot = [published("usage:cpu", 100, &want[0].description)].into();
+    assert_eq!(diff(&want, &snapshot), vec![]);
+}
+
+#[test]
+fn only_changed_new_and_removed_lines_become_calls() {
+    let inv = invoice(vec![
+        line("usage:cpu", dec!(1.50)),
+        line("usage:mem", dec!(2.00)),
+        line("usage:new", dec!(0.10)),
+    ]);
+    let want = desired(&inv).unwrap();
+    let snapshot: Snapshot = [
+        published("usage:cpu", 100, &want[0].description),
+        published("usage:mem", 200, &want[1].description),
+        published("usage:gone", 300, "gone"),
+    ]
+    .into();
+    let changes = diff(&want, &snapshot);
+    assert_eq!(changes.len(), 3, "{changes:#?}");
+    assert!(
+        matches!(&changes[0], Change::Update { item_id, line } if item_id == "ii_usage:cpu" && line.amount == 150)
+    );
+    assert!(matches!(&changes[1], Change::Create(line) if line.line_id == "usage:new"));
+    assert!(matches!(&changes[2], Change::Delete { line_id, .. } if line_id == "usage:gone"));
+}
+
+#[test]
+fn idempotency_keys_repeat_for_the_same_call_and_differ_otherwise() {
+    let k = |v, op, line| idempotency_key("org-1/2026-01-01", v, op, line).unwrap();
+    assert_eq!(k(3, "item", "usage:cpu"), k(3, "item", "usage:cpu"));
+    assert_ne!(k(3, "item", "usage:cpu"), k(4, "item", "usage:cpu"));
+    assert_ne!(k(3, "item", "usage:cpu"), k(3, "item", "usage:mem"));
+    assert_ne!(k(3, "item", "usage:cpu"), k(3, "item-update", "usage:cpu"));
+    let long = "x".repeat(1000);
+    assert!(
+        idempotency_key(&long, 1, "item", &long)
+            .unwrap()
+            .as_str()
+            .len()
+            <= 255
+    );
+}
+
+#[test]
+fn backoff_is_jittered_below_a_cap_and_never_below_retry_after() {
+    let b = Backoff {
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(2),
+    };
+    for attempt in 0..30 {
+        let d = b.delay(attempt, None);
+        assert!(d <= Duration::from_secs(2), "{d:?}");
+    }
+    assert!(b.delay(0, Some(Duration::from_secs(5))) >= Duration::from_secs(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_token_bucket_holds_the_rate_and_pauses_on_a_429() {
+    let bucket = TokenBucket::new(10.0, 10.0);
+    let start = tokio::time::Instant::now();
+    for _ in 0..30 {
+        bucket.acquire().await;
+    }
+    // 10 from the burst, then 20 at 10/s.
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(1_990) && took < Duration::from_millis(2_200),
+        "{took:?}"
+    );
+    bucket.pause_for(Duration::from_secs(3)).await;
+    let paused = tokio::time::Instant::now();
+    bucket.acquire().await;
+    assert!(paused.elapsed() >= Duration::from_secs(3));
+}
