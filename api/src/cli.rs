@@ -29,6 +29,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Seed a realistic platform, bill a month, sync it and show around.
+    Demo(cmd::demo::DemoArgs),
     /// Run the HTTP API, projection runner and period closer.
     Serve(cmd::serve::ServeArgs),
     /// Create, list and revoke API tokens.
@@ -64,8 +66,11 @@ pub fn database_url(cli_value: Option<String>) -> String {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // The demo picks a fresh file of its own when DATABASE_URL is unset.
+    let given = cli.database_url.clone();
     let url = database_url(cli.database_url);
     match cli.command {
+        Command::Demo(args) => cmd::demo::run(given, args).await?,
         Command::Serve(args) => cmd::serve::run(&url, args).await?,
         Command::Token(command) => cmd::token::run(&url, command).await?,
         Command::Migrate => cmd::migrate::run(&url).await?,

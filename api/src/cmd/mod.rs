@@ -1,6 +1,7 @@
 //! One module per `billing` subcommand.
 
 pub mod bench;
+pub mod demo;
 pub mod events;
 pub mod migrate;
 pub mod projection;
