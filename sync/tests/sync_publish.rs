@@ -299,3 +299,53 @@ async fn reconcile_finds_a_deliberately_altered_item() {
     assert!(table.contains("line_amount_mismatch"), "{table}");
     env.assert_conformance();
 }
+
+#[tokio::test]
+async fn an_invoice_voided_in_the_ledger_after_finalization_is_voided_in_stripe() {
+    let env = env(Backend::Sqlite, FakeConfig::default()).await;
+    env.seed_closed("void", 2, 5).await;
+    let projector = env.projector(options());
+    env.drain(&projector).await;
+    let row = list_sync_status(&env.db.db, &StatusFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.terminal_done)
+        .unwrap();
+    let org = row.org().unwrap();
+    let key = ledger::event::InvoiceKey {
+        org_id: org.clone(),
+        period_start: row.period().unwrap(),
+    };
+    let voided = LedgerEvent::InvoiceVoided(ledger::event::InvoiceVoided {
+        invoice: key.clone(),
+        reason: "goodwill".into(),
+    });
+    env.db
+        .store()
+        .append(
+            &key.stream(),
+            ExpectedVersion::Any,
+            vec![NewEvent::from_domain(&voided, Utc::now()).unwrap()],
+        )
+        .await
+        .unwrap();
+    projections::projector_for(&env.db.db)
+        .catch_up()
+        .await
+        .unwrap();
+    env.drain(&projector).await;
+    let status = invoice_sync_status(&env.db.db, &org, key.period_start)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.stripe_status.as_deref(), Some("void"), "{status:#?}");
+    let stripe = env
+        .api
+        .retrieve_invoice(status.stripe_invoice_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(stripe.status, Some(sync::stripe::InvoiceStatus::Void));
+    env.assert_stripe_matches_ledger().await;
+    env.assert_conformance();
+}

@@ -33,6 +33,7 @@ pub async fn cursor(db: &Database) -> Result<i64, SyncError> {
 }
 
 /// Queue `invoices` and move the cursor to `to` (never backwards), atomically.
+/// A finalized invoice the ledger later voids is due again (to void it in Stripe).
 pub async fn enqueue(
     db: &Database,
     invoices: &[Invoice],
@@ -47,6 +48,10 @@ pub async fn enqueue(
                (org_id, period_start, target_version, ledger_status, updated_at) \
              VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (org_id, period_start) DO UPDATE SET \
+               terminal_done = CASE WHEN excluded.ledger_status = 'void' \
+                 AND stripe_invoice_sync.ledger_status <> 'void' \
+                 AND excluded.target_version > stripe_invoice_sync.target_version \
+                 THEN false ELSE stripe_invoice_sync.terminal_done END, \
                ledger_status = CASE WHEN excluded.target_version >= \
                  stripe_invoice_sync.target_version THEN excluded.ledger_status \
                  ELSE stripe_invoice_sync.ledger_status END, \
