@@ -47,6 +47,7 @@ pub struct SyncProjector {
     pub(crate) caller: Caller,
     pub(crate) options: SyncOptions,
     clock: Clock,
+    feed_page: u32,
 }
 
 impl SyncProjector {
@@ -63,12 +64,19 @@ impl SyncProjector {
             db,
             options,
             clock: Arc::new(Utc::now),
+            feed_page: FEED_PAGE,
         }
     }
 
     /// Use `clock` instead of the system clock.
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Read the change feed `page` invoices at a time (default 500).
+    pub fn with_feed_page(mut self, page: u32) -> Self {
+        self.feed_page = page.max(1);
         self
     }
 
@@ -85,14 +93,27 @@ impl SyncProjector {
     }
 
     /// Queue every invoice change after the cursor; returns how many.
+    ///
+    /// One event can change many invoices at one position (a back-dated
+    /// price), so a full page only advances the cursor past the positions it
+    /// holds completely; a page that is all one position is re-read larger.
     pub async fn feed(&self) -> Result<usize, SyncError> {
         let mut queued = 0;
+        let mut limit = self.feed_page;
         loop {
             let after = queue::cursor(&self.db).await?;
-            let (page, checkpoint) = self.tables.changed_invoices(after, FEED_PAGE).await?;
-            let full = page.len() == FEED_PAGE as usize;
-            let to = match page.last() {
-                Some(last) if full => last.position,
+            let (mut page, checkpoint) = self.tables.changed_invoices(after, limit).await?;
+            let full = page.len() == limit as usize;
+            let to = match (page.first(), page.last()) {
+                (Some(first), Some(last)) if full => {
+                    let last = last.position;
+                    if first.position == last {
+                        limit = limit.saturating_mul(2);
+                        continue;
+                    }
+                    page.retain(|i| i.position < last);
+                    last - 1
+                }
                 _ => checkpoint,
             };
             if page.is_empty() && to <= after {
@@ -103,6 +124,7 @@ impl SyncProjector {
             if !full {
                 return Ok(queued);
             }
+            limit = self.feed_page;
         }
     }
 

@@ -349,3 +349,19 @@ async fn an_invoice_voided_in_the_ledger_after_finalization_is_voided_in_stripe(
     env.assert_stripe_matches_ledger().await;
     env.assert_conformance();
 }
+
+#[tokio::test]
+async fn the_change_feed_is_read_in_pages_without_losing_an_invoice() {
+    let env = env(Backend::Sqlite, FakeConfig::default()).await;
+    env.seed_closed("page", 7, 3).await;
+    let projector = env.projector(options()).with_feed_page(2);
+    let queued = projector.feed().await.unwrap();
+    assert_eq!(
+        queued, 14,
+        "7 closed invoices and the 7 periods opened after them"
+    );
+    assert_eq!(projector.feed().await.unwrap(), 0);
+    env.drain(&projector).await;
+    env.assert_stripe_matches_ledger().await;
+    assert_eq!(env.reconcile().await.stripe_invoices, 7);
+}

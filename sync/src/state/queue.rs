@@ -176,21 +176,6 @@ pub async fn save_ids(
     }
 }
 
-/// Give a lease back without recording anything (shutdown mid-publish):
-/// `in_flight` stays set, so the next claim recovers from Stripe.
-pub async fn abandon(db: &Database, row: &SyncRow, owner: &str) -> Result<(), SyncError> {
-    let mut tx = Tx::begin(db).await?;
-    execute!(
-        tx.conn(),
-        "UPDATE stripe_invoice_sync SET lease_owner = NULL, lease_expires_at = 0 \
-         WHERE org_id = $1 AND period_start = $2 AND lease_owner = $3",
-        row.org_id.as_str(),
-        row.period_start.as_str(),
-        owner
-    )?;
-    tx.commit().await
-}
-
 /// Release every lease `owner` holds (shutdown); rows stay `in_flight`.
 pub async fn release_all(db: &Database, owner: &str) -> Result<u64, SyncError> {
     let mut tx = Tx::begin(db).await?;
