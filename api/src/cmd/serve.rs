@@ -1,5 +1,5 @@
-//! `billing serve`: the API, the invoice projection runner and the period
-//! closer in one process, until SIGINT/SIGTERM.
+//! `billing serve`: the API, the invoice projection runner, the period
+//! closer and the Stripe sync in one process, until SIGINT/SIGTERM.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// Don't run the period closer.
     #[arg(long)]
     pub no_closer: bool,
+    /// Don't run the Stripe sync (it is also off without STRIPE_API_KEY).
+    #[arg(long)]
+    pub no_sync: bool,
     /// Most usage records per `POST /v1/usage`.
     #[arg(long, env = "BILLING_MAX_BATCH", default_value_t = 5_000)]
     pub max_batch: usize,
@@ -104,6 +107,28 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
             Ok(())
         });
         tracing::info!(grace_minutes = args.grace_minutes, "period closer started");
+    }
+    if !args.no_sync {
+        match sync::stripe::StripeConfig::from_env()? {
+            sync::stripe::StripeSetup::Enabled(config) => {
+                let mut options = sync::SyncOptions::from_env()?;
+                // serve runs the projector and the closer itself.
+                options.run_projector = args.no_projections;
+                options.close_interval = Duration::ZERO;
+                let api = std::sync::Arc::new(sync::stripe::StripeClient::new(&config)?);
+                let projector =
+                    std::sync::Arc::new(sync::SyncProjector::new(db.clone(), api, options));
+                let shutdown = shutdown.clone();
+                tasks.spawn(async move {
+                    sync::daemon::run(projector, shutdown).await;
+                    Ok(())
+                });
+                tracing::info!(api_base = %config.api_base, "Stripe sync started");
+            }
+            sync::stripe::StripeSetup::Disabled { reason } => {
+                tracing::warn!(%reason, "Stripe sync is off; invoices are still computed and served");
+            }
+        }
     }
     if !args.no_api {
         let config = ApiConfig {

@@ -61,7 +61,7 @@ fn reflects(checkpoint: &Checkpoint) -> Value {
     json!({"position": checkpoint.position, "projected_at": checkpoint.updated_at})
 }
 
-fn period_start(raw: &str) -> Result<DateTime<Utc>, ApiError> {
+pub(super) fn period_start(raw: &str) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -161,8 +161,10 @@ pub async fn current(
         .ok_or_else(|| {
             ApiError::not_found(format!("organization `{org}` has no open invoice yet"))
         })?;
+    let sync =
+        super::sync_status::state_of(&state, &org, chosen.period_start, chosen.version).await?;
     Ok(Json(
-        json!({"reflects": reflects(&checkpoint), "invoice": chosen}),
+        json!({"reflects": reflects(&checkpoint), "invoice": chosen, "sync": sync}),
     ))
 }
 
@@ -217,8 +219,10 @@ pub async fn one(
             "organization `{org}` has no invoice for the period starting {start}"
         ))
     })?;
+    let sync =
+        super::sync_status::state_of(&state, &org, invoice.period_start, invoice.version).await?;
     Ok(Json(
-        json!({"reflects": reflects(&checkpoint), "invoice": invoice}),
+        json!({"reflects": reflects(&checkpoint), "invoice": invoice, "sync": sync}),
     ))
 }
 

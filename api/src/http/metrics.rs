@@ -41,6 +41,7 @@ pub struct Metrics {
     events_behind: Gauge,
     seconds_behind: Gauge,
     head: Gauge,
+    sync: Family<OutcomeLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -78,6 +79,12 @@ impl Default for Metrics {
             "Age of the oldest event not yet folded",
             seconds_behind.clone(),
         );
+        let sync = Family::<OutcomeLabels, Gauge>::default();
+        registry.register(
+            "sync_invoices",
+            "Invoices by Stripe sync state (parked, final_pending, drafts_behind, retrying)",
+            sync.clone(),
+        );
         registry.register(
             "event_store_head_position",
             "Highest global position stored (its rate is the append rate)",
@@ -91,6 +98,7 @@ impl Default for Metrics {
             events_behind,
             seconds_behind,
             head,
+            sync,
         }
     }
 }
@@ -153,6 +161,22 @@ pub async fn render(State(state): State<AppState>, auth: Auth) -> Result<Respons
     metrics.seconds_behind.set(oldest.first().map_or(0, |e| {
         (chrono::Utc::now() - e.recorded_at).num_seconds().max(0)
     }));
+    let totals = sync::status::summary(&state.db)
+        .await
+        .map_err(ApiError::internal)?;
+    for (outcome, value) in [
+        ("parked", totals.parked),
+        ("final_pending", totals.final_pending),
+        ("drafts_behind", totals.drafts_behind),
+        ("retrying", totals.retrying),
+    ] {
+        metrics
+            .sync
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .set(value);
+    }
     let mut body = String::new();
     encode(&mut body, &metrics.registry).map_err(ApiError::internal)?;
     Ok((

@@ -13,6 +13,7 @@ mod ingest;
 mod invoices;
 mod metrics;
 mod ops;
+mod sync_status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -113,6 +114,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::event))
         .routes(routes!(ops::projections))
         .routes(routes!(ops::start_rebuild, ops::rebuild_status))
+        .routes(routes!(sync_status::list))
+        .routes(routes!(sync_status::retry))
         .split_for_parts()
 }
 

@@ -368,6 +368,12 @@ pub async fn roles_allow_and_forbid_each_endpoint(app: &TestApp) {
             None,
             [false, false, true, false, false],
         ),
+        (
+            Method::GET,
+            "/v1/ops/sync",
+            None,
+            [false, false, true, false, false],
+        ),
     ];
     let tokens = [&app.ingest, &app.support, &app.admin, &org, &other];
     for (method, path, body, allowed) in matrix {
@@ -807,6 +813,8 @@ pub async fn openapi_document_describes_every_route_and_only_real_ones(app: &Tes
         "GET /v1/ops/projections",
         "POST /v1/ops/rebuild",
         "GET /v1/ops/rebuild",
+        "GET /v1/ops/sync",
+        "POST /v1/ops/sync/{org_id}/{period_start}/retry",
     ];
     expected.sort();
     assert_eq!(documented, expected);
@@ -836,4 +844,85 @@ pub async fn openapi_document_describes_every_route_and_only_real_ones(app: &Tes
         doc["components"]["schemas"]["NewOrganization"].is_object(),
         "request schemas are collected"
     );
+}
+
+pub async fn invoice_reads_say_where_the_invoice_stands_in_stripe(app: &TestApp) {
+    app.platform("acme").await;
+    let (_, body) = app
+        .post(
+            "/v1/usage",
+            &app.ingest,
+            json!({"records": [usage("acme", json!("700"), "s1", &recent(2))]}),
+        )
+        .await;
+    let position = body["position"].as_i64().unwrap();
+    let path = format!("/v1/organizations/acme/invoices/current?min_position={position}");
+    let (_, before) = app.get(&path, &app.support).await;
+    assert_eq!(before["sync"]["state"], "not_in_stripe", "{before}");
+    assert_eq!(before["sync"]["message"], "not yet in Stripe");
+
+    // Publish drafts right away through the real sync against the fake.
+    let fake = stripe_fake::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        stripe_fake::FakeConfig::default(),
+    )
+    .await
+    .unwrap();
+    let config = match sync::stripe::StripeConfig::from_lookup(|name| match name {
+        "STRIPE_API_KEY" => Some("sk_test_api".to_owned()),
+        "STRIPE_API_BASE" => Some(fake.base_url()),
+        _ => None,
+    })
+    .unwrap()
+    {
+        sync::stripe::StripeSetup::Enabled(config) => config,
+        sync::stripe::StripeSetup::Disabled { reason } => panic!("{reason}"),
+    };
+    let api = std::sync::Arc::new(sync::stripe::StripeClient::new(&config).unwrap());
+    // A 1 ms draft cadence: publish the open invoice now (0 would mean
+    // final snapshots only).
+    let options = sync::SyncOptions {
+        draft_cadence: std::time::Duration::from_millis(1),
+        ..sync::SyncOptions::default()
+    };
+    sync::SyncProjector::new(app.db.db.clone(), api, options)
+        .run_until_idle()
+        .await
+        .unwrap();
+
+    let (_, after) = app.get(&path, &app.support).await;
+    assert_eq!(after["sync"]["state"], "in_stripe", "{after}");
+    assert_eq!(
+        after["sync"]["published_version"],
+        after["invoice"]["version"]
+    );
+    assert!(after["sync"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("in Stripe as of version"));
+    assert!(after["sync"]["stripe_invoice_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("in_"));
+
+    let (status, ops) = app.get("/v1/ops/sync?org=acme", &app.admin).await;
+    assert_eq!(status, StatusCode::OK, "{ops}");
+    assert_eq!(ops["invoices"][0]["org_id"], "acme");
+    assert_eq!(ops["summary"]["parked"], 0);
+    let start = after["invoice"]["period_start"].as_str().unwrap();
+    let (status, body) = app
+        .post(
+            &format!("/v1/ops/sync/acme/{start}/retry"),
+            &app.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not parked"));
+    stripe_fake::conformance::check_all(&fake.requests())
+        .expect("every request we sent is valid for Stripe");
+    fake.shutdown().await;
 }

@@ -43,4 +43,5 @@ both_backends!(
     ops_report_lag_and_rebuild_in_the_background,
     metrics_need_an_admin_token_and_count_what_happened,
     openapi_document_describes_every_route_and_only_real_ones,
+    invoice_reads_say_where_the_invoice_stands_in_stripe,
 );
