@@ -38,6 +38,15 @@ fn daemon(env: &Env) -> Child {
         .expect("sync-daemon starts")
 }
 
+fn signal(child: &Child, sig: &str) {
+    let pid = child.id().expect("running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {sig} {pid}");
+}
+
 async fn final_pending(env: &Env) -> i64 {
     let s = sync::status::summary(&env.db.db).await.expect("summary");
     s.final_pending + s.retrying
@@ -53,15 +62,35 @@ async fn survives_repeated_kills(backend: Backend, window: Duration) {
     )
     .await;
     env.seed_closed("org", INVOICES, 4).await;
+
+    // SIGINT mid-publish: the daemon stops cleanly (exit 0) with progress saved.
+    let mut child = daemon(&env);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        final_pending(&env).await > 0,
+        "SIGINT should hit a publishing daemon"
+    );
+    signal(&child, "-INT");
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("stops on SIGINT")
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+
+    // SIGKILL at random points while there is still work to publish.
     let mut kills_while_publishing = 0;
-    for _ in 0..KILLS {
+    for _ in 0..2 * KILLS {
         let mut child = daemon(&env);
-        let wait = rand::rng().random_range(150..700);
+        let wait = rand::rng().random_range(150..600);
         tokio::time::sleep(Duration::from_millis(wait)).await;
+        let publishing = final_pending(&env).await > 0;
         child.start_kill().expect("SIGKILL");
         child.wait().await.expect("reaped");
-        if final_pending(&env).await > 0 {
+        if publishing {
             kills_while_publishing += 1;
+        }
+        if kills_while_publishing >= KILLS || !publishing {
+            break;
         }
     }
     assert!(
@@ -79,12 +108,7 @@ async fn survives_repeated_kills(backend: Backend, window: Duration) {
         assert!(tokio::time::Instant::now() < deadline, "not drained: {s:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let pid = child.id().expect("running").to_string();
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(term.success());
+    signal(&child, "-TERM");
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
         .expect("stops on SIGTERM")

@@ -12,8 +12,17 @@ use sync_support::{env, options, Backend};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
-async fn two_daemons_at_once_publish_every_invoice_exactly_once() {
-    let env = env(Backend::Postgres, FakeConfig::default()).await;
+async fn two_daemons_at_once_on_postgres_publish_every_invoice_exactly_once() {
+    two_daemons(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn two_daemons_at_once_on_sqlite_publish_every_invoice_exactly_once() {
+    two_daemons(Backend::Sqlite).await;
+}
+
+async fn two_daemons(backend: Backend) {
+    let env = env(backend, FakeConfig::default()).await;
     env.seed_closed("org", 40, 6).await;
     let shutdown = CancellationToken::new();
     let mut daemons = Vec::new();
