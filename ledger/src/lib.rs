@@ -34,6 +34,6 @@ pub mod store;
 
 pub use event::{EventMetadata, LedgerEvent, NewEvent, OrgId, RecordedEvent, StreamId};
 pub use store::{
-    AppendOutcome, AppendResult, AuditQuery, EventStore, ExpectedVersion, Page, StoreError,
-    StreamAppend,
+    AppendOutcome, AppendResult, AuditQuery, EventStore, ExpectedVersion, Page, ReplayedEvent,
+    StoreError, StreamAppend,
 };

@@ -12,9 +12,7 @@ use ledger::EventStore;
 use sha2::{Digest, Sha256};
 
 use crate::fold::{Books, Invoice};
-use crate::runner::{
-    all_orgs, commit_for, fold_events, InvoiceProjector, Outcome, ProjectionError,
-};
+use crate::runner::{all_orgs, commit_for, InvoiceProjector, Outcome, ProjectionError};
 use crate::tables::{ProjectionTables, INVOICES};
 
 /// Events read per page while replaying.
@@ -39,6 +37,31 @@ pub fn checksum(invoices: &[Invoice]) -> Result<String, ProjectionError> {
         .collect())
 }
 
+/// Fold replayed events. The fold reads only the position and
+/// `occurred_at` of an envelope (besides the typed event), so a replay
+/// builds a minimal envelope instead of a full `RecordedEvent`.
+pub fn fold_replayed(books: &mut Books, events: &[ledger::ReplayedEvent]) {
+    let mut envelope = ledger::RecordedEvent {
+        event_id: uuid::Uuid::nil(),
+        stream_id: ledger::StreamId::catalog(),
+        stream_version: 0,
+        global_position: 0,
+        event_type: String::new(),
+        schema_version: 1,
+        org_id: None,
+        payload: serde_json::Value::Null,
+        metadata: ledger::EventMetadata::default(),
+        occurred_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        recorded_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        idempotency_key: None,
+    };
+    for e in events {
+        envelope.global_position = e.global_position;
+        envelope.occurred_at = e.occurred_at;
+        books.apply_decoded(&envelope, &e.event);
+    }
+}
+
 /// Replay progress: (position reached, head position when the replay began).
 pub type Progress<'a> = &'a (dyn Fn(i64, i64) + Send + Sync);
 
@@ -61,7 +84,7 @@ pub async fn replay(
         if after >= head {
             return Ok(Vec::new());
         }
-        let mut events = store.read_all(after, REPLAY_PAGE).await?;
+        let mut events = store.replay_page(after, REPLAY_PAGE).await?;
         events.retain(|e| e.global_position <= head);
         Ok::<_, ProjectionError>(events)
     };
@@ -70,15 +93,15 @@ pub async fn replay(
         position = last.global_position;
         count += events.len() as u64;
         let folding = tokio::task::spawn_blocking(move || {
-            let result = fold_events(&mut books, &events);
-            result.map(|_| books)
+            fold_replayed(&mut books, &events);
+            books
         });
         let (folded, next) = tokio::join!(folding, page(position));
         books = folded.map_err(|e| {
             ProjectionError::Tables(crate::tables::TableError::Corrupt(format!(
                 "fold task: {e}"
             )))
-        })??;
+        })?;
         events = next?;
         progress(position, head);
     }

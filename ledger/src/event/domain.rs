@@ -312,21 +312,30 @@ impl LedgerEvent {
 }
 
 macro_rules! from_parts {
-    ($event_type:expr, $payload:expr, $($variant:ident),+ $(,)?) => {
+    ($parse:ident, $event_type:expr, $payload:expr, $($variant:ident),+ $(,)?) => {
         match $event_type {
-            $(stringify!($variant) => $variant::deserialize($payload).map(LedgerEvent::$variant),)+
+            $(stringify!($variant) => $parse::<$variant>($payload).map(LedgerEvent::$variant),)+
             other => return Err(DecodeError::UnknownType(other.to_owned())),
         }
     };
 }
 
-impl LedgerEvent {
-    /// Deserialise a current-version payload of `event_type` without
-    /// copying it (what the adjacently tagged representation would do).
-    pub fn from_parts(event_type: &str, payload: &serde_json::Value) -> Result<Self, DecodeError> {
+fn from_value<'a, T: Deserialize<'a>>(
+    payload: &'a serde_json::Value,
+) -> Result<T, serde_json::Error> {
+    T::deserialize(payload)
+}
+
+fn from_text<'a, T: Deserialize<'a>>(payload: &'a str) -> Result<T, serde_json::Error> {
+    serde_json::from_str(payload)
+}
+
+macro_rules! all_variants {
+    ($parse:ident, $event_type:expr, $payload:expr) => {
         from_parts!(
-            event_type,
-            payload,
+            $parse,
+            $event_type,
+            $payload,
             OrganizationCreated,
             SubscriptionStarted,
             SubscriptionChanged,
@@ -345,10 +354,41 @@ impl LedgerEvent {
             InvoicePublishedToStripe,
             InvoiceFinalizedInStripe,
         )
-        .map_err(|source| DecodeError::Payload {
+    };
+}
+
+impl LedgerEvent {
+    /// Deserialise a current-version payload of `event_type` without
+    /// copying it (what the adjacently tagged representation would do).
+    pub fn from_parts(event_type: &str, payload: &serde_json::Value) -> Result<Self, DecodeError> {
+        all_variants!(from_value, event_type, payload).map_err(|source| DecodeError::Payload {
             event_type: event_type.to_owned(),
             source,
         })
+    }
+
+    /// Deserialise a stored payload given as JSON text: upcast through a
+    /// value only when its schema version is old, else parse it directly
+    /// into the typed event (what replays use: no intermediate tree).
+    pub fn from_stored_text(
+        event_type: &str,
+        schema_version: i32,
+        payload: &str,
+    ) -> Result<Self, DecodeError> {
+        if Self::schema_version(event_type) == Some(schema_version) {
+            return all_variants!(from_text, event_type, payload).map_err(|source| {
+                DecodeError::Payload {
+                    event_type: event_type.to_owned(),
+                    source,
+                }
+            });
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(payload).map_err(|source| DecodeError::Payload {
+                event_type: event_type.to_owned(),
+                source,
+            })?;
+        Self::from_parts(event_type, &upcast(event_type, schema_version, value)?)
     }
 }
 

@@ -195,6 +195,35 @@ pub struct Page<T> {
     pub next_cursor: Option<i64>,
 }
 
+/// An event as a replay sees it (see [`EventStore::replay_page`]).
+#[derive(Debug, Clone)]
+pub struct ReplayedEvent {
+    pub global_position: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub org_id: Option<String>,
+    pub event: crate::LedgerEvent,
+}
+
+/// Decode one replayed row; anything that fails to decode is corruption.
+pub(crate) fn replayed(
+    global_position: i64,
+    occurred_at: DateTime<Utc>,
+    org_id: Option<String>,
+    event_type: &str,
+    schema_version: i32,
+    payload: &str,
+) -> Result<ReplayedEvent, StoreError> {
+    let event = crate::LedgerEvent::from_stored_text(event_type, schema_version, payload).map_err(
+        |err| StoreError::Corrupt(format!("event at position {global_position}: {err}")),
+    )?;
+    Ok(ReplayedEvent {
+        global_position,
+        occurred_at,
+        org_id,
+        event,
+    })
+}
+
 /// Most rows one read returns; larger limits are clamped.
 pub const MAX_READ_LIMIT: u32 = 10_000;
 
@@ -249,6 +278,17 @@ pub trait EventStore: Send + Sync + 'static {
         after_position: i64,
         limit: u32,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// What a replay needs of events after `after_position`, in global
+    /// order: position, `occurred_at`, organization and the typed event,
+    /// decoded straight from the stored payload text (an event type this
+    /// build does not know is an error, as it is for the live runner). Gap
+    /// safe like [`EventStore::read_all`].
+    async fn replay_page(
+        &self,
+        after_position: i64,
+        limit: u32,
+    ) -> Result<Vec<ReplayedEvent>, StoreError>;
 
     /// One organization's events, filtered, in pages.
     async fn read_audit(&self, query: &AuditQuery) -> Result<Page<RecordedEvent>, StoreError>;

@@ -260,6 +260,26 @@ impl EventStore for SqliteStore {
         decode_all(rows)
     }
 
+    async fn replay_page(
+        &self,
+        after_position: i64,
+        limit: u32,
+    ) -> Result<Vec<super::ReplayedEvent>, StoreError> {
+        let rows: Vec<(i64, String, Option<String>, String, i32, String)> = sqlx::query_as(
+            "SELECT global_position, occurred_at, org_id, event_type, schema_version, payload \
+             FROM event WHERE global_position > ?1 ORDER BY global_position LIMIT ?2",
+        )
+        .bind(after_position)
+        .bind(i64::from(limit.min(MAX_READ_LIMIT)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(p, at, org, t, v, payload)| {
+                super::replayed(p, timestamp(&at)?, org, &t, v, &payload)
+            })
+            .collect()
+    }
+
     async fn read_audit(&self, query: &AuditQuery) -> Result<Page<RecordedEvent>, StoreError> {
         query.validate()?;
         let limit = query.limit.clamp(1, MAX_READ_LIMIT);

@@ -779,3 +779,48 @@ pub async fn typed_domain_events_round_trip_through_the_store(db: &TestDb) {
     let seen: HashSet<_> = read.iter().map(|e| e.event_id).collect();
     assert_eq!(seen.len(), 1);
 }
+
+pub async fn replay_page_returns_typed_events_in_order_and_refuses_unknown_types(db: &TestDb) {
+    let store = db.store();
+    let org = OrgId::new("org-replay").unwrap();
+    let usage = LedgerEvent::UsageRecorded(UsageRecorded {
+        org_id: org.clone(),
+        meter: "cpu_seconds".into(),
+        quantity: "1.5".parse().unwrap(),
+        window: None,
+        source: "test".into(),
+        attributes: Default::default(),
+    });
+    let events: Vec<NewEvent> = (0..5)
+        .map(|n| NewEvent::from_domain(&usage, t0() + Duration::seconds(n)).unwrap())
+        .collect();
+    let outcome = store
+        .append(&StreamId::usage(&org), ExpectedVersion::Any, events.clone())
+        .await
+        .unwrap();
+    let page = store.replay_page(0, 3).await.unwrap();
+    assert_eq!(page.len(), 3);
+    let rest = store
+        .replay_page(page[2].global_position, 100)
+        .await
+        .unwrap();
+    let all: Vec<_> = page.iter().chain(&rest).collect();
+    assert_eq!(
+        all.iter().map(|e| e.global_position).collect::<Vec<_>>(),
+        positions(&outcome.results)
+    );
+    for (replayed, sent) in all.iter().zip(&events) {
+        assert_eq!(replayed.event, usage);
+        assert_eq!(replayed.occurred_at, sent.occurred_at);
+        assert_eq!(replayed.org_id.as_deref(), Some("org-replay"));
+    }
+    store
+        .append(&stream("other"), ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    let err = store.replay_page(0, 100).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt(ref m) if m.contains("unknown event type `Tested`")),
+        "{err:?}"
+    );
+}

@@ -55,4 +55,5 @@ all_backends!(
     audit_reads_filter_by_org_type_and_time_and_paginate_both_ways,
     event_by_id_and_head_position,
     typed_domain_events_round_trip_through_the_store,
+    replay_page_returns_typed_events_in_order_and_refuses_unknown_types,
 );
