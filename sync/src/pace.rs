@@ -112,6 +112,9 @@ pub struct Caller {
     backoff: Backoff,
     /// Tries per call in-process before the invoice is put back with a delay.
     tries: u32,
+    /// The longest in-process wait; a longer one (a long `Retry-After`) ends
+    /// the pass instead, so a sleeping worker never outlives its lease.
+    max_sleep: Duration,
 }
 
 impl Caller {
@@ -120,12 +123,14 @@ impl Caller {
         bucket: Arc<TokenBucket>,
         backoff: Backoff,
         tries: u32,
+        max_sleep: Duration,
     ) -> Self {
         Self {
             api,
             bucket,
             backoff,
             tries: tries.max(1),
+            max_sleep,
         }
     }
 
@@ -155,6 +160,9 @@ impl Caller {
                     let delay = self.backoff.delay(attempt, e.retry_after());
                     if e.status() == Some(429) {
                         self.bucket.pause_for(delay).await;
+                    }
+                    if delay > self.max_sleep {
+                        return Err(e);
                     }
                     tracing::warn!(error = %e, attempt, delay_ms = delay.as_millis() as u64,
                         "Stripe call failed; retrying");

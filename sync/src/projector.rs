@@ -35,6 +35,13 @@ pub enum Outcome {
 /// A clock, injectable for tests of the draft cadence.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
+fn retry_after(e: &SyncError) -> Option<Duration> {
+    match e {
+        SyncError::Stripe(e) => e.retry_after(),
+        _ => None,
+    }
+}
+
 /// Feed page size.
 const FEED_PAGE: u32 = 500;
 
@@ -60,7 +67,13 @@ impl SyncProjector {
         Self {
             store: db.event_store(),
             tables: projections::tables_for(&db),
-            caller: Caller::new(api, bucket, backoff, options.tries_per_call),
+            caller: Caller::new(
+                api,
+                bucket,
+                backoff,
+                options.tries_per_call,
+                options.lease / 3,
+            ),
             db,
             options,
             clock: Arc::new(Utc::now),
@@ -156,7 +169,7 @@ impl SyncProjector {
                 let delay = self
                     .caller
                     .backoff()
-                    .delay(row.attempts.clamp(0, 16) as u32 + 1, None)
+                    .delay(row.attempts.clamp(0, 16) as u32 + 1, retry_after(&e))
                     .max(Duration::from_millis(50));
                 tracing::warn!(error = %e, permanent, "publish failed");
                 work.failed(

@@ -95,6 +95,10 @@ pub struct SyncSummary {
     /// The change-feed position queued up to.
     #[sqlx(default)]
     pub cursor: i64,
+    /// The invoice projection's checkpoint: `checkpoint - cursor` is the feed lag in
+    /// event positions (0 when the sync has seen every committed invoice change).
+    #[sqlx(default)]
+    pub checkpoint: i64,
 }
 
 /// The sync's counters.
@@ -113,5 +117,13 @@ pub async fn summary(db: &Database) -> Result<SyncSummary, SyncError> {
          FROM stripe_invoice_sync"
     )?;
     s.cursor = queue::cursor(db).await?;
+    let tables = projections::tables_for(db);
+    let generation = tables
+        .active_generation(projections::tables::INVOICES)
+        .await?;
+    s.checkpoint = tables
+        .checkpoint(projections::tables::INVOICES, generation)
+        .await?
+        .position;
     Ok(s)
 }
