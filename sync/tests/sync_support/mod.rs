@@ -116,6 +116,10 @@ impl Env {
     pub fn assert_conformance(&self) {
         let requests = self.fake.requests();
         assert!(!requests.is_empty(), "the fake saw no requests");
+        assert!(
+            requests.iter().all(|r| r.path != "/v1/invoices/search"),
+            "the sync must never read back through eventually consistent search"
+        );
         if let Err(violations) = conformance::check_all(&requests) {
             let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
             panic!(
