@@ -373,25 +373,7 @@ pub async fn post_charge(
     Path(raw): Path<String>,
     ApiJson(entry): ApiJson<MoneyEntry>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let principal = auth.require(&[Role::Admin])?;
-    let org = registered(&state, &raw).await?;
-    let (amount, at) = checked_entry(&entry)?;
-    let key = format!("charge:{org}:{}", entry.id);
-    let event = LedgerEvent::ChargeAdded(ChargeAdded {
-        org_id: org.clone(),
-        charge_id: entry.id,
-        description: entry.description,
-        amount,
-    });
-    append_one(
-        &state,
-        StreamId::organization(&org),
-        event,
-        at,
-        key,
-        metadata(principal, "/v1/charges"),
-    )
-    .await
+    money_entry(&state, &auth, &raw, entry, "charge").await
 }
 
 /// `POST /v1/organizations/{org_id}/credits` (admin).
@@ -411,25 +393,40 @@ pub async fn post_credit(
     Path(raw): Path<String>,
     ApiJson(entry): ApiJson<MoneyEntry>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    money_entry(&state, &auth, &raw, entry, "credit").await
+}
+
+/// A charge or a credit for one organization; the entry's id is the
+/// idempotency key, so a retry stores nothing twice.
+async fn money_entry(
+    state: &AppState,
+    auth: &Auth,
+    raw: &str,
+    entry: MoneyEntry,
+    kind: &'static str,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let principal = auth.require(&[Role::Admin])?;
-    let org = registered(&state, &raw).await?;
+    let org = registered(state, raw).await?;
     let (amount, at) = checked_entry(&entry)?;
-    let key = format!("credit:{org}:{}", entry.id);
-    let event = LedgerEvent::CreditGranted(CreditGranted {
-        org_id: org.clone(),
-        credit_id: entry.id,
-        description: entry.description,
-        amount,
-    });
-    append_one(
-        &state,
-        StreamId::organization(&org),
-        event,
-        at,
-        key,
-        metadata(principal, "/v1/credits"),
-    )
-    .await
+    let key = format!("{kind}:{org}:{}", entry.id);
+    let (org_id, description) = (org.clone(), entry.description);
+    let event = if kind == "charge" {
+        LedgerEvent::ChargeAdded(ChargeAdded {
+            org_id,
+            charge_id: entry.id,
+            description,
+            amount,
+        })
+    } else {
+        LedgerEvent::CreditGranted(CreditGranted {
+            org_id,
+            credit_id: entry.id,
+            description,
+            amount,
+        })
+    };
+    let meta = metadata(principal, &format!("/v1/{kind}s"));
+    append_one(state, StreamId::organization(&org), event, at, key, meta).await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

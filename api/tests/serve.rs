@@ -1,0 +1,160 @@
+//! `billing serve` and `billing token` as an operator runs them.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn billing(url: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_billing"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env_remove("STRIPE_API_KEY")
+        .output()
+        .unwrap()
+}
+
+/// Start `billing serve` on a free port; returns the child and the port
+/// read from its log.
+fn serve(url: &str) -> (std::process::Child, u16) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_billing"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--log-format", "json"])
+        .env("DATABASE_URL", url)
+        .env_remove("STRIPE_API_KEY")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let port = loop {
+        assert!(Instant::now() < deadline, "serve did not start: {seen:?}");
+        let line = lines.next().expect("serve exited early").unwrap();
+        let log: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if let Some(port) = log["fields"]["port"].as_u64() {
+            break port as u16;
+        }
+        seen.push(line);
+    };
+    // Keep draining the log so the child never blocks on a full pipe; the
+    // sync-off line must be among what it says.
+    std::thread::spawn(move || for _ in lines {});
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("Stripe sync is off") && l.contains("STRIPE_API_KEY is not set")),
+        "serve must say why sync is off: {seen:?}"
+    );
+    (child, port)
+}
+
+#[tokio::test]
+async fn serve_answers_and_stops_cleanly_on_sigterm() {
+    let (url, _dir) = testkit::sqlite_url();
+    let (mut child, port) = serve(&url);
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = client
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+}
+
+#[tokio::test]
+async fn tokens_are_listed_without_secrets_and_revoked_tokens_stop_working() {
+    let (url, _dir) = testkit::sqlite_url();
+    let created = billing(
+        &url,
+        &["token", "create", "--role", "support", "--name", "alice"],
+    );
+    assert!(created.status.success());
+    let token = String::from_utf8_lossy(&created.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    assert!(token.starts_with("blt_"));
+    let ingest = billing(
+        &url,
+        &["token", "create", "--role", "ingest", "--name", "flyd"],
+    );
+    let ingest = String::from_utf8_lossy(&ingest.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let refused = billing(&url, &["token", "create", "--role", "org"]);
+    assert!(!refused.status.success(), "an org token needs --org");
+
+    let listed = String::from_utf8_lossy(&billing(&url, &["token", "list"]).stdout).into_owned();
+    assert!(listed.contains("alice") && listed.contains("support") && listed.contains("active"));
+    assert!(!listed.contains(&token), "the secret is never listed");
+    let id = listed
+        .lines()
+        .find(|l| l.contains("alice"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let (mut child, port) = serve(&url);
+    let client = reqwest::Client::new();
+    let get = || {
+        client
+            .get(format!("http://127.0.0.1:{port}/v1/organizations"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(get().await.unwrap().status(), 200);
+    assert!(billing(&url, &["token", "revoke", &id]).status.success());
+    assert_eq!(get().await.unwrap().status(), 401);
+    assert!(
+        !billing(&url, &["token", "revoke", &id]).status.success(),
+        "already revoked"
+    );
+    let listed = String::from_utf8_lossy(&billing(&url, &["token", "list"]).stdout).into_owned();
+    assert!(listed
+        .lines()
+        .any(|l| l.contains(&id) && l.contains("revoked")));
+
+    // A body over the limit is refused before it is read, as JSON.
+    let huge = format!("{{\"records\": [\"{}\"]}}", "x".repeat(17 * 1024 * 1024));
+    let response = client
+        .post(format!("http://127.0.0.1:{port}/v1/usage"))
+        .bearer_auth(&ingest)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["error"]["code"], "body_too_large_or_unreadable",
+        "{body}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
