@@ -374,6 +374,64 @@ pub async fn roles_allow_and_forbid_each_endpoint(app: &TestApp) {
             None,
             [false, false, true, false, false],
         ),
+        (
+            Method::POST,
+            "/v1/organizations/acme/credits",
+            Some(json!({"id": "c2", "description": "goodwill", "amount": "1"})),
+            [false, false, true, false, false],
+        ),
+        (
+            Method::POST,
+            "/v1/organizations/acme/subscriptions",
+            Some(
+                json!({"action": "start", "subscription_id": "s", "plan": "p", "monthly_fee": "5"}),
+            ),
+            [false, false, true, false, false],
+        ),
+        (
+            Method::POST,
+            "/v1/prices",
+            Some(
+                json!({"price_id": "gpu", "meter": "gpu_seconds", "currency": "USD", "unit": "s", "description": "GPU", "spec": {"model": {"type": "per_unit", "unit_price": "0.001"}}}),
+            ),
+            [false, false, true, false, false],
+        ),
+        (
+            Method::GET,
+            "/v1/organizations/acme/invoices/2026-01-01",
+            None,
+            [false, true, true, true, false],
+        ),
+        (
+            Method::GET,
+            "/v1/organizations/acme/invoices/2026-01-01/lines/x/events",
+            None,
+            [false, true, true, true, false],
+        ),
+        (
+            Method::GET,
+            "/v1/events/01a1fd9d-657f-7478-8d77-cdb4a162fbe2",
+            None,
+            [false, true, true, false, false],
+        ),
+        (
+            Method::POST,
+            "/v1/ops/sync/acme/2026-01-01/retry",
+            Some(json!({})),
+            [false, false, true, false, false],
+        ),
+        (
+            Method::POST,
+            "/v1/ops/rebuild",
+            Some(json!({})),
+            [false, false, true, false, false],
+        ),
+        (
+            Method::GET,
+            "/metrics",
+            None,
+            [false, false, true, false, false],
+        ),
     ];
     let tokens = [&app.ingest, &app.support, &app.admin, &org, &other];
     for (method, path, body, allowed) in matrix {
