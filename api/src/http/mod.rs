@@ -6,6 +6,7 @@
 
 mod audit;
 mod catalog;
+mod corrections;
 mod directory;
 pub mod error;
 mod extract;
@@ -99,6 +100,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::readyz))
         .routes(routes!(metrics::render))
         .routes(routes!(ingest::post_usage))
+        .routes(routes!(corrections::correct))
         .routes(routes!(catalog::create_org, catalog::list_orgs))
         .routes(routes!(catalog::get_org))
         .routes(routes!(ingest::post_charge))

@@ -432,6 +432,12 @@ pub async fn roles_allow_and_forbid_each_endpoint(app: &TestApp) {
             None,
             [false, false, true, false, false],
         ),
+        (
+            Method::POST,
+            "/v1/organizations/acme/usage/01a1fd9d-657f-7478-8d77-cdb4a162fbe2/corrections",
+            Some(json!({"action": "void", "reason": "test"})),
+            [false, false, true, false, false],
+        ),
     ];
     let tokens = [&app.ingest, &app.support, &app.admin, &org, &other];
     for (method, path, body, allowed) in matrix {
@@ -873,6 +879,7 @@ pub async fn openapi_document_describes_every_route_and_only_real_ones(app: &Tes
         "GET /v1/ops/rebuild",
         "GET /v1/ops/sync",
         "POST /v1/ops/sync/{org_id}/{period_start}/retry",
+        "POST /v1/organizations/{org_id}/usage/{event_id}/corrections",
     ];
     expected.sort();
     assert_eq!(documented, expected);
@@ -885,6 +892,7 @@ pub async fn openapi_document_describes_every_route_and_only_real_ones(app: &Tes
             .replace("{period_start}", "2026-01-01")
             .replace("{line_id}", "x")
             .replace("{event_id}", "01a1fd9d-657f-7478-8d77-cdb4a162fbe2");
+        // (an unrouted path answers the fallback's 404, a routed one anything else)
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let (status, body) = app.call(method, &concrete, None, None).await;
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{operation}");
@@ -983,4 +991,231 @@ pub async fn invoice_reads_say_where_the_invoice_stands_in_stripe(app: &TestApp)
     stripe_fake::conformance::check_all(&fake.requests())
         .expect("every request we sent is valid for Stripe");
     fake.shutdown().await;
+}
+
+pub async fn usage_is_corrected_and_voided_by_later_events(app: &TestApp) {
+    app.platform("acme").await;
+    let (_, body) = app
+        .post(
+            "/v1/usage",
+            &app.ingest,
+            json!({"records": [
+                usage("acme", json!("100"), "c1", &recent(20)),
+                usage("acme", json!("50"), "c2", &recent(10)),
+            ]}),
+        )
+        .await;
+    let first = body["results"][0]["event_id"].as_str().unwrap().to_owned();
+    let second = body["results"][1]["event_id"].as_str().unwrap().to_owned();
+    let path = |id: &str| format!("/v1/organizations/acme/usage/{id}/corrections");
+
+    let (status, body) = app
+        .post(
+            &path(&first),
+            &app.admin,
+            json!({"action": "correct", "quantity": "40", "reason": "meter double-counted"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["event"]["payload"]["previous_quantity"], "100");
+    let (status, body) = app
+        .post(
+            &path(&first),
+            &app.admin,
+            json!({"action": "correct", "quantity": "30", "reason": "second look"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["event"]["payload"]["previous_quantity"], "40",
+        "a correction starts from the quantity in force"
+    );
+    let (status, body) = app
+        .post(
+            &path(&second),
+            &app.admin,
+            json!({"action": "void", "reason": "test machine"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let position = body["position"].as_i64().unwrap();
+
+    let (_, current) = app
+        .get(
+            &format!("/v1/organizations/acme/invoices/current?min_position={position}"),
+            &app.support,
+        )
+        .await;
+    let cpu = current["invoice"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["meter"] == "cpu_seconds")
+        .unwrap()
+        .clone();
+    assert_eq!(cpu["quantity"], "30");
+    assert_eq!(cpu["amount"], "0.30");
+    let start = current["invoice"]["period_start"].as_str().unwrap();
+    let line = cpu["line_id"].as_str().unwrap();
+    let (_, prov) = app
+        .get(
+            &format!("/v1/organizations/acme/invoices/{start}/lines/{line}/events"),
+            &app.support,
+        )
+        .await;
+    let types: Vec<&str> = prov["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types.iter().filter(|t| **t == "UsageCorrected").count(),
+        2,
+        "{types:?}"
+    );
+    assert_eq!(
+        types.iter().filter(|t| **t == "UsageVoided").count(),
+        1,
+        "{types:?}"
+    );
+
+    let (status, _) = app
+        .post(
+            &path(&second),
+            &app.admin,
+            json!({"action": "void", "reason": "again"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = app
+        .post(
+            &path(&first),
+            &app.admin,
+            json!({"action": "correct", "quantity": "-1", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app
+        .post(
+            &path(&first),
+            &app.admin,
+            json!({"action": "correct", "quantity": "1", "reason": " "}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app
+        .post(
+            &path("01a1fd9d-657f-7478-8d77-cdb4a162fbe2"),
+            &app.admin,
+            json!({"action": "void", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .post(
+            "/v1/organizations",
+            &app.admin,
+            json!({"org_id": "globex", "name": "Globex", "currency": "USD"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = app
+        .post(
+            &format!("/v1/organizations/globex/usage/{first}/corrections"),
+            &app.admin,
+            json!({"action": "void", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another organization's usage"
+    );
+    let (status, _) = app
+        .post(
+            &path(&first),
+            &app.support,
+            json!({"action": "void", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+pub async fn racing_corrections_of_one_usage_event_apply_once_each(app: &TestApp) {
+    app.platform("acme").await;
+    let (_, body) = app
+        .post(
+            "/v1/usage",
+            &app.ingest,
+            json!({"records": [usage("acme", json!("100"), "r1", &recent(5))]}),
+        )
+        .await;
+    let id = body["results"][0]["event_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/organizations/acme/usage/{id}/corrections");
+    let attempts = join_all((0..6).map(|n| {
+        app.post(
+            &path,
+            &app.admin,
+            json!({"action": "correct", "quantity": format!("{}", 10 + n), "reason": "race"}),
+        )
+    }))
+    .await;
+    let won: Vec<_> = attempts
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .collect();
+    assert!(!won.is_empty());
+    assert!(attempts
+        .iter()
+        .all(|(s, _)| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT));
+    // Whatever won, the chain of previous quantities is unbroken, so the
+    // invoice shows the last correction's quantity.
+    let (_, events) = app
+        .get(
+            "/v1/organizations/acme/events?type=UsageCorrected",
+            &app.support,
+        )
+        .await;
+    let chain: Vec<(String, String)> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["payload"]["previous_quantity"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                e["payload"]["quantity"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(chain.len(), won.len());
+    assert_eq!(chain[0].0, "100");
+    for pair in chain.windows(2) {
+        assert_eq!(
+            pair[1].0, pair[0].1,
+            "each correction starts where the previous ended: {chain:?}"
+        );
+    }
+    let position = won
+        .iter()
+        .map(|(_, b)| b["position"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    let (_, current) = app
+        .get(
+            &format!("/v1/organizations/acme/invoices/current?min_position={position}"),
+            &app.support,
+        )
+        .await;
+    let cpu = current["invoice"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["meter"] == "cpu_seconds")
+        .unwrap()
+        .clone();
+    assert_eq!(cpu["quantity"].as_str().unwrap(), chain.last().unwrap().1);
 }

@@ -44,4 +44,6 @@ both_backends!(
     metrics_need_an_admin_token_and_count_what_happened,
     openapi_document_describes_every_route_and_only_real_ones,
     invoice_reads_say_where_the_invoice_stands_in_stripe,
+    usage_is_corrected_and_voided_by_later_events,
+    racing_corrections_of_one_usage_event_apply_once_each,
 );
