@@ -31,7 +31,7 @@ pub struct Cli {
 pub enum Command {
     /// Seed a realistic platform, bill a month, sync it and show around.
     Demo(cmd::demo::DemoArgs),
-    /// Run the HTTP API, projection runner and period closer.
+    /// Run the HTTP API, projection runner, period closer and Stripe sync.
     Serve(cmd::serve::ServeArgs),
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
