@@ -99,6 +99,10 @@ async fn survives_repeated_kills(backend: Backend, window: Duration) {
     );
 
     let mut child = daemon(&env);
+    // Earlier daemons may have drained everything already, so the loop
+    // below can finish at once: give the new process its start-up (runtime
+    // and signal handlers) before the SIGTERM that follows.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let s = sync::status::summary(&env.db.db).await.unwrap();
