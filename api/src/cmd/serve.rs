@@ -41,37 +41,38 @@ pub struct ServeArgs {
     pub grace_minutes: i64,
 }
 
-/// Cancel `token` on SIGINT or SIGTERM.
-pub fn cancel_on_signals(token: CancellationToken) {
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    tokio::select! {
-                        _ = ctrl_c => {}
-                        _ = term.recv() => {}
-                    }
-                }
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                }
+/// Cancel `token` on SIGINT or SIGTERM. The handlers are registered before
+/// this returns, so a signal arriving during start-up stops the process
+/// cleanly instead of killing it with the default action.
+pub fn cancel_on_signals(token: CancellationToken) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
+            tracing::info!("shutdown requested: finishing in-flight work");
+            token.cancel();
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutdown requested: finishing in-flight work");
         token.cancel();
     });
+    Ok(())
 }
 
 pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     let db = super::open(url).await?;
     tracing::info!(backend = db.backend().name(), database = %super::redact(url), "database ready");
     let shutdown = CancellationToken::new();
-    cancel_on_signals(shutdown.clone());
+    cancel_on_signals(shutdown.clone())?;
     let mut tasks = tokio::task::JoinSet::new();
     if !args.no_projections {
         let projector = projections::projector_for(&db);

@@ -528,11 +528,18 @@ pub async fn post_subscription(
             "subscription_id must be 1 to 100 characters",
         ));
     }
-    let key = format!(
-        "subscription:{org}:{id}:{}:{}",
-        event.event_type(),
-        at.timestamp_micros()
-    );
+    // A subscription starts once and is cancelled once, so a retry of
+    // either is a duplicate whatever its (defaulted) time. A change is
+    // identified by what it changes to and when.
+    let key = match &event {
+        LedgerEvent::SubscriptionChanged(c) => format!(
+            "subscription:{org}:{id}:changed:{}:{}:{}",
+            c.plan,
+            c.monthly_fee,
+            at.timestamp_micros()
+        ),
+        other => format!("subscription:{org}:{id}:{}", other.event_type()),
+    };
     append_one(
         &state,
         StreamId::organization(&org),

@@ -706,6 +706,20 @@ pub async fn charges_credits_and_subscriptions_land_on_the_invoice(app: &TestApp
     let (status, body) = app.post("/v1/organizations/acme/subscriptions", &app.admin, json!({"action": "start", "subscription_id": "s1", "plan": "launch", "monthly_fee": "29"})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let position = body["position"].as_i64().unwrap();
+    // A retried start (no effective_at, so "now" again) stores nothing twice.
+    let (status, again) = app
+        .post(
+            "/v1/organizations/acme/subscriptions",
+            &app.admin,
+            json!({"action": "start", "subscription_id": "s1", "plan": "launch", "monthly_fee": "29"}),
+        )
+        .await;
+    assert_eq!(
+        (status, again["status"].as_str()),
+        (StatusCode::OK, Some("duplicate")),
+        "{again}"
+    );
+
     let (status, body) = app
         .post(
             "/v1/organizations/acme/subscriptions",
