@@ -1,9 +1,8 @@
 //! API bearer tokens: created by `billing token create`, stored hashed.
 
 use base64::Engine;
-use chrono::Utc;
-use ledger::db::Database;
-use ledger::store::format_timestamp;
+use chrono::{DateTime, Utc};
+use ledger::db::{Database, DbTime, DbUuid};
 use ledger::OrgId;
 use rand::RngCore;
 use serde::Serialize;
@@ -64,9 +63,24 @@ pub struct TokenInfo {
     pub role: String,
     pub org_id: Option<String>,
     pub prefix: String,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    api_token_id: DbUuid,
+    name: String,
+    role: String,
+    org_id: Option<String>,
+    token_prefix: String,
+    token_hash: String,
+    created_at: DbTime,
+    revoked_at: Option<DbTime>,
+}
+
+const COLUMNS: &str =
+    "api_token_id, name, role, org_id, token_prefix, token_hash, created_at, revoked_at";
 
 const PREFIX: &str = "blt_";
 
@@ -99,104 +113,54 @@ pub async fn create(
     let id = Uuid::now_v7();
     let org = org.map(OrgId::as_str);
     let prefix: String = token.chars().take(PREFIX.len() + 6).collect();
-    match db {
-        Database::Postgres(s) => {
-            sqlx::query(
-                "INSERT INTO api_token (api_token_id, name, role, org_id, token_hash, token_prefix) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(id)
-            .bind(name)
-            .bind(role.as_str())
-            .bind(org)
-            .bind(hash(&token))
-            .bind(&prefix)
-            .execute(s.pool())
-            .await?;
-        }
-        Database::Sqlite(s) => {
-            sqlx::query(
-                "INSERT INTO api_token (api_token_id, name, role, org_id, token_hash, token_prefix, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .bind(id.to_string())
-            .bind(name)
-            .bind(role.as_str())
-            .bind(org)
-            .bind(hash(&token))
-            .bind(&prefix)
-            .bind(format_timestamp(Utc::now()))
-            .execute(s.pool())
-            .await?;
-        }
-    }
+    let mut tx = db.begin_write().await?;
+    tx.query(
+        "INSERT INTO api_token (api_token_id, name, role, org_id, token_hash, token_prefix, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(DbUuid(id))
+    .bind(name)
+    .bind(role.as_str())
+    .bind(org)
+    .bind(hash(&token))
+    .bind(&prefix)
+    .bind(DbTime(Utc::now()))
+    .execute()
+    .await?;
+    tx.commit().await?;
     Ok((token, id))
 }
 
-type Row = (
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-);
-
 /// Every token, newest first.
 pub async fn list(db: &Database) -> anyhow::Result<Vec<TokenInfo>> {
-    let rows: Vec<Row> = match db {
-        Database::Postgres(s) => {
-            sqlx::query_as(
-                "SELECT api_token_id::text, name, role, org_id, token_prefix, created_at::text, revoked_at::text \
-                 FROM api_token ORDER BY created_at DESC",
-            )
-            .fetch_all(s.pool())
-            .await?
-        }
-        Database::Sqlite(s) => {
-            sqlx::query_as(
-                "SELECT api_token_id, name, role, org_id, token_prefix, created_at, revoked_at \
-                 FROM api_token ORDER BY created_at DESC",
-            )
-            .fetch_all(s.pool())
-            .await?
-        }
-    };
-    rows.into_iter()
-        .map(|(id, name, role, org_id, prefix, created_at, revoked_at)| {
-            Ok(TokenInfo {
-                token_id: Uuid::parse_str(&id)?,
-                name,
-                role,
-                org_id,
-                prefix,
-                created_at,
-                revoked_at,
-            })
+    let sql = format!("SELECT {COLUMNS} FROM api_token ORDER BY created_at DESC");
+    let rows: Vec<TokenRow> = db.query_as(&sql).fetch_all().await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| TokenInfo {
+            token_id: row.api_token_id.0,
+            name: row.name,
+            role: row.role,
+            org_id: row.org_id,
+            prefix: row.token_prefix,
+            created_at: row.created_at.0,
+            revoked_at: row.revoked_at.map(|t| t.0),
         })
-        .collect()
+        .collect())
 }
 
 /// Revoke a token by id; `false` if there was no such live token.
 pub async fn revoke(db: &Database, id: Uuid) -> anyhow::Result<bool> {
-    let affected = match db {
-        Database::Postgres(s) => sqlx::query(
-            "UPDATE api_token SET revoked_at = now() WHERE api_token_id = $1 AND revoked_at IS NULL",
+    let mut tx = db.begin_write().await?;
+    let affected = tx
+        .query(
+            "UPDATE api_token SET revoked_at = $2 WHERE api_token_id = $1 AND revoked_at IS NULL",
         )
-        .bind(id)
-        .execute(s.pool())
-        .await?
-        .rows_affected(),
-        Database::Sqlite(s) => sqlx::query(
-            "UPDATE api_token SET revoked_at = ?2 WHERE api_token_id = ?1 AND revoked_at IS NULL",
-        )
-        .bind(id.to_string())
-        .bind(format_timestamp(Utc::now()))
-        .execute(s.pool())
-        .await?
-        .rows_affected(),
-    };
+        .bind(DbUuid(id))
+        .bind(DbTime(Utc::now()))
+        .execute()
+        .await?;
+    tx.commit().await?;
     Ok(affected == 1)
 }
 
@@ -206,39 +170,26 @@ pub async fn authenticate(db: &Database, token: &str) -> anyhow::Result<Option<P
         return Ok(None);
     }
     let wanted = hash(token);
-    let row: Option<(String, String, String, Option<String>, String)> = match db {
-        Database::Postgres(s) => {
-            sqlx::query_as(
-                "SELECT api_token_id::text, name, role, org_id, token_hash FROM api_token \
-                 WHERE token_hash = $1 AND revoked_at IS NULL",
-            )
-            .bind(&wanted)
-            .fetch_optional(s.pool())
-            .await?
-        }
-        Database::Sqlite(s) => {
-            sqlx::query_as(
-                "SELECT api_token_id, name, role, org_id, token_hash FROM api_token \
-                 WHERE token_hash = ?1 AND revoked_at IS NULL",
-            )
-            .bind(&wanted)
-            .fetch_optional(s.pool())
-            .await?
-        }
-    };
-    let Some((id, name, role, org, stored)) = row else {
+    let sql =
+        format!("SELECT {COLUMNS} FROM api_token WHERE token_hash = $1 AND revoked_at IS NULL");
+    let Some(row) = db
+        .query_as::<TokenRow>(&sql)
+        .bind(&wanted)
+        .fetch_optional()
+        .await?
+    else {
         return Ok(None);
     };
     // The lookup is by hash; compare the hashes in constant time as well.
-    if !bool::from(stored.as_bytes().ct_eq(wanted.as_bytes())) {
+    if !bool::from(row.token_hash.as_bytes().ct_eq(wanted.as_bytes())) {
         return Ok(None);
     }
-    let role =
-        Role::parse(&role).ok_or_else(|| anyhow::anyhow!("stored token has role `{role}`"))?;
+    let role = Role::parse(&row.role)
+        .ok_or_else(|| anyhow::anyhow!("stored token has role `{}`", row.role))?;
     Ok(Some(Principal {
-        token_id: Uuid::parse_str(&id)?,
-        name,
+        token_id: row.api_token_id.0,
+        name: row.name,
         role,
-        org: org.map(OrgId::new).transpose()?,
+        org: row.org_id.map(OrgId::new).transpose()?,
     }))
 }

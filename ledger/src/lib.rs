@@ -8,9 +8,11 @@
 //!   allowance, minimum charge) as catalog events carry them.
 //! - [`event`]: the stored envelope ([`NewEvent`], [`RecordedEvent`]) and the
 //!   typed, versioned domain events ([`LedgerEvent`]).
-//! - [`store`]: the [`EventStore`] trait and its two backends,
-//!   [`store::postgres`] and [`store::sqlite`].
-//! - [`db`]: picking a backend from `DATABASE_URL`, connecting, migrating.
+//! - [`store`]: the [`EventStore`] trait and its one implementation over
+//!   both backends, [`store::SqlStore`].
+//! - [`db`]: the storage layer every crate shares — picking a backend from
+//!   `DATABASE_URL`, connecting, migrating, one SQL text for both backends,
+//!   column types that decode the same on both, write transactions.
 //!
 //! # Guarantees
 //! - **Immutability**: the database refuses UPDATE and DELETE on the event

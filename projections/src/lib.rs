@@ -7,8 +7,9 @@
 //!   volume, free allowance, minimum charge), unrounded.
 //! - [`fold`]: the pure invoice fold — [`Books`] / [`OrgBook`] turn events
 //!   into [`Invoice`]s; no clock, no I/O, byte-identical for the same events.
-//! - [`tables`]: where projection state lives (PostgreSQL and SQLite), in
-//!   generations so a rebuild can be swapped in atomically.
+//! - [`tables`]: where projection state lives ([`tables::SqlTables`], one
+//!   implementation over both backends), in generations so a rebuild can be
+//!   swapped in atomically.
 //! - [`runner`]: [`InvoiceProjector`] folds from its checkpoint and commits
 //!   state, changed invoices and checkpoint in one transaction.
 //! - [`rebuild`]: replay into a new generation and swap; checksums and
@@ -43,10 +44,7 @@ pub use tables::ProjectionTables;
 
 /// The projection tables of a connected database.
 pub fn tables_for(db: &Database) -> Arc<dyn ProjectionTables> {
-    match db {
-        Database::Postgres(store) => Arc::new(tables::postgres::PostgresTables::new(store)),
-        Database::Sqlite(store) => Arc::new(tables::sqlite::SqliteTables::new(store)),
-    }
+    Arc::new(tables::SqlTables::new(db.clone()))
 }
 
 /// An invoice projector over a connected database.

@@ -60,12 +60,12 @@ pub async fn load_books(
     let mut books = Books::default();
     for (key, state) in tables.load_states(generation, &keys).await? {
         if key == CATALOG_KEY {
-            books.catalog = serde_json::from_str::<Catalog>(&state)?;
+            books.catalog = serde_json::from_str::<Catalog>(state.get())?;
         } else if let Some(org) = key.strip_prefix("org:") {
             let org = OrgId::new(org).map_err(|e| TableError::Corrupt(e.to_string()))?;
             books
                 .orgs
-                .insert(org, serde_json::from_str::<OrgBook>(&state)?);
+                .insert(org, serde_json::from_str::<OrgBook>(state.get())?);
         }
     }
     Ok(books)
@@ -101,12 +101,15 @@ pub fn commit_for(
     if catalog_changed {
         states.push((
             CATALOG_KEY.to_owned(),
-            serde_json::to_string(&books.catalog)?,
+            serde_json::value::to_raw_value(&books.catalog)?,
         ));
     }
     for (org, book) in &books.orgs {
         if orgs.contains(org.as_str()) {
-            states.push((org_key(org.as_str()), serde_json::to_string(book)?));
+            states.push((
+                org_key(org.as_str()),
+                serde_json::value::to_raw_value(book)?,
+            ));
         }
     }
     let invoices = changed

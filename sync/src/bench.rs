@@ -15,7 +15,6 @@ use serde::Serialize;
 use crate::error::SyncError;
 use crate::options::SyncOptions;
 use crate::projector::{Outcome, SyncProjector};
-use crate::state::sql::read;
 use crate::stripe::StripeApi;
 
 /// The meters the seed bills, with per-unit prices.
@@ -176,13 +175,11 @@ pub async fn run_bench(
     while let Some(done) = tasks.join_next().await {
         done.map_err(|e| SyncError::Config(format!("bench worker failed: {e}")))??;
     }
-    let calls = read!(
-        fetch_one,
-        Calls,
-        &db,
-        "SELECT COALESCE(SUM(calls), 0) AS calls FROM stripe_publish"
-    )?
-    .calls;
+    let calls = db
+        .query_as::<Calls>("SELECT COALESCE(SUM(calls), 0) AS calls FROM stripe_publish")
+        .fetch_one()
+        .await?
+        .calls;
     let usage_events = invoices * events_per_invoice;
     Ok(BenchReport {
         bench: "sync",

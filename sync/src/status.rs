@@ -8,7 +8,6 @@ use ledger::OrgId;
 use serde::Serialize;
 
 use crate::error::SyncError;
-use crate::state::sql::read;
 use crate::state::{period_text, queue, record, SyncRow, COLUMNS};
 
 /// Which invoices [`list_sync_status`] returns.
@@ -33,14 +32,12 @@ pub async fn invoice_sync_status(
     let sql = format!(
         "SELECT {COLUMNS} FROM stripe_invoice_sync WHERE org_id = $1 AND period_start = $2"
     );
-    Ok(read!(
-        fetch_optional,
-        SyncRow,
-        db,
-        &sql,
-        org.as_str(),
-        period_text(period_start)
-    )?)
+    Ok(db
+        .query_as::<SyncRow>(&sql)
+        .bind(org.as_str())
+        .bind(period_text(period_start))
+        .fetch_optional()
+        .await?)
 }
 
 /// Invoices' sync state, parked first, then by organization and period.
@@ -55,16 +52,14 @@ pub async fn list_sync_status(
                 (published_version < target_version OR ledger_status <> 'open'))) \
          ORDER BY parked DESC, org_id, period_start LIMIT $4"
     );
-    Ok(read!(
-        fetch_all,
-        SyncRow,
-        db,
-        &sql,
-        filter.org.as_ref().map(|o| o.as_str().to_owned()),
-        filter.parked_only,
-        filter.pending_only,
-        i64::from(filter.limit.unwrap_or(100))
-    )?)
+    Ok(db
+        .query_as::<SyncRow>(&sql)
+        .bind(filter.org.as_ref().map(|o| o.as_str().to_owned()))
+        .bind(filter.parked_only)
+        .bind(filter.pending_only)
+        .bind(i64::from(filter.limit.unwrap_or(100)))
+        .fetch_all()
+        .await?)
 }
 
 /// Put a parked invoice back in the queue (it re-reads Stripe first).
@@ -103,19 +98,19 @@ pub struct SyncSummary {
 
 /// The sync's counters.
 pub async fn summary(db: &Database) -> Result<SyncSummary, SyncError> {
-    let mut s = read!(
-        fetch_one,
-        SyncSummary,
-        db,
-        "SELECT COUNT(*) AS invoices, \
+    let mut s = db
+        .query_as::<SyncSummary>(
+            "SELECT COUNT(*) AS invoices, \
            COALESCE(SUM(CASE WHEN terminal_done = false AND ledger_status <> 'open' \
              AND NOT parked THEN 1 ELSE 0 END), 0) AS final_pending, \
            COALESCE(SUM(CASE WHEN ledger_status = 'open' AND published_version < target_version \
              AND NOT parked THEN 1 ELSE 0 END), 0) AS drafts_behind, \
            COALESCE(SUM(CASE WHEN parked THEN 1 ELSE 0 END), 0) AS parked, \
            COALESCE(SUM(CASE WHEN attempts > 0 AND NOT parked THEN 1 ELSE 0 END), 0) AS retrying \
-         FROM stripe_invoice_sync"
-    )?;
+         FROM stripe_invoice_sync",
+        )
+        .fetch_one()
+        .await?;
     s.cursor = queue::cursor(db).await?;
     let tables = projections::tables_for(db);
     let generation = tables

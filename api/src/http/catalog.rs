@@ -199,7 +199,7 @@ pub async fn list_orgs(
     let rows = state.tables.org_states(generation, &after, limit).await?;
     let mut orgs = Vec::with_capacity(rows.len());
     for (_, book) in &rows {
-        let book: OrgBook = serde_json::from_str(book).map_err(ApiError::internal)?;
+        let book: OrgBook = serde_json::from_str(book.get()).map_err(ApiError::internal)?;
         orgs.push(json!({
             "org_id": book.org_id,
             "currency": book.currency,

@@ -1,4 +1,5 @@
-//! The append-only event store: one trait, two backends.
+//! The append-only event store: one trait, one implementation over both
+//! backends ([`SqlStore`], on the shared layer of [`crate::db`]).
 //!
 //! # Gap safety
 //! A reader tails [`EventStore::read_all`] and advances its cursor to the
@@ -15,9 +16,9 @@
 //! construction; its backend also serialises writers in-process to avoid
 //! busy-waiting. Both are proved by the concurrent-writers conformance test.
 
+mod insert;
 mod plan;
-pub mod postgres;
-pub mod sqlite;
+mod sql;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -27,6 +28,7 @@ use uuid::Uuid;
 use crate::event::{NewEvent, RecordedEvent, StreamId};
 
 pub(crate) use plan::{plan_appends, Existing};
+pub use sql::SqlStore;
 
 /// What an append expects a stream's current version to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +116,12 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("stored event is corrupt: {0}")]
     Corrupt(String),
+    /// The database was opened read-only (a replica); writes go to the primary.
+    #[error("this database is open read-only: writes go to the primary")]
+    ReadOnly,
+    /// The database's schema is not the one this build expects.
+    #[error("the database schema is at version {}, this build expects version {expected}; run `billing migrate` on the primary with this build (or run the build that matches)", found.map_or_else(|| "none (never migrated)".to_owned(), |v| v.to_string()))]
+    SchemaMismatch { found: Option<i64>, expected: i64 },
     #[error(transparent)]
     Database(sqlx::Error),
     #[error(transparent)]
@@ -373,12 +381,6 @@ impl NewEvent {
             .flatten()
             .any(|s| s.contains('\0'))
     }
-}
-
-/// The fixed-width UTC text form timestamps take in SQLite (sorts
-/// chronologically as text) and in logs.
-pub fn format_timestamp(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 /// Split a `limit + 1` result into a page and the cursor after it.

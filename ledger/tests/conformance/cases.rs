@@ -383,16 +383,7 @@ pub async fn read_stream_starts_at_the_requested_version(db: &TestDb) {
 
 /// Raw SQL against the events table, bypassing the store.
 async fn raw(db: &Database, sql: &str) -> Result<u64, sqlx::Error> {
-    match db {
-        Database::Postgres(s) => sqlx::query(sql)
-            .execute(s.pool())
-            .await
-            .map(|r| r.rows_affected()),
-        Database::Sqlite(s) => sqlx::query(sql)
-            .execute(s.pool())
-            .await
-            .map(|r| r.rows_affected()),
-    }
+    db.query(sql).execute().await
 }
 
 pub async fn events_cannot_be_updated_or_deleted(db: &TestDb) {
@@ -414,7 +405,7 @@ pub async fn events_cannot_be_updated_or_deleted(db: &TestDb) {
             "`{sql}` refused for the wrong reason: {err}"
         );
     }
-    if matches!(db.db, Database::Postgres(_)) {
+    if db.db.backend() == ledger::db::Backend::Postgres {
         let err = raw(&db.db, "TRUNCATE event").await.unwrap_err();
         assert!(err.to_string().contains("events are immutable"), "{err}");
     }
@@ -823,4 +814,47 @@ pub async fn replay_page_returns_typed_events_in_order_and_refuses_unknown_types
         matches!(err, StoreError::Corrupt(ref m) if m.contains("unknown event type `Tested`")),
         "{err:?}"
     );
+}
+
+pub async fn read_only_handle_reads_everything_and_writes_nothing(db: &TestDb) {
+    let store = db.store();
+    store
+        .append(&stream("replica"), ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    let replica = Database::connect_read_only(&db.url).await.unwrap();
+    replica.check_schema().await.unwrap();
+    let read = replica.event_store();
+    assert_eq!(read.read_all(0, 10).await.unwrap().len(), 1);
+    assert_eq!(read.head_position().await.unwrap(), 1);
+    let refused = read
+        .append(&stream("replica"), ExpectedVersion::Any, vec![event(2)])
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, StoreError::ReadOnly), "{refused}");
+    // The server refuses writes that bypass the store as well.
+    let bypass = replica
+        .query("INSERT INTO projection_checkpoint (projection_name, generation, position, updated_at) VALUES ('x', 1, 1, '2026-01-01T00:00:00.000000Z')")
+        .execute()
+        .await;
+    assert!(bypass.is_err(), "a read-only handle wrote a row");
+    assert_eq!(store.read_all(0, 10).await.unwrap().len(), 1);
+}
+
+pub async fn schema_check_names_both_versions_when_they_differ(db: &TestDb) {
+    db.db.check_schema().await.unwrap();
+    let expected = db.db.expected_schema_version();
+    db.db
+        .query("DELETE FROM _sqlx_migrations WHERE version = $1")
+        .bind(expected)
+        .execute()
+        .await
+        .unwrap();
+    let err = db.db.check_schema().await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(err, StoreError::SchemaMismatch { found: Some(found), expected: e } if found < e && e == expected),
+        "{message}"
+    );
+    assert!(message.contains(&expected.to_string()), "{message}");
 }

@@ -1,5 +1,7 @@
 //! Gap safety under concurrency: a reader that tails `read_all` and
-//! advances its cursor must see every committed event exactly once.
+//! advances its cursor must see every committed event exactly once, and
+//! `recorded_at` never decreases along the global order (so a point in
+//! time names a prefix of the log).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +19,7 @@ const EVENTS_PER_TRANSACTION: u64 = 5;
 
 async fn tail(store: Arc<dyn EventStore>, writers_done: Arc<AtomicBool>) -> Vec<Uuid> {
     let mut cursor = 0;
+    let mut recorded = chrono::DateTime::<chrono::Utc>::MIN_UTC;
     let mut seen = Vec::new();
     loop {
         // Read the flag before reading: if it was set, every append had
@@ -36,7 +39,14 @@ async fn tail(store: Arc<dyn EventStore>, writers_done: Arc<AtomicBool>) -> Vec<
                 "position {} returned after cursor {cursor}",
                 e.global_position
             );
+            assert!(
+                e.recorded_at >= recorded,
+                "position {} was recorded at {}, before position {cursor} ({recorded})",
+                e.global_position,
+                e.recorded_at
+            );
             cursor = e.global_position;
+            recorded = e.recorded_at;
             seen.push(e.event_id);
         }
     }

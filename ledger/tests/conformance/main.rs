@@ -56,4 +56,6 @@ all_backends!(
     event_by_id_and_head_position,
     typed_domain_events_round_trip_through_the_store,
     replay_page_returns_typed_events_in_order_and_refuses_unknown_types,
+    read_only_handle_reads_everything_and_writes_nothing,
+    schema_check_names_both_versions_when_they_differ,
 );

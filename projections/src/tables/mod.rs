@@ -7,12 +7,17 @@
 //! the checkpoint in one transaction, guarded by the checkpoint it started
 //! from: two runners can never both apply the same events.
 
-pub mod postgres;
-pub mod sqlite;
+mod sql;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ledger::{OrgId, StoreError};
+use serde_json::value::RawValue;
+
+pub use sql::SqlTables;
+
+/// A fold state row's JSON, as stored.
+pub type State = Box<RawValue>;
 
 use crate::fold::Invoice;
 
@@ -28,7 +33,7 @@ pub struct Commit {
     /// The last event position the step folded.
     pub to_position: i64,
     /// Fold state by key (`catalog`, `org:<id>`), serialised JSON.
-    pub states: Vec<(String, String)>,
+    pub states: Vec<(String, State)>,
     /// Invoices whose content changed, in full.
     pub invoices: Vec<Invoice>,
 }
@@ -63,7 +68,8 @@ pub enum TableError {
 
 #[async_trait]
 pub trait ProjectionTables: Send + Sync + 'static {
-    /// The live generation (created as generation 1 on first use).
+    /// The live generation (1 until a rebuild swaps another in). A read:
+    /// the row is created by the migration and moved by [`Self::activate`].
     async fn active_generation(&self, projection: &str) -> Result<i64, TableError>;
     /// A generation's checkpoint (0 when it has folded nothing).
     async fn checkpoint(&self, projection: &str, generation: i64)
@@ -73,7 +79,7 @@ pub trait ProjectionTables: Send + Sync + 'static {
         &self,
         generation: i64,
         keys: &[String],
-    ) -> Result<Vec<(String, String)>, TableError>;
+    ) -> Result<Vec<(String, State)>, TableError>;
     /// Organization books of a generation (`org:<id>` state rows) with keys
     /// after `after_key`, in key order — the directory of organizations.
     async fn org_states(
@@ -81,9 +87,7 @@ pub trait ProjectionTables: Send + Sync + 'static {
         generation: i64,
         after_key: &str,
         limit: u32,
-    ) -> Result<Vec<(String, String)>, TableError>;
-    /// Every fold state row of a generation (for rebuild verification).
-    async fn all_states(&self, generation: i64) -> Result<Vec<(String, String)>, TableError>;
+    ) -> Result<Vec<(String, State)>, TableError>;
     /// Write a step atomically. `Ok(false)`: the checkpoint had moved (another
     /// runner got there first) and nothing was written.
     async fn commit(&self, projection: &str, commit: &Commit) -> Result<bool, TableError>;

@@ -181,18 +181,11 @@ async fn tamper(db: &TestDb) {
                   WHERE org_id = 'org-1' AND period_start = '2026-01-01T00:00:00Z'";
     let sql_lite = "UPDATE invoice SET document = json_set(document, '$.total', '1.00') \
                     WHERE org_id = 'org-1' AND period_start = '2026-01-01T00:00:00.000000Z'";
-    let affected = match &db.db {
-        ledger::db::Database::Postgres(s) => sqlx::query(sql_pg)
-            .execute(s.pool())
-            .await
-            .unwrap()
-            .rows_affected(),
-        ledger::db::Database::Sqlite(s) => sqlx::query(sql_lite)
-            .execute(s.pool())
-            .await
-            .unwrap()
-            .rows_affected(),
+    let sql = match db.db.backend() {
+        ledger::db::Backend::Postgres => sql_pg,
+        ledger::db::Backend::Sqlite => sql_lite,
     };
+    let affected = db.db.query(sql).execute().await.unwrap();
     assert_eq!(affected, 1);
 }
 

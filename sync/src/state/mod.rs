@@ -3,14 +3,12 @@
 //! last given, the customers, and the publish log. Every statement that
 //! records Stripe work commits with the state change it describes.
 
-pub(crate) mod sql;
-
 pub mod customer;
 pub mod queue;
 pub mod record;
 
 use chrono::{DateTime, Utc};
-use ledger::store::format_timestamp;
+use ledger::db::format_timestamp;
 use ledger::OrgId;
 use serde::Serialize;
 

@@ -8,7 +8,6 @@
 use ledger::db::Database;
 use projections::Invoice;
 
-use super::sql::{execute, fetch, read, Tx};
 use super::{period_text, SyncRow, COLUMNS};
 use crate::error::SyncError;
 
@@ -22,13 +21,11 @@ struct Position {
 
 /// The feed position the sync has queued up to.
 pub async fn cursor(db: &Database) -> Result<i64, SyncError> {
-    let row = read!(
-        fetch_optional,
-        Position,
-        db,
-        "SELECT position FROM stripe_sync_cursor WHERE cursor_name = $1",
-        CURSOR
-    )?;
+    let row = db
+        .query_as::<Position>("SELECT position FROM stripe_sync_cursor WHERE cursor_name = $1")
+        .bind(CURSOR)
+        .fetch_optional()
+        .await?;
     Ok(row.map_or(0, |r| r.position))
 }
 
@@ -40,10 +37,9 @@ pub async fn enqueue(
     to: i64,
     now_ms: i64,
 ) -> Result<(), SyncError> {
-    let mut tx = Tx::begin(db).await?;
+    let mut tx = db.begin_write().await?;
     for invoice in invoices {
-        execute!(
-            tx.conn(),
+        tx.query(
             "INSERT INTO stripe_invoice_sync \
                (org_id, period_start, target_version, ledger_status, updated_at) \
              VALUES ($1, $2, $3, $4, $5) \
@@ -59,25 +55,28 @@ pub async fn enqueue(
                  stripe_invoice_sync.target_version THEN excluded.target_version \
                  ELSE stripe_invoice_sync.target_version END, \
                updated_at = excluded.updated_at",
-            invoice.org_id.as_str(),
-            period_text(invoice.period_start),
-            invoice.version,
-            invoice.status.as_str(),
-            now_ms
-        )?;
+        )
+        .bind(invoice.org_id.as_str())
+        .bind(period_text(invoice.period_start))
+        .bind(invoice.version)
+        .bind(invoice.status.as_str())
+        .bind(now_ms)
+        .execute()
+        .await?;
     }
-    execute!(
-        tx.conn(),
+    tx.query(
         "INSERT INTO stripe_sync_cursor (cursor_name, position, updated_at) VALUES ($1, $2, $3) \
          ON CONFLICT (cursor_name) DO UPDATE SET \
            position = CASE WHEN excluded.position > stripe_sync_cursor.position \
              THEN excluded.position ELSE stripe_sync_cursor.position END, \
            updated_at = excluded.updated_at",
-        CURSOR,
-        to,
-        now_ms
-    )?;
-    tx.commit().await
+    )
+    .bind(CURSOR)
+    .bind(to)
+    .bind(now_ms)
+    .execute()
+    .await?;
+    Ok(tx.commit().await?)
 }
 
 /// When a queued invoice is due: not parked or done, its backoff over, no
@@ -97,10 +96,7 @@ pub async fn claim(
     now_ms: i64,
     cadence_ms: i64,
 ) -> Result<Option<SyncRow>, SyncError> {
-    let lock = match db {
-        Database::Postgres(_) => "FOR UPDATE SKIP LOCKED",
-        Database::Sqlite(_) => "",
-    };
+    let lock = db.dialect().skip_locked();
     let sql = format!(
         "UPDATE stripe_invoice_sync SET lease_owner = $1, lease_expires_at = $2, \
            recovery = in_flight, in_flight = true, updated_at = $3 \
@@ -109,17 +105,15 @@ pub async fn claim(
            ORDER BY next_attempt_at, updated_at LIMIT 1 {lock}) \
          RETURNING {COLUMNS}"
     );
-    let mut tx = Tx::begin(db).await?;
-    let row = fetch!(
-        fetch_optional,
-        SyncRow,
-        tx.conn(),
-        &sql,
-        owner,
-        lease_until,
-        now_ms,
-        cadence_ms
-    )?;
+    let mut tx = db.begin_write().await?;
+    let row = tx
+        .query_as::<SyncRow>(&sql)
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now_ms)
+        .bind(cadence_ms)
+        .fetch_optional()
+        .await?;
     tx.commit().await?;
     Ok(row)
 }
@@ -131,16 +125,18 @@ pub async fn renew(
     owner: &str,
     lease_until: i64,
 ) -> Result<(), SyncError> {
-    let mut tx = Tx::begin(db).await?;
-    let n = execute!(
-        tx.conn(),
-        "UPDATE stripe_invoice_sync SET lease_expires_at = $4 \
+    let mut tx = db.begin_write().await?;
+    let n = tx
+        .query(
+            "UPDATE stripe_invoice_sync SET lease_expires_at = $4 \
          WHERE org_id = $1 AND period_start = $2 AND lease_owner = $3",
-        row.org_id.as_str(),
-        row.period_start.as_str(),
-        owner,
-        lease_until
-    )?;
+        )
+        .bind(row.org_id.as_str())
+        .bind(row.period_start.as_str())
+        .bind(owner)
+        .bind(lease_until)
+        .execute()
+        .await?;
     tx.commit().await?;
     if n == 1 {
         Ok(())
@@ -157,17 +153,19 @@ pub async fn save_ids(
     customer: &str,
     invoice: &str,
 ) -> Result<(), SyncError> {
-    let mut tx = Tx::begin(db).await?;
-    let n = execute!(
-        tx.conn(),
-        "UPDATE stripe_invoice_sync SET stripe_customer_id = $4, stripe_invoice_id = $5 \
+    let mut tx = db.begin_write().await?;
+    let n = tx
+        .query(
+            "UPDATE stripe_invoice_sync SET stripe_customer_id = $4, stripe_invoice_id = $5 \
          WHERE org_id = $1 AND period_start = $2 AND lease_owner = $3",
-        row.org_id.as_str(),
-        row.period_start.as_str(),
-        owner,
-        customer,
-        invoice
-    )?;
+        )
+        .bind(row.org_id.as_str())
+        .bind(row.period_start.as_str())
+        .bind(owner)
+        .bind(customer)
+        .bind(invoice)
+        .execute()
+        .await?;
     tx.commit().await?;
     if n == 1 {
         Ok(())
@@ -178,13 +176,15 @@ pub async fn save_ids(
 
 /// Release every lease `owner` holds (shutdown); rows stay `in_flight`.
 pub async fn release_all(db: &Database, owner: &str) -> Result<u64, SyncError> {
-    let mut tx = Tx::begin(db).await?;
-    let n = execute!(
-        tx.conn(),
-        "UPDATE stripe_invoice_sync SET lease_owner = NULL, lease_expires_at = 0 \
+    let mut tx = db.begin_write().await?;
+    let n = tx
+        .query(
+            "UPDATE stripe_invoice_sync SET lease_owner = NULL, lease_expires_at = 0 \
          WHERE lease_owner = $1",
-        owner
-    )?;
+        )
+        .bind(owner)
+        .execute()
+        .await?;
     tx.commit().await?;
     Ok(n)
 }

@@ -3,7 +3,6 @@
 
 use ledger::db::Database;
 
-use super::sql::{execute, Tx};
 use super::SyncRow;
 use crate::error::SyncError;
 
@@ -60,78 +59,87 @@ pub async fn record(
     attempt: &Attempt,
     now_ms: i64,
 ) -> Result<(), SyncError> {
-    let mut tx = Tx::begin(db).await?;
+    let mut tx = db.begin_write().await?;
     let (org, period) = (row.org_id.as_str(), row.period_start.as_str());
     let n = match attempt.outcome {
-        Outcome::Published | Outcome::Finalized | Outcome::Voided => execute!(
-            tx.conn(),
-            "UPDATE stripe_invoice_sync SET published_version = $4, terminal_done = $5, \
+        Outcome::Published | Outcome::Finalized | Outcome::Voided => {
+            tx.query(
+                "UPDATE stripe_invoice_sync SET published_version = $4, terminal_done = $5, \
                stripe_customer_id = $6, stripe_invoice_id = $7, stripe_status = $8, \
                snapshot = $9, in_flight = false, recovery = false, attempts = 0, \
                last_error = NULL, next_attempt_at = 0, last_published_at = $10, \
                lease_owner = NULL, lease_expires_at = 0, updated_at = $10 \
              WHERE org_id = $1 AND period_start = $2 AND lease_owner = $3",
-            org,
-            period,
-            owner,
-            attempt.version,
-            attempt.outcome != Outcome::Published,
-            attempt.customer.clone(),
-            attempt.invoice.clone(),
-            attempt.stripe_status.clone(),
-            attempt.snapshot.clone().unwrap_or_else(|| "{}".to_owned()),
-            now_ms
-        )?,
-        Outcome::Retry | Outcome::Parked => execute!(
-            tx.conn(),
-            "UPDATE stripe_invoice_sync SET attempts = attempts + 1, last_error = $4, \
+            )
+            .bind(org)
+            .bind(period)
+            .bind(owner)
+            .bind(attempt.version)
+            .bind(attempt.outcome != Outcome::Published)
+            .bind(attempt.customer.clone())
+            .bind(attempt.invoice.clone())
+            .bind(attempt.stripe_status.clone())
+            .bind(attempt.snapshot.clone().unwrap_or_else(|| "{}".to_owned()))
+            .bind(now_ms)
+            .execute()
+            .await?
+        }
+        Outcome::Retry | Outcome::Parked => {
+            tx.query(
+                "UPDATE stripe_invoice_sync SET attempts = attempts + 1, last_error = $4, \
                parked = $5, next_attempt_at = $6, \
                stripe_customer_id = COALESCE($7, stripe_customer_id), \
                stripe_invoice_id = COALESCE($8, stripe_invoice_id), \
                lease_owner = NULL, lease_expires_at = 0, updated_at = $9 \
              WHERE org_id = $1 AND period_start = $2 AND lease_owner = $3",
-            org,
-            period,
-            owner,
-            attempt.error.clone(),
-            attempt.outcome == Outcome::Parked,
-            attempt.next_attempt_at,
-            attempt.customer.clone(),
-            attempt.invoice.clone(),
-            now_ms
-        )?,
+            )
+            .bind(org)
+            .bind(period)
+            .bind(owner)
+            .bind(attempt.error.clone())
+            .bind(attempt.outcome == Outcome::Parked)
+            .bind(attempt.next_attempt_at)
+            .bind(attempt.customer.clone())
+            .bind(attempt.invoice.clone())
+            .bind(now_ms)
+            .execute()
+            .await?
+        }
     };
     if n != 1 {
         return Err(SyncError::LeaseLost);
     }
-    execute!(
-        tx.conn(),
+    tx.query(
         "INSERT INTO stripe_publish (org_id, period_start, version, calls, stripe_invoice_id, \
            outcome, error, worker, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        org,
-        period,
-        attempt.version,
-        attempt.calls,
-        attempt.invoice.clone(),
-        attempt.outcome.as_str(),
-        attempt.error.clone(),
-        owner,
-        now_ms
-    )?;
-    tx.commit().await
+    )
+    .bind(org)
+    .bind(period)
+    .bind(attempt.version)
+    .bind(attempt.calls)
+    .bind(attempt.invoice.clone())
+    .bind(attempt.outcome.as_str())
+    .bind(attempt.error.clone())
+    .bind(owner)
+    .bind(now_ms)
+    .execute()
+    .await?;
+    Ok(tx.commit().await?)
 }
 
 /// Un-park an invoice so the next pass tries it again (recovering from
 /// Stripe first). `false` if it was not parked.
 pub async fn retry_parked(db: &Database, org: &str, period: &str) -> Result<bool, SyncError> {
-    let mut tx = Tx::begin(db).await?;
-    let n = execute!(
-        tx.conn(),
-        "UPDATE stripe_invoice_sync SET parked = false, next_attempt_at = 0, in_flight = true \
+    let mut tx = db.begin_write().await?;
+    let n = tx
+        .query(
+            "UPDATE stripe_invoice_sync SET parked = false, next_attempt_at = 0, in_flight = true \
          WHERE org_id = $1 AND period_start = $2 AND parked = true",
-        org,
-        period
-    )?;
+        )
+        .bind(org)
+        .bind(period)
+        .execute()
+        .await?;
     tx.commit().await?;
     Ok(n == 1)
 }

@@ -79,28 +79,31 @@ enum Baseline {
 
 impl Baseline {
     async fn create(db: &Database) -> anyhow::Result<Self> {
-        match db {
-            Database::Postgres(s) => {
-                sqlx::query("CREATE TABLE bench_event (LIKE event INCLUDING ALL)")
-                    .execute(s.pool())
-                    .await?;
-                Ok(Self::Postgres(s.pool().clone()))
-            }
-            Database::Sqlite(s) => {
+        if let Some(pool) = db.postgres_pool() {
+            sqlx::query("CREATE TABLE bench_event (LIKE event INCLUDING ALL)")
+                .execute(pool)
+                .await?;
+            return Ok(Self::Postgres(pool.clone()));
+        }
+        {
+            let pool = db
+                .sqlite_pool()
+                .ok_or_else(|| anyhow::anyhow!("neither PostgreSQL nor SQLite"))?;
+            {
                 let ddl: Vec<(String,)> = sqlx::query_as(
                     "SELECT sql FROM sqlite_master WHERE tbl_name = 'event' \
                      AND type IN ('table', 'index') AND sql IS NOT NULL ORDER BY type DESC",
                 )
-                .fetch_all(s.pool())
+                .fetch_all(pool)
                 .await?;
                 for (sql,) in ddl {
                     let sql = sql
                         .replace("CREATE TABLE event", "CREATE TABLE bench_event")
                         .replace("CREATE INDEX event_", "CREATE INDEX bench_event_")
                         .replace(" ON event ", " ON bench_event ");
-                    sqlx::query(&sql).execute(s.pool()).await?;
+                    sqlx::query(&sql).execute(pool).await?;
                 }
-                Ok(Self::Sqlite(s.pool().clone()))
+                Ok(Self::Sqlite(pool.clone()))
             }
         }
     }

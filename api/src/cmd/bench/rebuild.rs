@@ -89,24 +89,25 @@ async fn seed(db: &Database, args: &RebuildArgs) -> anyhow::Result<()> {
 /// rows and payload bytes (so nothing can be optimised away).
 async fn raw_scan(db: &Database) -> anyhow::Result<(u64, u64)> {
     let (mut rows, mut bytes) = (0u64, 0u64);
-    match db {
-        Database::Postgres(s) => {
+    if let Some(pool) = db.postgres_pool() {
+        {
             let mut stream = sqlx::query_as::<_, (i64, uuid::Uuid, String, i64, String, String)>(
                 "SELECT global_position, event_id, stream_id, stream_version, event_type, payload::text \
                  FROM event ORDER BY global_position",
             )
-            .fetch(s.pool());
+            .fetch(pool);
             while let Some(row) = stream.try_next().await? {
                 rows += 1;
                 bytes += row.5.len() as u64;
             }
         }
-        Database::Sqlite(s) => {
+    } else if let Some(pool) = db.sqlite_pool() {
+        {
             let mut stream = sqlx::query_as::<_, (i64, String, String, i64, String, String)>(
                 "SELECT global_position, event_id, stream_id, stream_version, event_type, payload \
                  FROM event ORDER BY global_position",
             )
-            .fetch(s.pool());
+            .fetch(pool);
             while let Some(row) = stream.try_next().await? {
                 rows += 1;
                 bytes += row.5.len() as u64;

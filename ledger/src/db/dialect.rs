@@ -1,0 +1,86 @@
+//! The few places where the two SQL dialects really differ, as fragments
+//! to splice into an otherwise shared statement. Everything else — every
+//! placeholder (`$N` works on both drivers), every column type (see
+//! [`super::columns`]) — is written once.
+
+use super::Backend;
+
+/// SQL fragments for one backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect(pub(crate) Backend);
+
+impl Dialect {
+    pub fn backend(self) -> Backend {
+        self.0
+    }
+
+    /// Membership of `expr` in a [`super::DbList`] bound at `param`
+    /// (e.g. `"$2"`): `= ANY($2)` on PostgreSQL, `IN (SELECT value FROM
+    /// json_each($2))` on SQLite.
+    pub fn in_list(self, expr: &str, param: &str) -> String {
+        match self.0 {
+            Backend::Postgres => format!("{expr} = ANY({param})"),
+            Backend::Sqlite => format!("{expr} IN (SELECT value FROM json_each({param}))"),
+        }
+    }
+
+    /// A [`super::DbList`] bound at `param` as a table of one column,
+    /// `value`, under `alias`: `unnest($1::text[]) AS s(value)` on
+    /// PostgreSQL, `json_each($1) AS s` on SQLite.
+    pub fn list_rows(self, param: &str, alias: &str) -> String {
+        match self.0 {
+            Backend::Postgres => format!("unnest({param}::text[]) AS {alias}(value)"),
+            Backend::Sqlite => format!("json_each({param}) AS {alias}"),
+        }
+    }
+
+    /// The text form of a top-level field of a JSON column, the field name
+    /// bound at `param`: `col ->> $3` on PostgreSQL, `CAST(json_extract(col,
+    /// '$.' || $3) AS TEXT)` on SQLite (callers only bind plain identifiers).
+    pub fn json_field_text(self, column: &str, param: &str) -> String {
+        match self.0 {
+            Backend::Postgres => format!("{column} ->> {param}"),
+            Backend::Sqlite => format!("CAST(json_extract({column}, '$.' || {param}) AS TEXT)"),
+        }
+    }
+
+    /// Row locks for a claim: `FOR UPDATE SKIP LOCKED` on PostgreSQL;
+    /// nothing on SQLite, whose write transaction already excludes every
+    /// other writer.
+    pub fn skip_locked(self) -> &'static str {
+        match self.0 {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// A row lock for read-then-update in a write transaction: `FOR
+    /// UPDATE` on PostgreSQL; nothing on SQLite (see [`Dialect::skip_locked`]).
+    pub fn for_update(self) -> &'static str {
+        match self.0 {
+            Backend::Postgres => "FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_differ_only_where_the_dialects_do() {
+        let pg = Dialect(Backend::Postgres);
+        let lite = Dialect(Backend::Sqlite);
+        assert_eq!(pg.in_list("event_type", "$2"), "event_type = ANY($2)");
+        assert_eq!(
+            lite.in_list("event_type", "$2"),
+            "event_type IN (SELECT value FROM json_each($2))"
+        );
+        assert_eq!(pg.json_field_text("payload", "$3"), "payload ->> $3");
+        assert_eq!(
+            lite.json_field_text("payload", "$3"),
+            "CAST(json_extract(payload, '$.' || $3) AS TEXT)"
+        );
+    }
+}

@@ -1,0 +1,366 @@
+//! The event store on either backend: one SQL text per read, one append
+//! flow (validate, lock, look up keys and versions, plan, insert, report)
+//! with only the position lock and the bulk insert written per backend
+//! (`insert.rs`).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+
+use super::{
+    insert, plan_appends, validate, AppendOutcome, AuditQuery, Direction, EventStore, Existing,
+    Page, ReplayedEvent, StoreError, StreamAppend, MAX_READ_LIMIT,
+};
+use crate::db::{Database, DbList, DbTime, DbUuid, Json, WriteTx};
+use crate::event::{EventMetadata, RecordedEvent, StreamId};
+
+/// Every column of `event`, in [`EventRow`]'s order.
+const COLUMNS: &str = "global_position, event_id, stream_id, stream_version, event_type, \
+    schema_version, org_id, payload, metadata, occurred_at, recorded_at, idempotency_key";
+
+/// The event store over a [`Database`]; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    db: Database,
+}
+
+impl SqlStore {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    global_position: i64,
+    event_id: DbUuid,
+    stream_id: String,
+    stream_version: i64,
+    event_type: String,
+    schema_version: i32,
+    org_id: Option<String>,
+    payload: Json<serde_json::Value>,
+    metadata: Json<EventMetadata>,
+    occurred_at: DbTime,
+    recorded_at: DbTime,
+    idempotency_key: Option<String>,
+}
+
+fn stream_id(raw: String) -> Result<StreamId, StoreError> {
+    StreamId::new(raw).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl TryFrom<EventRow> for RecordedEvent {
+    type Error = StoreError;
+    fn try_from(row: EventRow) -> Result<Self, StoreError> {
+        Ok(RecordedEvent {
+            event_id: row.event_id.0,
+            stream_id: stream_id(row.stream_id)?,
+            stream_version: row.stream_version,
+            global_position: row.global_position,
+            event_type: row.event_type,
+            schema_version: row.schema_version,
+            org_id: row.org_id,
+            payload: row.payload.0,
+            metadata: row.metadata.0,
+            occurred_at: row.occurred_at.0,
+            recorded_at: row.recorded_at.0,
+            idempotency_key: row.idempotency_key,
+        })
+    }
+}
+
+fn decode_all(rows: Vec<EventRow>) -> Result<Vec<RecordedEvent>, StoreError> {
+    rows.into_iter().map(RecordedEvent::try_from).collect()
+}
+
+fn limit(limit: u32) -> i64 {
+    i64::from(limit.min(MAX_READ_LIMIT))
+}
+
+/// The stored holders of `keys`, by key.
+async fn stored_keys(
+    tx: &mut WriteTx,
+    db: &Database,
+    keys: Vec<String>,
+) -> Result<HashMap<String, Existing>, StoreError> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT idempotency_key, event_id, stream_id, stream_version, global_position \
+         FROM event WHERE {}",
+        db.dialect().in_list("idempotency_key", "$1")
+    );
+    let rows: Vec<(String, DbUuid, String, i64, i64)> =
+        tx.query_as(&sql).bind(DbList(keys)).fetch_all().await?;
+    rows.into_iter()
+        .map(|(key, event_id, stream, stream_version, global_position)| {
+            let existing = Existing {
+                event_id: event_id.0,
+                stream_id: stream_id(stream)?,
+                stream_version,
+                global_position,
+            };
+            Ok((key, existing))
+        })
+        .collect()
+}
+
+/// The current version of each stream (absent: no events). The correlated
+/// `LIMIT 1` walks the (stream_id, stream_version) index backwards, so a
+/// stream with millions of events costs one index probe.
+async fn versions(
+    tx: &mut WriteTx,
+    db: &Database,
+    streams: Vec<String>,
+) -> Result<HashMap<StreamId, i64>, StoreError> {
+    let sql = format!(
+        "SELECT s.value, (SELECT e.stream_version FROM event e WHERE e.stream_id = s.value \
+           ORDER BY e.stream_version DESC LIMIT 1) FROM {}",
+        db.dialect().list_rows("$1", "s")
+    );
+    let rows: Vec<(String, Option<i64>)> =
+        tx.query_as(&sql).bind(DbList(streams)).fetch_all().await?;
+    rows.into_iter()
+        .map(|(s, v)| Ok((stream_id(s)?, v.unwrap_or(0))))
+        .collect()
+}
+
+/// The time this append records: now, but never before the newest stored
+/// event's `recorded_at`, so `recorded_at` never decreases along the
+/// global order (the caller holds the position lock; clocks may step back).
+async fn recorded_at(tx: &mut WriteTx) -> Result<DateTime<Utc>, StoreError> {
+    let last: Option<(DbTime,)> = tx
+        .query_as("SELECT recorded_at FROM event ORDER BY global_position DESC LIMIT 1")
+        .fetch_optional()
+        .await?;
+    // Microseconds: what both backends store.
+    let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_default();
+    Ok(last.map_or(now, |(t,)| now.max(t.0)))
+}
+
+#[async_trait]
+impl EventStore for SqlStore {
+    #[tracing::instrument(skip_all, fields(streams = appends.len()))]
+    async fn append_batch(
+        &self,
+        appends: Vec<StreamAppend>,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        validate(&appends)?;
+        let streams: Vec<String> = appends.iter().map(|a| a.stream_id.to_string()).collect();
+        let keys: Vec<String> = appends
+            .iter()
+            .flat_map(|a| &a.events)
+            .filter_map(|e| e.idempotency_key.clone())
+            .collect();
+        let mut tx = self.db.begin_write().await?;
+        let writes = appends.iter().any(|a| !a.events.is_empty());
+        if writes {
+            insert::lock_positions(&mut tx).await?;
+        }
+        let stored = stored_keys(&mut tx, &self.db, keys).await?;
+        let versions = versions(&mut tx, &self.db, streams).await?;
+        let planned = plan_appends(&appends, &stored, &versions)?;
+        let mut positions = HashMap::new();
+        if !planned.rows.is_empty() {
+            let at = recorded_at(&mut tx).await?;
+            positions = insert::insert(&mut tx, &planned.rows, at).await?;
+        }
+        tx.commit().await?;
+        planned.finish(&positions)
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &StreamId,
+        from_version: i64,
+        limit_: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM event WHERE stream_id = $1 AND stream_version >= $2 \
+             ORDER BY stream_version LIMIT $3"
+        );
+        let rows = self
+            .db
+            .query_as(&sql)
+            .bind(stream_id.as_str())
+            .bind(from_version)
+            .bind(limit(limit_))
+            .fetch_all()
+            .await?;
+        decode_all(rows)
+    }
+
+    async fn stream_version(&self, stream_id: &StreamId) -> Result<i64, StoreError> {
+        let (version,): (Option<i64>,) = self
+            .db
+            .query_as(
+                "SELECT (SELECT stream_version FROM event WHERE stream_id = $1 \
+                 ORDER BY stream_version DESC LIMIT 1)",
+            )
+            .bind(stream_id.as_str())
+            .fetch_one()
+            .await?;
+        Ok(version.unwrap_or(0))
+    }
+
+    async fn read_all(
+        &self,
+        after_position: i64,
+        limit_: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM event WHERE global_position > $1 \
+             ORDER BY global_position LIMIT $2"
+        );
+        let rows = self
+            .db
+            .query_as(&sql)
+            .bind(after_position)
+            .bind(limit(limit_))
+            .fetch_all()
+            .await?;
+        decode_all(rows)
+    }
+
+    async fn replay_page(
+        &self,
+        after_position: i64,
+        limit_: u32,
+    ) -> Result<Vec<ReplayedEvent>, StoreError> {
+        type ReplayRow = (
+            i64,
+            DbTime,
+            Option<String>,
+            String,
+            i32,
+            Json<Box<RawValue>>,
+        );
+        let rows: Vec<ReplayRow> = self
+            .db
+            .query_as(
+                "SELECT global_position, occurred_at, org_id, event_type, schema_version, payload \
+                 FROM event WHERE global_position > $1 ORDER BY global_position LIMIT $2",
+            )
+            .bind(after_position)
+            .bind(limit(limit_))
+            .fetch_all()
+            .await?;
+        rows.into_iter()
+            .map(|(p, at, org, t, v, payload)| super::replayed(p, at.0, org, &t, v, payload.get()))
+            .collect()
+    }
+
+    async fn read_audit(&self, query: &AuditQuery) -> Result<Page<RecordedEvent>, StoreError> {
+        query.validate()?;
+        let page_limit = query.limit.clamp(1, MAX_READ_LIMIT);
+        let audit = AuditSql::new(query, &self.db);
+        let mut select = self.db.query_as::<EventRow>(&audit.sql);
+        for arg in audit.args {
+            select = match arg {
+                Arg::Int(v) => select.bind(v),
+                Arg::Text(v) => select.bind(v),
+                Arg::List(v) => select.bind(v),
+                Arg::Time(v) => select.bind(v),
+            };
+        }
+        let rows = select.bind(i64::from(page_limit) + 1).fetch_all().await?;
+        super::page(decode_all(rows)?, page_limit)
+    }
+
+    async fn event_by_id(&self, event_id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM event WHERE event_id = $1");
+        let row: Option<EventRow> = self
+            .db
+            .query_as(&sql)
+            .bind(DbUuid(event_id))
+            .fetch_optional()
+            .await?;
+        row.map(RecordedEvent::try_from).transpose()
+    }
+
+    async fn head_position(&self) -> Result<i64, StoreError> {
+        let (head,): (Option<i64>,) = self
+            .db
+            .query_as("SELECT max(global_position) FROM event")
+            .fetch_one()
+            .await?;
+        Ok(head.unwrap_or(0))
+    }
+}
+
+/// A parameter of the audit query, in binding order.
+enum Arg {
+    Int(i64),
+    Text(String),
+    List(DbList),
+    Time(DbTime),
+}
+
+/// The audit query's text and parameters (the last one, the limit, is
+/// bound by the caller).
+struct AuditSql {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+impl AuditSql {
+    fn new(query: &AuditQuery, db: &Database) -> Self {
+        let dialect = db.dialect();
+        let mut audit = Self {
+            sql: format!("SELECT {COLUMNS} FROM event WHERE org_id = $1"),
+            args: vec![Arg::Text(query.org_id.clone())],
+        };
+        if let Some(min) = query.min_position {
+            audit.condition(|p| format!("global_position > {p}"), Arg::Int(min));
+        }
+        if let Some(max) = query.max_position {
+            audit.condition(|p| format!("global_position <= {p}"), Arg::Int(max));
+        }
+        for (field, values) in &query.payload_equals {
+            let field_param = audit.param(Arg::Text(field.clone()));
+            audit.condition(
+                |p| dialect.in_list(&dialect.json_field_text("payload", &field_param), &p),
+                Arg::List(DbList(values.clone())),
+            );
+        }
+        if !query.event_types.is_empty() {
+            audit.condition(
+                |p| dialect.in_list("event_type", &p),
+                Arg::List(DbList(query.event_types.clone())),
+            );
+        }
+        if let Some(from) = query.occurred_from {
+            audit.condition(|p| format!("occurred_at >= {p}"), Arg::Time(DbTime(from)));
+        }
+        if let Some(to) = query.occurred_to {
+            audit.condition(|p| format!("occurred_at < {p}"), Arg::Time(DbTime(to)));
+        }
+        let (cmp, order) = match query.direction {
+            Direction::Forward => (">", "ASC"),
+            Direction::Backward => ("<", "DESC"),
+        };
+        if let Some(cursor) = query.cursor {
+            audit.condition(|p| format!("global_position {cmp} {p}"), Arg::Int(cursor));
+        }
+        let limit = format!("${}", audit.args.len() + 1);
+        audit.sql += &format!(" ORDER BY global_position {order} LIMIT {limit}");
+        audit
+    }
+
+    /// Add a parameter; its placeholder.
+    fn param(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+
+    /// `AND <condition>` over a new parameter.
+    fn condition(&mut self, condition: impl FnOnce(String) -> String, arg: Arg) {
+        let placeholder = self.param(arg);
+        self.sql += " AND ";
+        self.sql += &condition(placeholder);
+    }
+}

@@ -1,0 +1,376 @@
+//! The projection tables on either backend: one SQL text per statement
+//! (see [`ledger::db`]). Reads run on the pool and never write; every write
+//! is one [`ledger::db::WriteTx`].
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ledger::db::{Database, DbDecimal, DbList, DbTime, Json, WriteTx};
+use ledger::OrgId;
+use serde_json::value::RawValue;
+
+use super::{label, Checkpoint, Commit, EndedPeriod, ProjectionTables, State, TableError};
+use crate::fold::Invoice;
+
+/// Rows per multi-row `INSERT … VALUES`: far below both backends' limits
+/// on bound parameters (SQLite 32,766; PostgreSQL 65,535).
+const ROWS_PER_INSERT: usize = 500;
+
+/// The projection tables of one database.
+#[derive(Debug, Clone)]
+pub struct SqlTables {
+    db: Database,
+}
+
+impl SqlTables {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    async fn live(&self) -> Result<i64, TableError> {
+        self.active_generation(super::INVOICES).await
+    }
+}
+
+fn now() -> DbTime {
+    DbTime(Utc::now())
+}
+
+/// `($1, $k), ($1, $k+1) …`: `rows` tuples of `columns` fresh parameters
+/// each, after a leading shared `$1` (the generation).
+fn values(rows: usize, columns: usize) -> String {
+    let mut sql = String::new();
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str("($1");
+        for column in 0..columns {
+            sql.push_str(&format!(", ${}", 2 + row * columns + column));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+fn decode(documents: Vec<(Json<Invoice>,)>) -> Vec<Invoice> {
+    documents.into_iter().map(|(doc,)| doc.0).collect()
+}
+
+async fn write_states(
+    tx: &mut WriteTx,
+    generation: i64,
+    states: &[(String, State)],
+) -> Result<(), TableError> {
+    for chunk in states.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO projection_state (generation, state_key, state) VALUES {} \
+             ON CONFLICT (generation, state_key) DO UPDATE SET state = excluded.state",
+            values(chunk.len(), 2)
+        );
+        let mut insert = tx.query(&sql).bind(generation);
+        for (key, state) in chunk {
+            insert = insert.bind(key.as_str()).bind(Json(state.as_ref()));
+        }
+        insert.execute().await?;
+    }
+    Ok(())
+}
+
+async fn write_invoices(
+    tx: &mut WriteTx,
+    generation: i64,
+    invoices: &[Invoice],
+) -> Result<(), TableError> {
+    for chunk in invoices.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO invoice (generation, org_id, period_start, period_end, currency, \
+             status, version, position, total, document) VALUES {} \
+             ON CONFLICT (generation, org_id, period_start) DO UPDATE SET \
+             period_end = excluded.period_end, currency = excluded.currency, \
+             status = excluded.status, version = excluded.version, \
+             position = excluded.position, total = excluded.total, document = excluded.document",
+            values(chunk.len(), 9)
+        );
+        let mut insert = tx.query(&sql).bind(generation);
+        for invoice in chunk {
+            insert = insert
+                .bind(invoice.org_id.as_str())
+                .bind(DbTime(invoice.period_start))
+                .bind(DbTime(invoice.period_end))
+                .bind(invoice.currency.code())
+                .bind(label(&invoice.status)?)
+                .bind(invoice.version)
+                .bind(invoice.position)
+                .bind(DbDecimal(invoice.total))
+                .bind(Json(invoice));
+        }
+        insert.execute().await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ProjectionTables for SqlTables {
+    async fn active_generation(&self, projection: &str) -> Result<i64, TableError> {
+        let row: Option<(i64,)> = self
+            .db
+            .query_as("SELECT active_generation FROM projection WHERE projection_name = $1")
+            .bind(projection)
+            .fetch_optional()
+            .await?;
+        Ok(row.map_or(1, |(generation,)| generation))
+    }
+
+    async fn checkpoint(
+        &self,
+        projection: &str,
+        generation: i64,
+    ) -> Result<Checkpoint, TableError> {
+        let row: Option<(i64, DbTime)> = self
+            .db
+            .query_as(
+                "SELECT position, updated_at FROM projection_checkpoint \
+                 WHERE projection_name = $1 AND generation = $2",
+            )
+            .bind(projection)
+            .bind(generation)
+            .fetch_optional()
+            .await?;
+        let (position, updated_at) =
+            row.map_or((0, DateTime::<Utc>::UNIX_EPOCH), |(p, t)| (p, t.0));
+        Ok(Checkpoint {
+            generation,
+            position,
+            updated_at,
+        })
+    }
+
+    async fn load_states(
+        &self,
+        generation: i64,
+        keys: &[String],
+    ) -> Result<Vec<(String, State)>, TableError> {
+        let sql = format!(
+            "SELECT state_key, state FROM projection_state WHERE generation = $1 AND {}",
+            self.db.dialect().in_list("state_key", "$2")
+        );
+        let rows: Vec<(String, Json<Box<RawValue>>)> = self
+            .db
+            .query_as(&sql)
+            .bind(generation)
+            .bind(DbList(keys.to_vec()))
+            .fetch_all()
+            .await?;
+        Ok(rows.into_iter().map(|(k, s)| (k, s.0)).collect())
+    }
+
+    async fn org_states(
+        &self,
+        generation: i64,
+        after_key: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, State)>, TableError> {
+        let rows: Vec<(String, Json<Box<RawValue>>)> = self
+            .db
+            .query_as(
+                "SELECT state_key, state FROM projection_state WHERE generation = $1 \
+                 AND state_key > $2 AND state_key LIKE 'org:%' ORDER BY state_key LIMIT $3",
+            )
+            .bind(generation)
+            .bind(after_key)
+            .bind(i64::from(limit))
+            .fetch_all()
+            .await?;
+        Ok(rows.into_iter().map(|(k, s)| (k, s.0)).collect())
+    }
+
+    async fn commit(&self, projection: &str, commit: &Commit) -> Result<bool, TableError> {
+        let mut tx = self.db.begin_write().await?;
+        // No row yet: the insert claims it (a racing first commit waits on
+        // the key, then finds the position moved). A row at another
+        // position: someone else folded these events; write nothing.
+        let moved = tx
+            .query(
+                "INSERT INTO projection_checkpoint (projection_name, generation, position, updated_at) \
+                 VALUES ($1, $2, $4, $5) ON CONFLICT (projection_name, generation) DO UPDATE \
+                 SET position = excluded.position, updated_at = excluded.updated_at \
+                 WHERE projection_checkpoint.position = $3",
+            )
+            .bind(projection)
+            .bind(commit.generation)
+            .bind(commit.from_position)
+            .bind(commit.to_position)
+            .bind(now())
+            .execute()
+            .await?;
+        if moved == 0 {
+            return Ok(false);
+        }
+        write_states(&mut tx, commit.generation, &commit.states).await?;
+        write_invoices(&mut tx, commit.generation, &commit.invoices).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn new_generation(&self, projection: &str) -> Result<i64, TableError> {
+        let live = self.active_generation(projection).await?;
+        let (max,): (Option<i64>,) = self
+            .db
+            .query_as(
+                "SELECT max(generation) FROM projection_checkpoint WHERE projection_name = $1",
+            )
+            .bind(projection)
+            .fetch_one()
+            .await?;
+        let generation = max.unwrap_or(0).max(live) + 1;
+        self.drop_generation(projection, generation).await?;
+        Ok(generation)
+    }
+
+    async fn activate(&self, projection: &str, generation: i64) -> Result<i64, TableError> {
+        let mut tx = self.db.begin_write().await?;
+        let sql = format!(
+            "SELECT active_generation FROM projection WHERE projection_name = $1 {}",
+            self.db.dialect().for_update()
+        );
+        let previous: Option<(i64,)> = tx.query_as(&sql).bind(projection).fetch_optional().await?;
+        tx.query(
+            "INSERT INTO projection (projection_name, active_generation, updated_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (projection_name) DO UPDATE \
+             SET active_generation = excluded.active_generation, updated_at = excluded.updated_at",
+        )
+        .bind(projection)
+        .bind(generation)
+        .bind(now())
+        .execute()
+        .await?;
+        tx.commit().await?;
+        Ok(previous.map_or(1, |(g,)| g))
+    }
+
+    async fn drop_generation(&self, projection: &str, generation: i64) -> Result<(), TableError> {
+        let mut tx = self.db.begin_write().await?;
+        for sql in [
+            "DELETE FROM invoice WHERE generation = $1",
+            "DELETE FROM projection_state WHERE generation = $1",
+        ] {
+            tx.query(sql).bind(generation).execute().await?;
+        }
+        tx.query(
+            "DELETE FROM projection_checkpoint WHERE projection_name = $1 AND generation = $2",
+        )
+        .bind(projection)
+        .bind(generation)
+        .execute()
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn invoices(&self, generation: i64) -> Result<Vec<Invoice>, TableError> {
+        let rows = self
+            .db
+            .query_as(
+                "SELECT document FROM invoice WHERE generation = $1 ORDER BY org_id, period_start",
+            )
+            .bind(generation)
+            .fetch_all()
+            .await?;
+        Ok(decode(rows))
+    }
+
+    async fn invoice(
+        &self,
+        org: &OrgId,
+        period_start: DateTime<Utc>,
+    ) -> Result<Option<Invoice>, TableError> {
+        let generation = self.live().await?;
+        let row: Option<(Json<Invoice>,)> = self
+            .db
+            .query_as(
+                "SELECT document FROM invoice \
+                 WHERE generation = $1 AND org_id = $2 AND period_start = $3",
+            )
+            .bind(generation)
+            .bind(org.as_str())
+            .bind(DbTime(period_start))
+            .fetch_optional()
+            .await?;
+        Ok(row.map(|(doc,)| doc.0))
+    }
+
+    async fn org_invoices(&self, org: &OrgId) -> Result<Vec<Invoice>, TableError> {
+        let generation = self.live().await?;
+        let rows = self
+            .db
+            .query_as(
+                "SELECT document FROM invoice WHERE generation = $1 AND org_id = $2 \
+                 ORDER BY period_start DESC",
+            )
+            .bind(generation)
+            .bind(org.as_str())
+            .fetch_all()
+            .await?;
+        Ok(decode(rows))
+    }
+
+    async fn invoices_between(
+        &self,
+        generation: i64,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> Result<Vec<Invoice>, TableError> {
+        let rows = self
+            .db
+            .query_as(
+                "SELECT document FROM invoice WHERE generation = $1 AND position > $2 \
+                 AND position <= $3 ORDER BY position, org_id, period_start LIMIT $4",
+            )
+            .bind(generation)
+            .bind(after)
+            .bind(up_to)
+            .bind(i64::from(limit))
+            .fetch_all()
+            .await?;
+        Ok(decode(rows))
+    }
+
+    async fn ended_open_periods(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<EndedPeriod>, TableError> {
+        let generation = self.live().await?;
+        let rows: Vec<(String, DbTime, DbTime)> = self
+            .db
+            .query_as(
+                "SELECT org_id, period_start, period_end FROM invoice \
+                 WHERE generation = $1 AND status = 'open' AND period_end <= $2 \
+                 ORDER BY period_end, org_id",
+            )
+            .bind(generation)
+            .bind(DbTime(cutoff))
+            .fetch_all()
+            .await?;
+        rows.into_iter()
+            .map(|(org, period_start, period_end)| {
+                Ok(EndedPeriod {
+                    org_id: OrgId::new(org).map_err(|e| TableError::Corrupt(e.to_string()))?,
+                    period_start: period_start.0,
+                    period_end: period_end.0,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values;
+
+    #[test]
+    fn values_number_parameters_after_the_shared_generation() {
+        assert_eq!(values(2, 2), "($1, $2, $3), ($1, $4, $5)");
+        assert_eq!(values(1, 3), "($1, $2, $3, $4)");
+    }
+}
