@@ -16,5 +16,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod http;
+pub mod pipeline;
+pub mod shutdown;
 pub mod telemetry;
 pub mod tokens;

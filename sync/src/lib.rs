@@ -13,11 +13,10 @@
 //! - [`pace`]: the shared token bucket, `Retry-After`, backoff with full jitter.
 //! - [`projector`]: [`SyncProjector`] — feed the queue from the invoice change feed,
 //!   claim and publish one invoice per step (`publish`: find, diff, finalize, audit).
-//! - [`daemon`]: the long-running loop (`billing sync`): workers, closer, projector,
-//!   graceful shutdown.
+//! - [`daemon`]: the long-running loop: a feeder and publishing workers, graceful
+//!   shutdown (the `billing` pipeline runs it beside the projection runner and closer).
 //! - [`status`]: per-invoice sync status and parked-invoice recovery, for the API.
 //! - [`reconcile`]: Stripe's invoices compared with the ledger's.
-//! - [`bench`]: Stripe calls per invoice against per-usage-event syncing.
 //!
 //! # Guarantees
 //! - Every `POST` carries an [`stripe::IdempotencyKey`] derived from (invoice, version,
@@ -33,7 +32,6 @@
 //!   retries; [`pace::Caller`] owns the retry policy.
 #![forbid(unsafe_code)]
 
-pub mod bench;
 pub mod daemon;
 pub mod error;
 pub mod options;

@@ -1,39 +1,48 @@
-//! The sync daemon's configuration, from environment variables.
+//! The sync's configuration: command-line flags, each also read from its
+//! `SYNC_*` environment variable (flattened into `billing serve` and
+//! `billing sync`; see docs/sync.md).
 
 use std::time::Duration;
 
-use crate::error::SyncError;
-
 /// How the sync paces itself and when it publishes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct SyncOptions {
-    /// `SYNC_RATE_LIMIT` (default 20): Stripe requests per second, all workers together.
+    /// Stripe requests per second, all workers together.
+    #[arg(long = "rate-limit", env = "SYNC_RATE_LIMIT", default_value_t = 20.0,
+          value_parser = positive_rate)]
     pub rate_limit: f64,
-    /// `SYNC_WORKERS` (default 4): invoices published concurrently.
+    /// Invoices published concurrently.
+    #[arg(long = "workers", env = "SYNC_WORKERS", default_value_t = 4,
+          value_parser = at_least_one)]
     pub workers: usize,
-    /// `SYNC_DRAFT_CADENCE_SECS` (default 3600): at most one draft publish per
-    /// invoice per this long; 0 publishes final snapshots only.
+    /// At most one draft publish per invoice per this many seconds; 0
+    /// publishes final snapshots only.
+    #[arg(long = "draft-cadence-secs", env = "SYNC_DRAFT_CADENCE_SECS", default_value = "3600",
+          value_parser = secs)]
     pub draft_cadence: Duration,
-    /// `SYNC_POLL_MS` (default 1000): idle wait between looks at the change feed.
+    /// Idle wait between looks at the change feed, in milliseconds.
+    #[arg(long = "sync-poll-ms", env = "SYNC_POLL_MS", default_value = "1000", value_parser = millis)]
     pub poll: Duration,
-    /// `SYNC_LEASE_SECS` (default 60): how long a claimed invoice stays claimed
-    /// without renewal (how soon another daemon takes over a dead one's work).
+    /// How long a claimed invoice stays claimed without renewal, in seconds
+    /// (how soon another daemon takes over a dead one's work).
+    #[arg(long = "sync-lease-secs", env = "SYNC_LEASE_SECS", default_value = "60", value_parser = secs)]
     pub lease: Duration,
-    /// `SYNC_BACKOFF_BASE_MS` (default 500) and `SYNC_BACKOFF_CAP_SECS` (default 60).
+    /// Exponential backoff base (full jitter), in milliseconds.
+    #[arg(long = "sync-backoff-base-ms", env = "SYNC_BACKOFF_BASE_MS", default_value = "500",
+          value_parser = millis)]
     pub backoff_base: Duration,
+    /// Backoff cap, in seconds.
+    #[arg(long = "sync-backoff-cap-secs", env = "SYNC_BACKOFF_CAP_SECS", default_value = "60",
+          value_parser = secs)]
     pub backoff_cap: Duration,
-    /// `SYNC_TRIES_PER_CALL` (default 4): tries of one call before the invoice
-    /// is put back with a delay.
+    /// Tries of one refused call (429, 409, 5xx) before the invoice is put
+    /// back with a delay.
+    #[arg(long = "sync-tries-per-call", env = "SYNC_TRIES_PER_CALL", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub tries_per_call: u32,
-    /// `SYNC_CLOSE_INTERVAL_SECS` (default 60; 0 = never): how often the daemon
-    /// runs the period closer.
-    pub close_interval: Duration,
-    /// `SYNC_CLOSE_GRACE_SECS` (default 3600): grace after a period's end.
-    pub close_grace: Duration,
-    /// `SYNC_RUN_PROJECTOR` (default true): fold new events before each feed
-    /// pass (off when `billing serve` runs the projector itself).
-    pub run_projector: bool,
-    /// `SYNC_WORKER_ID` (default: a random id): names this daemon's leases and log lines.
+    /// Names this daemon's leases and publish-log rows (default: random).
+    #[arg(long = "sync-worker-id", env = "SYNC_WORKER_ID", default_value_t = random_worker_id(),
+          hide_default_value = true)]
     pub worker_id: String,
 }
 
@@ -48,50 +57,72 @@ impl Default for SyncOptions {
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(60),
             tries_per_call: 4,
-            close_interval: Duration::from_secs(60),
-            close_grace: Duration::from_secs(3600),
-            run_projector: true,
-            worker_id: format!("sync-{}", uuid::Uuid::new_v4().simple()),
+            worker_id: random_worker_id(),
         }
     }
 }
 
-fn var<T: std::str::FromStr>(name: &str, default: T) -> Result<T, SyncError> {
-    match std::env::var(name) {
-        Ok(raw) if !raw.trim().is_empty() => raw
-            .trim()
-            .parse()
-            .map_err(|_| SyncError::Config(format!("{name}={raw:?} is not a valid value"))),
-        _ => Ok(default),
+fn random_worker_id() -> String {
+    format!("sync-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn at_least_one(raw: &str) -> Result<usize, String> {
+    match raw.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{raw}` is not a whole number of at least 1")),
     }
 }
 
-fn secs(name: &str, default: f64) -> Result<Duration, SyncError> {
-    Duration::try_from_secs_f64(var(name, default)?)
-        .map_err(|_| SyncError::Config(format!("{name} must be a non-negative number of seconds")))
+fn positive_rate(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "`{raw}` is not a positive number of requests per second"
+        )),
+    }
 }
 
-impl SyncOptions {
-    /// Read every `SYNC_*` variable, defaulting what is unset.
-    pub fn from_env() -> Result<Self, SyncError> {
-        let d = Self::default();
-        let rate_limit: f64 = var("SYNC_RATE_LIMIT", d.rate_limit)?;
-        if rate_limit.is_nan() || rate_limit <= 0.0 {
-            return Err(SyncError::Config("SYNC_RATE_LIMIT must be > 0".into()));
+fn secs(raw: &str) -> Result<Duration, String> {
+    raw.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("`{raw}` is not a non-negative number of seconds"))
+}
+
+fn millis(raw: &str) -> Result<Duration, String> {
+    raw.trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("`{raw}` is not a whole number of milliseconds"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sync: SyncOptions,
+    }
+
+    #[test]
+    fn flags_parse_into_durations_and_refuse_nonsense() {
+        let cli =
+            Cli::try_parse_from(["x", "--rate-limit", "7.5", "--sync-lease-secs", "1.5"]).unwrap();
+        assert_eq!(cli.sync.rate_limit, 7.5);
+        assert_eq!(cli.sync.lease, Duration::from_millis(1500));
+        assert_eq!(cli.sync.draft_cadence, Duration::from_secs(3600));
+        for bad in [
+            ["x", "--rate-limit", "0"],
+            ["x", "--rate-limit", "NaN"],
+            ["x", "--workers", "0"],
+            ["x", "--sync-lease-secs", "-1"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?} was accepted");
         }
-        Ok(Self {
-            rate_limit,
-            workers: var("SYNC_WORKERS", d.workers)?.max(1),
-            draft_cadence: Duration::from_secs(var("SYNC_DRAFT_CADENCE_SECS", 3600)?),
-            poll: Duration::from_millis(var("SYNC_POLL_MS", 1000)?),
-            lease: secs("SYNC_LEASE_SECS", 60.0)?,
-            backoff_base: Duration::from_millis(var("SYNC_BACKOFF_BASE_MS", 500)?),
-            backoff_cap: secs("SYNC_BACKOFF_CAP_SECS", 60.0)?,
-            tries_per_call: var("SYNC_TRIES_PER_CALL", d.tries_per_call)?,
-            close_interval: Duration::from_secs(var("SYNC_CLOSE_INTERVAL_SECS", 60)?),
-            close_grace: Duration::from_secs(var("SYNC_CLOSE_GRACE_SECS", 3600)?),
-            run_projector: var("SYNC_RUN_PROJECTOR", true)?,
-            worker_id: var("SYNC_WORKER_ID", d.worker_id)?,
-        })
     }
 }

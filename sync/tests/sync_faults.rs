@@ -10,9 +10,14 @@ use std::time::Duration;
 use stripe_fake::{FakeConfig, Fault};
 use sync_support::{client, env, options, Backend};
 
-async fn publishes_despite(faults: Vec<Fault>, request_timeout: Duration, window: Duration) {
+async fn publishes_despite(
+    backend: Backend,
+    faults: Vec<Fault>,
+    request_timeout: Duration,
+    window: Duration,
+) {
     let mut env = env(
-        Backend::Sqlite,
+        backend,
         FakeConfig {
             idempotency_window: window,
             ..FakeConfig::default()
@@ -34,9 +39,9 @@ async fn publishes_despite(faults: Vec<Fault>, request_timeout: Duration, window
 
 const DAY: Duration = Duration::from_secs(86_400);
 
-#[tokio::test]
-async fn rate_limits_are_waited_out_with_retry_after() {
+async fn rate_limits_are_waited_out_with_retry_after(backend: Backend) {
     publishes_despite(
+        backend,
         vec![Fault::rate_limit(Duration::from_millis(200))
             .on("POST", "/v1/invoiceitems")
             .times(5)],
@@ -46,9 +51,9 @@ async fn rate_limits_are_waited_out_with_retry_after() {
     .await;
 }
 
-#[tokio::test]
-async fn lock_timeouts_are_retried() {
+async fn lock_timeouts_are_retried(backend: Backend) {
     publishes_despite(
+        backend,
         vec![Fault::lock_timeout(Duration::from_millis(50))
             .on("POST", "/v1/invoices/*/finalize")
             .times(6)],
@@ -58,9 +63,9 @@ async fn lock_timeouts_are_retried() {
     .await;
 }
 
-#[tokio::test]
-async fn server_errors_are_retried_beyond_the_tries_of_one_pass() {
+async fn server_errors_are_retried_beyond_the_tries_of_one_pass(backend: Backend) {
     publishes_despite(
+        backend,
         vec![Fault::server_error().on("POST", "/v1/invoices").times(9)],
         Duration::from_secs(5),
         DAY,
@@ -68,9 +73,9 @@ async fn server_errors_are_retried_beyond_the_tries_of_one_pass() {
     .await;
 }
 
-#[tokio::test]
-async fn timeouts_after_the_change_happened_create_nothing_twice() {
+async fn timeouts_after_the_change_happened_create_nothing_twice(backend: Backend) {
     publishes_despite(
+        backend,
         vec![Fault::latency(Duration::from_millis(800))
             .on("POST", "/v1/invoiceitems")
             .times(3)],
@@ -80,9 +85,9 @@ async fn timeouts_after_the_change_happened_create_nothing_twice() {
     .await;
 }
 
-#[tokio::test]
-async fn dropped_connections_after_commit_create_nothing_twice() {
+async fn dropped_connections_after_commit_create_nothing_twice(backend: Backend) {
     publishes_despite(
+        backend,
         vec![
             Fault::commit_then_drop()
                 .on("POST", "/v1/invoices")
@@ -103,9 +108,9 @@ async fn dropped_connections_after_commit_create_nothing_twice() {
     .await;
 }
 
-#[tokio::test]
-async fn lost_answers_create_nothing_twice_even_after_the_idempotency_window() {
+async fn lost_answers_create_nothing_twice_even_after_the_idempotency_window(backend: Backend) {
     publishes_despite(
+        backend,
         vec![
             Fault::commit_then_drop()
                 .on("POST", "/v1/invoices")
@@ -125,3 +130,12 @@ async fn lost_answers_create_nothing_twice_even_after_the_idempotency_window() {
     )
     .await;
 }
+
+sync_support::both_backends!(
+    rate_limits_are_waited_out_with_retry_after,
+    lock_timeouts_are_retried,
+    server_errors_are_retried_beyond_the_tries_of_one_pass,
+    timeouts_after_the_change_happened_create_nothing_twice,
+    dropped_connections_after_commit_create_nothing_twice,
+    lost_answers_create_nothing_twice_even_after_the_idempotency_window,
+);

@@ -24,9 +24,10 @@ async fn published_calls(db: &ledger::db::Database) -> i64 {
         .len() as i64
 }
 
-#[tokio::test]
-async fn closed_invoices_are_published_finalized_and_match_the_ledger_to_the_cent() {
-    let env = env(Backend::Sqlite, FakeConfig::default()).await;
+async fn closed_invoices_are_published_finalized_and_match_the_ledger_to_the_cent(
+    backend: Backend,
+) {
+    let env = env(backend, FakeConfig::default()).await;
     env.seed_closed("org", 3, 40).await;
     let projector = env.projector(options());
     env.drain(&projector).await;
@@ -65,12 +66,11 @@ async fn closed_invoices_are_published_finalized_and_match_the_ledger_to_the_cen
     env.assert_conformance();
 }
 
-#[tokio::test]
-async fn calls_per_invoice_do_not_depend_on_the_number_of_usage_events() {
-    let few = env(Backend::Sqlite, FakeConfig::default()).await;
+async fn calls_per_invoice_do_not_depend_on_the_number_of_usage_events(backend: Backend) {
+    let few = env(backend, FakeConfig::default()).await;
     few.seed_closed("org", 2, 10).await;
     few.drain(&few.projector(options())).await;
-    let many = env(Backend::Sqlite, FakeConfig::default()).await;
+    let many = env(backend, FakeConfig::default()).await;
     many.seed_closed("org", 2, 2_000).await;
     many.drain(&many.projector(options())).await;
     assert_eq!(few.fake.requests().len(), many.fake.requests().len());
@@ -86,12 +86,11 @@ fn manual_clock(start: DateTime<Utc>) -> (Arc<Mutex<DateTime<Utc>>>, sync::proje
     (now, Arc::new(move || *read.lock().unwrap()))
 }
 
-#[tokio::test]
-async fn drafts_publish_at_most_once_per_cadence_and_coalesce_versions() {
-    let env = env(Backend::Sqlite, FakeConfig::default()).await;
+async fn drafts_publish_at_most_once_per_cadence_and_coalesce_versions(backend: Backend) {
+    let env = env(backend, FakeConfig::default()).await;
     let now = Utc::now();
     let anchor = now - chrono::Duration::days(2);
-    sync::bench::seed(env.db.store().as_ref(), "draft", 1, 20, anchor)
+    testkit::seed::seed(env.db.store().as_ref(), "draft", 1, 20, anchor)
         .await
         .unwrap();
     let runner = projections::projector_for(&env.db.db);
@@ -105,7 +104,7 @@ async fn drafts_publish_at_most_once_per_cadence_and_coalesce_versions() {
     assert!(first > 0, "the first draft is published at once");
 
     // Many new versions within the hour: nothing is published.
-    sync::bench::seed(env.db.store().as_ref(), "draft", 0, 0, anchor)
+    testkit::seed::seed(env.db.store().as_ref(), "draft", 0, 0, anchor)
         .await
         .unwrap();
     let org = OrgId::new("draft-0").unwrap();
@@ -149,11 +148,10 @@ async fn drafts_publish_at_most_once_per_cadence_and_coalesce_versions() {
     env.assert_conformance();
 }
 
-#[tokio::test]
-async fn a_cadence_of_zero_publishes_final_snapshots_only() {
-    let env = env(Backend::Sqlite, FakeConfig::default()).await;
+async fn a_cadence_of_zero_publishes_final_snapshots_only(backend: Backend) {
+    let env = env(backend, FakeConfig::default()).await;
     let anchor = Utc::now() - chrono::Duration::days(2);
-    sync::bench::seed(env.db.store().as_ref(), "open", 2, 5, anchor)
+    testkit::seed::seed(env.db.store().as_ref(), "open", 2, 5, anchor)
         .await
         .unwrap();
     projections::projector_for(&env.db.db)
@@ -166,13 +164,12 @@ async fn a_cadence_of_zero_publishes_final_snapshots_only() {
     assert_eq!(env.reconcile().await.differences, vec![]);
 }
 
-#[tokio::test]
-async fn a_permanent_error_parks_one_invoice_while_the_others_publish() {
-    let env = env(Backend::Sqlite, FakeConfig::default()).await;
+async fn a_permanent_error_parks_one_invoice_while_the_others_publish(backend: Backend) {
+    let env = env(backend, FakeConfig::default()).await;
     env.seed_closed("ok", 3, 5).await;
     // An organization whose Stripe customer does not exist: Stripe answers 404.
     let bad = OrgId::new("bad-customer").unwrap();
-    let anchor = sync::bench::past_anchor(Utc::now());
+    let anchor = testkit::seed::past_anchor(Utc::now());
     let created = LedgerEvent::OrganizationCreated(OrganizationCreated {
         org_id: bad.clone(),
         name: "Bad".into(),
@@ -207,9 +204,7 @@ async fn a_permanent_error_parks_one_invoice_while_the_others_publish() {
         )
         .await
         .unwrap();
-    sync::bench::project_and_close(&env.db.db, Utc::now())
-        .await
-        .unwrap();
+    sync_support::project_and_close(&env.db.db, Utc::now()).await;
 
     let projector = env.projector(options());
     env.drain(&projector).await;
@@ -249,11 +244,10 @@ async fn a_permanent_error_parks_one_invoice_while_the_others_publish() {
     env.assert_conformance();
 }
 
-#[tokio::test]
-async fn reconcile_finds_a_deliberately_altered_item() {
-    let env = env(Backend::Sqlite, FakeConfig::default()).await;
+async fn reconcile_finds_a_deliberately_altered_item(backend: Backend) {
+    let env = env(backend, FakeConfig::default()).await;
     let anchor = Utc::now() - chrono::Duration::days(2);
-    sync::bench::seed(env.db.store().as_ref(), "rec", 2, 10, anchor)
+    testkit::seed::seed(env.db.store().as_ref(), "rec", 2, 10, anchor)
         .await
         .unwrap();
     projections::projector_for(&env.db.db)
@@ -300,9 +294,8 @@ async fn reconcile_finds_a_deliberately_altered_item() {
     env.assert_conformance();
 }
 
-#[tokio::test]
-async fn an_invoice_voided_in_the_ledger_after_finalization_is_voided_in_stripe() {
-    let env = env(Backend::Sqlite, FakeConfig::default()).await;
+async fn an_invoice_voided_in_the_ledger_after_finalization_is_voided_in_stripe(backend: Backend) {
+    let env = env(backend, FakeConfig::default()).await;
     env.seed_closed("void", 2, 5).await;
     let projector = env.projector(options());
     env.drain(&projector).await;
@@ -350,9 +343,8 @@ async fn an_invoice_voided_in_the_ledger_after_finalization_is_voided_in_stripe(
     env.assert_conformance();
 }
 
-#[tokio::test]
-async fn the_change_feed_is_read_in_pages_without_losing_an_invoice() {
-    let env = env(Backend::Sqlite, FakeConfig::default()).await;
+async fn the_change_feed_is_read_in_pages_without_losing_an_invoice(backend: Backend) {
+    let env = env(backend, FakeConfig::default()).await;
     env.seed_closed("page", 7, 3).await;
     let projector = env.projector(options()).with_feed_page(2);
     let queued = projector.feed().await.unwrap();
@@ -365,3 +357,14 @@ async fn the_change_feed_is_read_in_pages_without_losing_an_invoice() {
     env.assert_stripe_matches_ledger().await;
     assert_eq!(env.reconcile().await.stripe_invoices, 7);
 }
+
+sync_support::both_backends!(
+    closed_invoices_are_published_finalized_and_match_the_ledger_to_the_cent,
+    calls_per_invoice_do_not_depend_on_the_number_of_usage_events,
+    drafts_publish_at_most_once_per_cadence_and_coalesce_versions,
+    a_cadence_of_zero_publishes_final_snapshots_only,
+    a_permanent_error_parks_one_invoice_while_the_others_publish,
+    reconcile_finds_a_deliberately_altered_item,
+    an_invoice_voided_in_the_ledger_after_finalization_is_voided_in_stripe,
+    the_change_feed_is_read_in_pages_without_losing_an_invoice,
+);

@@ -6,6 +6,8 @@
 //! they never skip.
 #![forbid(unsafe_code)]
 
+pub mod seed;
+
 use std::sync::Arc;
 
 use ledger::db::Database;

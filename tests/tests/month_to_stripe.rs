@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::http::{ApiConfig, Application};
+use api::pipeline::{Pipeline, PipelineArgs};
 use api::tokens::{self, Role};
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -74,9 +75,10 @@ async fn month_ends_as_a_finalized_stripe_invoice_equal_to_the_ledger(db: testki
     .status()
     .is_success());
 
-    // Fold, then close the period as if its end (plus grace) had passed.
-    let projector = projections::projector_for(&db.db);
-    projector.catch_up().await.unwrap();
+    // The pipeline folds, then closes the period as if its end (plus the
+    // hour of grace) had passed.
+    let ledger_only = Pipeline::new(&db.db, &PipelineArgs::default(), None);
+    ledger_only.run_until_idle(Utc::now()).await.unwrap();
     let tables = projections::tables_for(&db.db);
     let invoice = tables
         .org_invoices(&ledger::OrgId::new("acme").unwrap())
@@ -84,16 +86,8 @@ async fn month_ends_as_a_finalized_stripe_invoice_equal_to_the_ledger(db: testki
         .unwrap()
         .remove(0);
     let later = invoice.period_end + chrono::Duration::hours(2);
-    let closed = projections::closer::close_periods(
-        db.store().as_ref(),
-        tables.as_ref(),
-        later,
-        chrono::Duration::hours(1),
-    )
-    .await
-    .unwrap();
-    assert_eq!(closed.finalized.len(), 1);
-    projector.catch_up().await.unwrap();
+    let settled = ledger_only.run_until_idle(later).await.unwrap();
+    assert_eq!(settled.closed.finalized.len(), 1);
     let ledger_invoice = tables
         .invoice(&invoice.org_id, invoice.period_start)
         .await
@@ -121,12 +115,15 @@ async fn month_ends_as_a_finalized_stripe_invoice_equal_to_the_ledger(db: testki
         StripeSetup::Disabled { reason } => panic!("{reason}"),
     };
     let stripe = Arc::new(StripeClient::new(&config).unwrap());
-    let options = sync::SyncOptions {
-        draft_cadence: Duration::ZERO,
-        ..sync::SyncOptions::default()
+    let with_sync = PipelineArgs {
+        sync: sync::SyncOptions {
+            draft_cadence: Duration::ZERO,
+            ..sync::SyncOptions::default()
+        },
+        ..PipelineArgs::default()
     };
-    sync::SyncProjector::new(db.db.clone(), stripe.clone(), options)
-        .run_until_idle()
+    Pipeline::new(&db.db, &with_sync, Some(stripe.clone()))
+        .run_until_idle(later)
         .await
         .unwrap();
 

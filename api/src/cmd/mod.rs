@@ -12,6 +12,9 @@ pub mod sync;
 pub mod token;
 pub mod usage;
 
+use std::sync::Arc;
+
+use ::sync::stripe::{StripeApi, StripeClient, StripeConfig, StripeSetup};
 use anyhow::Context;
 use ledger::db::Database;
 
@@ -20,6 +23,17 @@ pub async fn open(url: &str) -> anyhow::Result<Database> {
     Database::connect_and_migrate(url)
         .await
         .with_context(|| format!("opening the database at {}", redact(url)))
+}
+
+/// The Stripe client `STRIPE_*` configures, or why the sync is off.
+pub fn stripe_from_env() -> anyhow::Result<Result<Arc<dyn StripeApi>, String>> {
+    match StripeConfig::from_env().context("reading the Stripe configuration")? {
+        StripeSetup::Enabled(config) => {
+            let client = StripeClient::new(&config).context("building the Stripe client")?;
+            Ok(Ok(Arc::new(client)))
+        }
+        StripeSetup::Disabled { reason } => Ok(Err(reason)),
+    }
 }
 
 /// A URL fit for logs: the password, if any, replaced by `***`.

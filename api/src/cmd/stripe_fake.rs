@@ -44,6 +44,7 @@ impl StripeFakeArgs {
 
 /// Serves the fake until Ctrl-C or SIGTERM, then shuts it down gracefully.
 pub async fn run(args: StripeFakeArgs) -> anyhow::Result<()> {
+    let shutdown = crate::shutdown::on_signals()?;
     let fake = stripe_fake::spawn(args.bind, args.config())
         .await
         .context("starting the Stripe fake")?;
@@ -53,26 +54,8 @@ pub async fn run(args: StripeFakeArgs) -> anyhow::Result<()> {
     println!("  STRIPE_API_BASE={base} STRIPE_API_KEY=sk_test_anything");
     println!("Control endpoints: {base}/__fake/faults, /__fake/requests, /__fake/conformance, /__fake/reset");
     println!("Press Ctrl-C to stop.");
-    shutdown_signal().await?;
+    shutdown.cancelled().await;
     tracing::info!("stopping the Stripe fake");
     fake.shutdown().await;
     Ok(())
-}
-
-#[cfg(unix)]
-async fn shutdown_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("listening for Ctrl-C")?,
-        _ = terminate.recv() => {}
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-async fn shutdown_signal() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c()
-        .await
-        .context("listening for Ctrl-C")
 }

@@ -1,61 +1,37 @@
-//! `billing sync`: the Stripe sync daemon alone, until Ctrl-C or SIGTERM.
-//! Every setting is a `SYNC_*` variable (see docs/sync.md); flags override.
+//! `billing sync`: the pipeline without the API — the Stripe sync with the
+//! projection runner and the period closer beside it (`--no-projections`
+//! and `--no-closer` leave those to a `billing serve` elsewhere) — until
+//! SIGINT or SIGTERM. Every setting is a flag and a `SYNC_*`/`BILLING_*`
+//! variable (see docs/sync.md).
 
-use anyhow::Context;
-use tokio_util::sync::CancellationToken;
+use crate::pipeline::{Pipeline, PipelineArgs};
 
-/// Options of `billing sync` (each also read from its environment variable).
+/// Options of `billing sync`.
 #[derive(Debug, clap::Args)]
 pub struct SyncArgs {
-    /// Stripe requests per second, all workers together.
-    #[arg(long, env = "SYNC_RATE_LIMIT")]
-    rate_limit: Option<f64>,
-    /// Invoices published concurrently.
-    #[arg(long, env = "SYNC_WORKERS")]
-    workers: Option<usize>,
-    /// At most one draft publish per invoice per this many seconds; 0 = final only.
-    #[arg(long, env = "SYNC_DRAFT_CADENCE_SECS")]
-    draft_cadence_secs: Option<u64>,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
 }
 
-/// Run the daemon; with no `STRIPE_API_KEY` it says the sync is off and exits 0.
+/// Run until a signal; with no `STRIPE_API_KEY` it says the sync is off and exits 0.
 pub async fn run(url: &str, args: SyncArgs) -> anyhow::Result<()> {
-    let mut options = sync::SyncOptions::from_env().context("reading SYNC_* settings")?;
-    if let Some(rate) = args.rate_limit {
-        anyhow::ensure!(rate > 0.0, "--rate-limit must be > 0");
-        options.rate_limit = rate;
-    }
-    if let Some(workers) = args.workers {
-        options.workers = workers.max(1);
-    }
-    if let Some(secs) = args.draft_cadence_secs {
-        options.draft_cadence = std::time::Duration::from_secs(secs);
-    }
-    let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        if let Err(e) = shutdown_signal().await {
-            tracing::error!(error = %e, "cannot listen for signals; stopping");
+    let shutdown = crate::shutdown::on_signals()?;
+    let api = match super::stripe_from_env()? {
+        Ok(api) => api,
+        Err(reason) => {
+            println!("{reason}");
+            tracing::warn!(%reason, "sync disabled");
+            return Ok(());
         }
-        signal.cancel();
-    });
-    sync::daemon::run_daemon(url, options, shutdown).await
-}
-
-#[cfg(unix)]
-async fn shutdown_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("listening for Ctrl-C")?,
-        _ = terminate.recv() => {}
-    }
+    };
+    let db = super::open(url).await?;
+    let options = &args.pipeline.sync;
+    tracing::info!(worker_id = %options.worker_id, workers = options.workers,
+        rate_limit = options.rate_limit, "sync daemon starting");
+    Pipeline::new(&db, &args.pipeline, Some(api))
+        .run(shutdown)
+        .await;
+    db.close().await;
+    tracing::info!("sync daemon stopped");
     Ok(())
-}
-
-#[cfg(not(unix))]
-async fn shutdown_signal() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c()
-        .await
-        .context("listening for Ctrl-C")
 }

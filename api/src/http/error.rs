@@ -58,6 +58,15 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
+    /// 503 on an API replica opened read-only: writes go to the primary.
+    pub fn read_only() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "read_only",
+            "this API server is a read-only replica: send writes to the primary",
+        )
+    }
+
     /// 500: logged with the cause chain; the client sees a generic message.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "request failed");
@@ -84,6 +93,7 @@ impl From<ledger::StoreError> for ApiError {
             E::Conflict { .. } => Self::conflict(err.to_string()),
             E::InvalidEvent { .. } | E::InvalidQuery(_) => Self::bad_request(err.to_string()),
             E::UniqueViolation { .. } => Self::conflict(err.to_string()),
+            E::ReadOnly => Self::read_only(),
             other => Self::internal(format!("{other:#}")),
         }
     }

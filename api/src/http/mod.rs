@@ -135,6 +135,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            refuse_writes_on_a_replica,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             metrics::track,
         ))
         // Through the JSON extractor, so an oversized body gets our JSON 413.
@@ -145,6 +149,25 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// On a read-only database (an API replica) every write answers 503
+/// `read_only` before it reaches a handler: writes go to the primary.
+async fn refuse_writes_on_a_replica(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    let reads = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if state.db.is_read_only() && !reads {
+        return error::ApiError::read_only().into_response();
+    }
+    next.run(request).await
 }
 
 /// The API bound to its port, ready to serve.

@@ -60,11 +60,49 @@ pub fn options() -> SyncOptions {
         backoff_base: Duration::from_millis(5),
         backoff_cap: Duration::from_millis(50),
         tries_per_call: 4,
-        close_interval: Duration::ZERO,
-        close_grace: Duration::ZERO,
-        run_projector: false,
         worker_id: format!("test-{}", uuid::Uuid::new_v4().simple()),
     }
+}
+
+/// Instantiate each case, an `async fn(Backend)`, once per backend.
+#[allow(unused_macros)]
+macro_rules! both_backends {
+    ($($case:ident),+ $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(crate::sync_support::Backend::Postgres).await;
+                }
+            )+
+        }
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(crate::sync_support::Backend::Sqlite).await;
+                }
+            )+
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use both_backends;
+
+/// Fold everything and close every ended period (grace 0), as the
+/// pipeline's runner and closer would.
+pub async fn project_and_close(db: &ledger::db::Database, now: chrono::DateTime<Utc>) {
+    let runner = projections::projector_for(db);
+    runner.catch_up().await.expect("fold");
+    projections::closer::close_periods(
+        db.event_store().as_ref(),
+        runner.tables().as_ref(),
+        now,
+        chrono::Duration::zero(),
+    )
+    .await
+    .expect("close");
+    runner.catch_up().await.expect("fold the closes");
 }
 
 impl Env {
@@ -75,18 +113,16 @@ impl Env {
     /// `orgs` organizations with usage in a period that has ended and been finalized.
     pub async fn seed_closed(&self, prefix: &str, orgs: usize, events: usize) {
         let now = Utc::now();
-        sync::bench::seed(
+        testkit::seed::seed(
             self.db.store().as_ref(),
             prefix,
             orgs,
             events,
-            sync::bench::past_anchor(now),
+            testkit::seed::past_anchor(now),
         )
         .await
         .expect("seed");
-        sync::bench::project_and_close(&self.db.db, now)
-            .await
-            .expect("project and close");
+        project_and_close(&self.db.db, now).await;
     }
 
     /// Step the projector until nothing is pending (retries included), or panic.

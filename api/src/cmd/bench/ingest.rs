@@ -6,12 +6,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use futures::future::try_join_all;
-use ledger::event::{OrganizationCreated, PriceSet};
-use ledger::money::Currency;
-use ledger::{ExpectedVersion, LedgerEvent, NewEvent, StreamAppend, StreamId};
+use ledger::StreamAppend;
 use serde_json::{json, Value};
 
-use super::workload::{bench_start, org_id, usage_batches, METERS};
+use super::workload::{bench_start, usage_batches};
 use super::{progress, rate, BenchBackend, Scratch};
 use crate::http::{ApiConfig, Application};
 use crate::tokens::{self, Role};
@@ -37,41 +35,11 @@ pub struct IngestArgs {
 
 async fn seed(scratch: &Scratch, orgs: usize) -> anyhow::Result<()> {
     let start = bench_start();
-    let mut setup = Vec::new();
-    let mut prices = Vec::new();
-    for meter in METERS {
-        let event = LedgerEvent::PriceSet(PriceSet {
-            price_id: format!("price-{meter}"),
-            meter: (*meter).to_owned(),
-            currency: Currency::USD,
-            unit: "unit".into(),
-            description: (*meter).to_owned(),
-            spec: serde_json::from_value(
-                json!({"model": {"type": "per_unit", "unit_price": "0.000002"}}),
-            )?,
-            effective_from: start,
-        });
-        prices.push(NewEvent::from_domain(&event, start)?);
-    }
-    setup.push(StreamAppend {
-        stream_id: StreamId::catalog(),
-        expected: ExpectedVersion::Any,
-        events: prices,
-    });
-    for n in 0..orgs {
-        let event = LedgerEvent::OrganizationCreated(OrganizationCreated {
-            org_id: org_id(n),
-            name: format!("Org {n}"),
-            currency: Currency::USD,
-            billing_anchor: start,
-            stripe_customer_id: None,
-        });
-        setup.push(StreamAppend {
-            stream_id: StreamId::organization(&org_id(n)),
-            expected: ExpectedVersion::NoStream,
-            events: vec![NewEvent::from_domain(&event, start)?],
-        });
-    }
+    let setup = super::workload::setup(
+        orgs,
+        start,
+        &json!({"model": {"type": "per_unit", "unit_price": "0.000002"}}),
+    )?;
     scratch.db.event_store().append_batch(setup).await?;
     Ok(())
 }

@@ -6,14 +6,10 @@ use std::time::Instant;
 use anyhow::bail;
 use futures::TryStreamExt;
 use ledger::db::Database;
-use ledger::event::{OrganizationCreated, PriceSet};
-use ledger::money::Currency;
-use ledger::pricing::PriceSpec;
-use ledger::{ExpectedVersion, LedgerEvent, NewEvent, StreamAppend, StreamId};
 use projections::rebuild::rebuild;
 use serde_json::json;
 
-use super::workload::{bench_start, org_id, usage_batches, METERS};
+use super::workload::{bench_start, setup, usage_batches};
 use super::{progress, rate, BenchBackend, Scratch};
 
 #[derive(Debug, clap::Args)]
@@ -34,46 +30,14 @@ pub struct RebuildArgs {
 async fn seed(db: &Database, args: &RebuildArgs) -> anyhow::Result<()> {
     let store = db.event_store();
     let start = bench_start();
-    let mut setup = Vec::new();
-    let prices = METERS.iter().map(|meter| {
-        let spec: PriceSpec = serde_json::from_value(json!({
-            "model": {"type": "graduated", "tiers": [
-                {"up_to": "1000", "unit_price": "0.000004"},
-                {"up_to": null, "unit_price": "0.000002"}
-            ]},
-            "free_allowance": "100"
-        }))?;
-        let event = LedgerEvent::PriceSet(PriceSet {
-            price_id: format!("price-{meter}"),
-            meter: (*meter).to_owned(),
-            currency: Currency::USD,
-            unit: "unit".into(),
-            description: meter.replace('_', " "),
-            spec,
-            effective_from: start,
-        });
-        Ok::<_, anyhow::Error>(NewEvent::from_domain(&event, start)?)
+    let spec = json!({
+        "model": {"type": "graduated", "tiers": [
+            {"up_to": "1000", "unit_price": "0.000004"},
+            {"up_to": null, "unit_price": "0.000002"}
+        ]},
+        "free_allowance": "100"
     });
-    setup.push(StreamAppend {
-        stream_id: StreamId::catalog(),
-        expected: ExpectedVersion::Any,
-        events: prices.collect::<Result<_, _>>()?,
-    });
-    for n in 0..args.orgs {
-        let org = org_id(n);
-        let event = LedgerEvent::OrganizationCreated(OrganizationCreated {
-            org_id: org.clone(),
-            name: format!("Org {n}"),
-            currency: Currency::USD,
-            billing_anchor: start,
-            stripe_customer_id: None,
-        });
-        setup.push(StreamAppend {
-            stream_id: StreamId::organization(&org),
-            expected: ExpectedVersion::NoStream,
-            events: vec![NewEvent::from_domain(&event, start)?],
-        });
-    }
+    let setup = setup(args.orgs, start, &spec)?;
     store.append_batch(setup).await?;
     let bar = progress(args.events as u64, "seeding usage");
     for batch in usage_batches(args.events, 5_000, args.orgs, 7, start)? {

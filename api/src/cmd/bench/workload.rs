@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use ledger::event::{EventMetadata, UsageRecorded};
-use ledger::money::Quantity;
+use ledger::event::{EventMetadata, OrganizationCreated, PriceSet, UsageRecorded};
+use ledger::money::{Currency, Quantity};
+use ledger::pricing::PriceSpec;
 use ledger::{ExpectedVersion, LedgerEvent, NewEvent, OrgId, StreamAppend, StreamId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -24,7 +25,7 @@ pub fn org_id(n: usize) -> OrgId {
 }
 
 /// `events` usage events in batches of `batch`, spread over `orgs`
-/// organizations and one month from `start`. Within a batch, events are
+/// organizations and the first 28 days from `start`. Within a batch, events are
 /// grouped per usage stream (one `StreamAppend` each), as an ingesting
 /// service would send them.
 pub fn usage_batches(
@@ -35,7 +36,8 @@ pub fn usage_batches(
     start: DateTime<Utc>,
 ) -> anyhow::Result<Vec<Vec<StreamAppend>>> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let month_seconds = 30 * 24 * 3600;
+    // 28 days: inside the first period of any monthly anchor at `start`.
+    let month_seconds = 28 * 24 * 3600;
     let metadata = EventMetadata {
         actor: Some("bench".into()),
         source: Some("bench:usage".into()),
@@ -88,6 +90,50 @@ pub fn usage_batches(
         made += size;
     }
     Ok(batches)
+}
+
+/// The catalog (one price per meter, `spec` as JSON) and `orgs`
+/// organizations billed from `anchor`: the appends a benchmark's store
+/// needs before usage.
+pub fn setup(
+    orgs: usize,
+    anchor: DateTime<Utc>,
+    spec: &serde_json::Value,
+) -> anyhow::Result<Vec<StreamAppend>> {
+    let mut prices = Vec::with_capacity(METERS.len());
+    for meter in METERS {
+        let event = LedgerEvent::PriceSet(PriceSet {
+            price_id: format!("price-{meter}"),
+            meter: (*meter).to_owned(),
+            currency: Currency::USD,
+            unit: "unit".into(),
+            description: meter.replace('_', " "),
+            spec: serde_json::from_value::<PriceSpec>(spec.clone())?,
+            effective_from: anchor - Duration::days(365),
+        });
+        prices.push(NewEvent::from_domain(&event, anchor)?);
+    }
+    let mut setup = vec![StreamAppend {
+        stream_id: StreamId::catalog(),
+        expected: ExpectedVersion::Any,
+        events: prices,
+    }];
+    for n in 0..orgs {
+        let org = org_id(n);
+        let event = LedgerEvent::OrganizationCreated(OrganizationCreated {
+            org_id: org.clone(),
+            name: format!("Org {n}"),
+            currency: Currency::USD,
+            billing_anchor: anchor,
+            stripe_customer_id: None,
+        });
+        setup.push(StreamAppend {
+            stream_id: StreamId::organization(&org),
+            expected: ExpectedVersion::NoStream,
+            events: vec![NewEvent::from_domain(&event, anchor)?],
+        });
+    }
+    Ok(setup)
 }
 
 /// The first day of the benchmark month.

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
-use projections::closer::close_periods;
 use sync::stripe::{StripeApi, StripeClient, StripeConfig, StripeSetup};
-use sync::{SyncOptions, SyncProjector};
+use sync::SyncOptions;
+
+use crate::pipeline::{Pipeline, PipelineArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -108,15 +109,16 @@ pub async fn run(database_url: Option<String>, args: DemoArgs) -> anyhow::Result
     bar.finish_and_clear();
     println!("ingested {accepted} usage events; {duplicates} re-sent duplicates were recognised and stored nothing");
 
-    let projector = projections::projector_for(&db).with_batch_size(5_000);
-    projector.catch_up().await?;
-    let tables = projections::tables_for(&db);
     let grace = chrono::Duration::hours(1).min(now - end);
-    let closed = close_periods(store.as_ref(), tables.as_ref(), now, grace).await?;
-    projector.catch_up().await?;
+    let close = PipelineArgs {
+        close_grace_minutes: grace.num_minutes(),
+        ..PipelineArgs::default()
+    };
+    let pipeline = Pipeline::new(&db, &close, None).with_batch_size(5_000);
+    let settled = pipeline.run_until_idle(now).await?;
     println!(
         "closed the period: {} invoices finalized, next period opened",
-        closed.finalized.len()
+        settled.closed.finalized.len()
     );
 
     let late_orgs = (args.orgs / 5).max(1);
@@ -129,17 +131,17 @@ pub async fn run(database_url: Option<String>, args: DemoArgs) -> anyhow::Result
         "late",
     )?;
     store.append_batch(world::batch(late)).await?;
-    projector.catch_up().await?;
+    pipeline.run_until_idle(now).await?;
     println!("300 late usage events for the closed month arrived afterwards: they land on the next invoices\n");
 
-    sync_and_reconcile(&db).await?;
+    sync_and_reconcile(&db, now).await?;
     report::print(&db, start, end, &url).await?;
     println!("\ndemo finished in {:.1}s", started.elapsed().as_secs_f64());
     db.close().await;
     Ok(())
 }
 
-async fn sync_and_reconcile(db: &ledger::db::Database) -> anyhow::Result<()> {
+async fn sync_and_reconcile(db: &ledger::db::Database, now: DateTime<Utc>) -> anyhow::Result<()> {
     let (api, label, _fake): (Arc<dyn StripeApi>, String, Option<stripe_fake::FakeHandle>) =
         match StripeConfig::from_env().context("reading the Stripe configuration")? {
             StripeSetup::Enabled(config) => {
@@ -166,19 +168,25 @@ async fn sync_and_reconcile(db: &ledger::db::Database) -> anyhow::Result<()> {
             }
         };
     let fake = _fake.is_some();
-    let options = SyncOptions {
-        // Our own fake has no rate limit to respect; real Stripe keeps the default.
-        rate_limit: if fake {
-            500.0
-        } else {
-            SyncOptions::default().rate_limit
+    let sync_only = PipelineArgs {
+        no_projections: true,
+        no_closer: true,
+        sync: SyncOptions {
+            // Our own fake has no rate limit to respect; real Stripe keeps the default.
+            rate_limit: if fake {
+                500.0
+            } else {
+                SyncOptions::default().rate_limit
+            },
+            draft_cadence: Duration::ZERO,
+            ..SyncOptions::default()
         },
-        draft_cadence: Duration::ZERO,
-        ..SyncOptions::default()
+        ..PipelineArgs::default()
     };
     let started = Instant::now();
-    let projector = SyncProjector::new(db.clone(), api.clone(), options);
-    projector.run_until_idle().await?;
+    Pipeline::new(db, &sync_only, Some(api.clone()))
+        .run_until_idle(now)
+        .await?;
     let summary = sync::status::summary(db).await?;
     println!(
         "synced to {label} in {:.1}s: {} invoices known, {} finalized ones still pending, {} parked",

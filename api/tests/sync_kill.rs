@@ -1,9 +1,12 @@
-//! SIGKILL the sync daemon (a real process) at random points, over and
-//! over, while it publishes 200+ invoices; restart it each time. At the end
+//! SIGKILL the sync daemon (`billing sync`, the real binary) at random
+//! points, over and over, while it publishes 200+ invoices; restart it
+//! each time. At the end
 //! Stripe holds exactly the ledger's invoices: no duplicate invoice or item,
 //! totals equal to the cent. Run once with Stripe's idempotency window cut
 //! to a millisecond, so recovery must come from metadata, not key replays.
 
+// The sync crate's test support (Stripe fake, seeding, Stripe-side checks).
+#[path = "../../sync/tests/sync_support/mod.rs"]
 mod sync_support;
 
 use std::process::Stdio;
@@ -18,7 +21,8 @@ const INVOICES: usize = 210;
 const KILLS: usize = 22;
 
 fn daemon(env: &Env) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_sync-daemon"))
+    Command::new(env!("CARGO_BIN_EXE_billing"))
+        .arg("sync")
         .env("DATABASE_URL", &env.db.url)
         .env("STRIPE_API_BASE", env.fake.base_url())
         .env("STRIPE_API_KEY", "sk_test_kill")
@@ -30,12 +34,11 @@ fn daemon(env: &Env) -> Child {
         .env("SYNC_BACKOFF_BASE_MS", "20")
         .env("SYNC_BACKOFF_CAP_SECS", "0.5")
         .env("SYNC_DRAFT_CADENCE_SECS", "0")
-        .env("SYNC_CLOSE_INTERVAL_SECS", "0")
-        .env("SYNC_RUN_PROJECTOR", "false")
+        .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .expect("sync-daemon starts")
+        .expect("billing sync starts")
 }
 
 fn signal(child: &Child, sig: &str) {

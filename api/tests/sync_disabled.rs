@@ -5,7 +5,8 @@ use std::process::Command;
 #[test]
 fn without_a_stripe_key_the_daemon_says_sync_is_disabled_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sync-daemon"))
+    let out = Command::new(env!("CARGO_BIN_EXE_billing"))
+        .arg("sync")
         .env_remove("STRIPE_API_KEY")
         .env(
             "DATABASE_URL",
