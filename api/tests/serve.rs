@@ -16,8 +16,21 @@ fn billing(url: &str, args: &[&str]) -> std::process::Output {
 /// Start `billing serve` on a free port; returns the child and the port
 /// read from its log.
 fn serve(url: &str) -> (std::process::Child, u16) {
+    let (child, port, seen) = serve_with(url, &[]);
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("Stripe sync is off") && l.contains("STRIPE_API_KEY is not set")),
+        "serve must say why sync is off: {seen:?}"
+    );
+    (child, port)
+}
+
+/// Start `billing serve` with `extra` flags; the child, its port and the
+/// log lines before it listened.
+fn serve_with(url: &str, extra: &[&str]) -> (std::process::Child, u16, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_billing"))
         .args(["serve", "--bind", "127.0.0.1:0", "--log-format", "json"])
+        .args(extra)
         .env("DATABASE_URL", url)
         .env_remove("STRIPE_API_KEY")
         .stderr(Stdio::piped())
@@ -37,15 +50,9 @@ fn serve(url: &str) -> (std::process::Child, u16) {
         }
         seen.push(line);
     };
-    // Keep draining the log so the child never blocks on a full pipe; the
-    // sync-off line must be among what it says.
+    // Keep draining the log so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    assert!(
-        seen.iter()
-            .any(|l| l.contains("Stripe sync is off") && l.contains("STRIPE_API_KEY is not set")),
-        "serve must say why sync is off: {seen:?}"
-    );
-    (child, port)
+    (child, port, seen)
 }
 
 #[tokio::test]
@@ -81,9 +88,21 @@ async fn serve_answers_and_stops_cleanly_on_sigterm() {
     assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
 }
 
+/// A fresh database URL (not migrated) on each backend.
+async fn urls() -> Vec<(String, Option<tempfile::TempDir>)> {
+    let (sqlite, dir) = testkit::sqlite_url();
+    vec![(testkit::postgres_url().await, None), (sqlite, Some(dir))]
+}
+
 #[tokio::test]
 async fn tokens_are_listed_without_secrets_and_revoked_tokens_stop_working() {
-    let (url, _dir) = testkit::sqlite_url();
+    for (url, _dir) in urls().await {
+        tokens_round_trip(&url).await;
+    }
+}
+
+async fn tokens_round_trip(url: &str) {
+    let url = url.to_owned();
     let created = billing(
         &url,
         &["token", "create", "--role", "support", "--name", "alice"],
@@ -157,4 +176,72 @@ async fn tokens_are_listed_without_secrets_and_revoked_tokens_stop_working() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn a_read_only_server_checks_the_schema_serves_reads_and_refuses_writes() {
+    let expected = testkit::sqlite().await.db.expected_schema_version();
+    for (url, _dir) in urls().await {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            std::fs::write(path, b"").unwrap(); // an empty database file
+        }
+        // Never migrated: it refuses to start and says why, naming both versions.
+        let out = billing(&url, &["serve", "--read-only", "--bind", "127.0.0.1:0"]);
+        assert!(!out.status.success(), "a read-only server must not migrate");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("schema is at version none (never migrated)")
+                && err.contains(&format!("this build expects version {expected}")),
+            "{err}"
+        );
+
+        assert!(billing(&url, &["migrate"]).status.success());
+        let token = billing(
+            &url,
+            &["token", "create", "--role", "admin", "--name", "ops"],
+        );
+        let token = String::from_utf8_lossy(&token.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned();
+        let (mut child, port, seen) = serve_with(&url, &["--read-only"]);
+        assert!(
+            !seen.iter().any(|l| l.contains("projection runner started")),
+            "a replica runs no pipeline: {seen:?}"
+        );
+        let client = reqwest::Client::new();
+        let ready = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 200);
+        let orgs = client
+            .get(format!("http://127.0.0.1:{port}/v1/organizations"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(orgs.status(), 200);
+        let write = client
+            .post(format!("http://127.0.0.1:{port}/v1/organizations"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"org_id": "acme", "name": "Acme", "currency": "USD"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(write.status(), 503);
+        let body: serde_json::Value = write.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "read_only", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("primary"),
+            "{body}"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }

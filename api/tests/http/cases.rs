@@ -12,6 +12,8 @@ fn recent(minutes: i64) -> String {
     (Utc::now() - Duration::seconds(minutes)).to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+pub use super::replica::a_read_only_replica_answers_every_read_and_refuses_every_write;
+
 pub async fn health_needs_no_token_and_everything_else_does(app: &TestApp) {
     for path in ["/healthz", "/readyz"] {
         let (status, _) = app.call(Method::GET, path, None, None).await;

@@ -2,6 +2,7 @@
 
 mod app;
 mod cases;
+mod replica;
 
 macro_rules! both_backends {
     ($($case:ident),+ $(,)?) => {
@@ -46,4 +47,5 @@ both_backends!(
     invoice_reads_say_where_the_invoice_stands_in_stripe,
     usage_is_corrected_and_voided_by_later_events,
     racing_corrections_of_one_usage_event_apply_once_each,
+    a_read_only_replica_answers_every_read_and_refuses_every_write,
 );

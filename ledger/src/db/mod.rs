@@ -129,13 +129,19 @@ impl Database {
                 Pool::Postgres(pool)
             }
             Backend::Sqlite => {
-                let options = SqliteConnectOptions::from_str(url)?
-                    .create_if_missing(!read_only)
-                    .read_only(read_only)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full)
+                let mut options = SqliteConnectOptions::from_str(url)?
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true);
+                // The journal mode is a property of the file, set by the
+                // writer; a read-only handle only reads it.
+                options = if read_only {
+                    options.read_only(true)
+                } else {
+                    options
+                        .create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Full)
+                };
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(10))
