@@ -453,3 +453,49 @@ pub async fn changed_invoices_feed_pages_by_position_up_to_the_checkpoint(db: Te
         (org(1), position)
     );
 }
+
+/// A time names a prefix of the log: the invoices as of any event's
+/// `recorded_at` are the invoices as of the last position recorded by then,
+/// while concurrent writers append (on PostgreSQL `recorded_at` used to be
+/// the transaction start, taken before the append lock).
+pub async fn as_of_a_time_is_as_of_the_last_position_recorded_by_then(db: TestDb) {
+    let store = db.store();
+    seed::platform(store.as_ref()).await;
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..15 {
+                    let at = anchor() + Duration::days(1 + (w + i) % 20);
+                    seed::usage(store.as_ref(), &org(0), "cpu_seconds", "3", at).await;
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let events = store.read_all(0, 10_000).await.unwrap();
+    assert!(
+        events
+            .windows(2)
+            .all(|w| w[0].recorded_at <= w[1].recorded_at),
+        "recorded_at decreased along the global order"
+    );
+    for event in events.iter().step_by(7) {
+        let t = event.recorded_at;
+        let last = events
+            .iter()
+            .filter(|e| e.recorded_at <= t)
+            .map(|e| e.global_position)
+            .max()
+            .unwrap();
+        let by_time = invoices_as_of(store.as_ref(), &org(0), AsOf::Time(t))
+            .await
+            .unwrap();
+        let by_position = invoices_as_of(store.as_ref(), &org(0), AsOf::Position(last))
+            .await
+            .unwrap();
+        assert_eq!(by_time, by_position, "as of {t} (position {last})");
+    }
+}

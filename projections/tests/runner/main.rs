@@ -37,4 +37,5 @@ both_backends!(
     racing_closers_finalize_each_period_exactly_once,
     finalized_invoice_never_changes_and_late_usage_moves_on,
     changed_invoices_feed_pages_by_position_up_to_the_checkpoint,
+    as_of_a_time_is_as_of_the_last_position_recorded_by_then,
 );
