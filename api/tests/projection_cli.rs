@@ -75,7 +75,12 @@ async fn seed(db: &testkit::TestDb) {
 
 #[tokio::test]
 async fn rebuild_verify_detects_drift_and_rebuild_repairs_it() {
-    let db = testkit::sqlite().await;
+    for db in [testkit::postgres().await, testkit::sqlite().await] {
+        verify_and_repair(db).await;
+    }
+}
+
+async fn verify_and_repair(db: testkit::TestDb) {
     seed(&db).await;
     let out = billing(&db.url, &["project"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -85,11 +90,15 @@ async fn rebuild_verify_detects_drift_and_rebuild_repairs_it() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("matches a rebuild"));
 
-    db.db
-        .query("UPDATE invoice SET document = json_set(document, '$.total', '0.01')")
-        .execute()
-        .await
-        .unwrap();
+    let tamper = match db.db.backend() {
+        ledger::db::Backend::Postgres => {
+            "UPDATE invoice SET document = jsonb_set(document, '{total}', '\"0.01\"')"
+        }
+        ledger::db::Backend::Sqlite => {
+            "UPDATE invoice SET document = json_set(document, '$.total', '0.01')"
+        }
+    };
+    db.db.query(tamper).execute().await.unwrap();
     let out = billing(&db.url, &["rebuild", "--verify"]);
     assert!(!out.status.success(), "drift must fail verification");
     assert!(text(&out).contains("1 invoice(s) differ"), "{}", text(&out));
@@ -108,7 +117,12 @@ async fn rebuild_verify_detects_drift_and_rebuild_repairs_it() {
 
 #[tokio::test]
 async fn close_periods_finalizes_ended_periods_once() {
-    let db = testkit::sqlite().await;
+    for db in [testkit::postgres().await, testkit::sqlite().await] {
+        close_once(db).await;
+    }
+}
+
+async fn close_once(db: testkit::TestDb) {
     seed(&db).await;
     let out = billing(&db.url, &["close-periods"]);
     assert!(out.status.success(), "{}", text(&out));
