@@ -76,9 +76,10 @@ impl TokenBucket {
     }
 }
 
-/// Whether the call may have taken effect without our hearing of it.
+/// Whether the call may have taken effect without our hearing of it (a timeout, a
+/// lost connection, or a write whose answer could not be decoded).
 pub fn in_doubt(e: &StripeError) -> bool {
-    matches!(e, StripeError::Timeout(_) | StripeError::Connection(_))
+    e.is_in_doubt()
 }
 
 /// Exponential backoff with full jitter and a cap.

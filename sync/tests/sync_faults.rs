@@ -26,6 +26,8 @@ async fn publishes_despite(faults: Vec<Fault>, request_timeout: Duration, window
     }
     let projector = env.projector(options());
     env.drain(&projector).await;
+    let summary = sync::status::summary(&env.db.db).await.unwrap();
+    assert_eq!(summary.parked, 0, "nothing is parked: {summary:?}");
     env.assert_stripe_matches_ledger().await;
     let report = env.reconcile().await;
     assert_eq!(report.stripe_invoices, 4);
@@ -122,6 +124,24 @@ async fn lost_answers_create_nothing_twice_even_after_the_idempotency_window() {
         ],
         Duration::from_millis(300),
         Duration::from_millis(1),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_unreadable_answer_to_a_write_sends_the_invoice_to_recovery_not_to_parked() {
+    publishes_despite(
+        vec![
+            Fault::unreadable_body().on("POST", "/v1/invoices").times(2),
+            Fault::unreadable_body()
+                .on("POST", "/v1/invoiceitems")
+                .times(3),
+            Fault::unreadable_body()
+                .on("POST", "/v1/invoices/*/finalize")
+                .times(2),
+        ],
+        Duration::from_secs(5),
+        DAY,
     )
     .await;
 }

@@ -276,7 +276,7 @@ async fn reconcile_finds_a_deliberately_altered_item() {
         .all_invoice_lines(row.stripe_invoice_id.as_deref().unwrap())
         .await
         .unwrap();
-    let item = lines[0].invoice_item.clone().unwrap();
+    let item = lines[0].invoice_item().unwrap().to_owned();
     let params = UpdateInvoiceItem {
         price: Some(ItemPrice::Amount {
             amount: lines[0].amount + 1,

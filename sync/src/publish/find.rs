@@ -213,8 +213,10 @@ impl Publish<'_> {
             .await?;
         let mut snapshot = Snapshot::new();
         for line in lines {
-            let (Some(line_id), Some(item)) = (line.metadata.get(META_LINE), line.invoice_item)
-            else {
+            let (Some(line_id), Some(item)) = (
+                line.metadata.get(META_LINE),
+                line.invoice_item().map(str::to_owned),
+            ) else {
                 continue;
             };
             if snapshot.contains_key(line_id) {
