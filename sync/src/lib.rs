@@ -10,7 +10,10 @@
 //!   against what it was last given, idempotency keys and metadata.
 //! - [`state`]: the sync's own tables — cursor, per-invoice queue with leases, customers,
 //!   publish log (`migrations/*/0003_stripe_sync.sql`).
-//! - [`pace`]: the shared token bucket, `Retry-After`, backoff with full jitter.
+//! - [`breaker`]: the process's circuit breaker — stop sending while Stripe keeps
+//!   failing, probe slowly, resume on the first answer; its state for the API.
+//! - [`pace`]: the breaker, the shared token bucket, `Retry-After` and backoff with full
+//!   jitter, every wait bounded by the invoice's lease.
 //! - [`projector`]: [`SyncProjector`] — feed the queue from the invoice change feed,
 //!   claim and publish one invoice per step (`publish`: find, diff, finalize, audit).
 //! - [`daemon`]: the long-running loop (`billing sync`): workers, closer, projector,
@@ -34,6 +37,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod breaker;
 pub mod daemon;
 pub mod error;
 pub mod options;

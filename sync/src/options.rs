@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::breaker::BreakerConfig;
 use crate::error::SyncError;
 
 /// How the sync paces itself and when it publishes.
@@ -35,6 +36,11 @@ pub struct SyncOptions {
     pub run_projector: bool,
     /// `SYNC_WORKER_ID` (default: a random id): names this daemon's leases and log lines.
     pub worker_id: String,
+    /// The circuit breaker: `SYNC_BREAKER_FAILURES` (default 5) outage-type failures
+    /// (5xx, timeouts, connection errors) within `SYNC_BREAKER_WINDOW_SECS` (default 30),
+    /// outnumbering successes, open it; while open, one probe per
+    /// `SYNC_BREAKER_PROBE_SECS` (default 5) is the whole request rate.
+    pub breaker: BreakerConfig,
 }
 
 impl Default for SyncOptions {
@@ -52,6 +58,7 @@ impl Default for SyncOptions {
             close_grace: Duration::from_secs(3600),
             run_projector: true,
             worker_id: format!("sync-{}", uuid::Uuid::new_v4().simple()),
+            breaker: BreakerConfig::default(),
         }
     }
 }
@@ -92,6 +99,14 @@ impl SyncOptions {
             close_grace: Duration::from_secs(var("SYNC_CLOSE_GRACE_SECS", 3600)?),
             run_projector: var("SYNC_RUN_PROJECTOR", true)?,
             worker_id: var("SYNC_WORKER_ID", d.worker_id)?,
+            breaker: BreakerConfig {
+                failures: var("SYNC_BREAKER_FAILURES", d.breaker.failures)?.max(1),
+                window: secs("SYNC_BREAKER_WINDOW_SECS", d.breaker.window.as_secs_f64())?,
+                probe_interval: secs(
+                    "SYNC_BREAKER_PROBE_SECS",
+                    d.breaker.probe_interval.as_secs_f64(),
+                )?,
+            },
         })
     }
 }

@@ -4,6 +4,7 @@ use projections::Invoice;
 
 use super::{Publish, Remote};
 use crate::error::SyncError;
+use crate::pace::Access;
 use crate::snapshot::{desired, diff, idempotency_key, invoice_tag, Change, PublishedLine};
 use crate::stripe::{
     CreateInvoiceItem, InvoiceStatus as StripeStatus, ItemPrice, Period, UpdateInvoiceItem,
@@ -37,7 +38,6 @@ impl Publish<'_> {
         };
         let caller = self.p.caller.clone();
         for change in changes {
-            self.keep_lease().await?;
             match change {
                 Change::Create(line) => {
                     let key = idempotency_key(&tag, invoice.version, "item", &line.line_id)?;
@@ -53,7 +53,7 @@ impl Publish<'_> {
                         },
                     };
                     let item = caller
-                        .call(&mut self.calls, |api| {
+                        .call(&mut self.calls, &self.lease, Access::Write, |api| {
                             api.create_invoice_item(&params, &key)
                         })
                         .await?;
@@ -76,7 +76,7 @@ impl Publish<'_> {
                         ..UpdateInvoiceItem::default()
                     };
                     caller
-                        .call(&mut self.calls, |api| {
+                        .call(&mut self.calls, &self.lease, Access::Write, |api| {
                             api.update_invoice_item(&item_id, &params, &key)
                         })
                         .await?;
@@ -91,12 +91,14 @@ impl Publish<'_> {
                 }
                 Change::Delete { line_id, item_id } => {
                     match caller
-                        .call(&mut self.calls, |api| api.delete_invoice_item(&item_id))
+                        .call(&mut self.calls, &self.lease, Access::Write, |api| {
+                            api.delete_invoice_item(&item_id)
+                        })
                         .await
                     {
                         Ok(_) => {}
-                        Err(e) if e.status() == Some(404) => {}
-                        Err(e) => return Err(e.into()),
+                        Err(SyncError::Stripe(e)) if e.status() == Some(404) => {}
+                        Err(e) => return Err(e),
                     }
                     remote.snapshot.remove(&line_id);
                 }

@@ -11,15 +11,17 @@
 
 mod audit;
 mod find;
+mod lease;
 mod lines;
 
 use projections::{Invoice, InvoiceStatus};
 
 use crate::error::SyncError;
+use crate::pace::Access;
 use crate::projector::SyncProjector;
 use crate::snapshot::{idempotency_key, invoice_metadata, invoice_tag, Snapshot};
 use crate::state::record::{Attempt, Outcome};
-use crate::state::{millis, queue, SyncRow};
+use crate::state::{queue, SyncRow};
 use crate::stripe::{CreateInvoice, InvoiceStatus as StripeStatus, PendingInvoiceItemsBehavior};
 
 /// The Stripe invoice as far as this publish knows it.
@@ -38,7 +40,7 @@ pub(crate) struct Publish<'a> {
     pub(crate) customer: Option<String>,
     pub(crate) invoice: Option<String>,
     pub(crate) version: i64,
-    lease_renewed_at: i64,
+    pub(crate) lease: lease::Lease,
 }
 
 fn status_text(s: StripeStatus) -> &'static str {
@@ -61,7 +63,7 @@ impl<'a> Publish<'a> {
             customer: row.stripe_customer_id.clone(),
             invoice: row.stripe_invoice_id.clone(),
             version: row.target_version,
-            lease_renewed_at: millis(p.now()),
+            lease: lease::Lease::keep(&p.db, row, worker, p.options.lease, p.clock.clone()),
         }
     }
 
@@ -78,17 +80,6 @@ impl<'a> Publish<'a> {
             error: Some(error),
             next_attempt_at,
         }
-    }
-
-    /// Renew the lease when half of it has passed (before each Stripe call).
-    pub(crate) async fn keep_lease(&mut self) -> Result<(), SyncError> {
-        let now = millis(self.p.now());
-        let lease = self.p.options.lease.as_millis() as i64;
-        if now - self.lease_renewed_at >= lease / 2 {
-            queue::renew(&self.p.db, self.row, self.worker, now + lease).await?;
-            self.lease_renewed_at = now;
-        }
-        Ok(())
     }
 
     pub(crate) async fn run(&mut self) -> Result<Attempt, SyncError> {
@@ -162,10 +153,11 @@ impl<'a> Publish<'a> {
         ));
         params.metadata = invoice_metadata(invoice);
         params.pending_invoice_items_behavior = Some(PendingInvoiceItemsBehavior::Exclude);
-        self.keep_lease().await?;
         let caller = self.p.caller.clone();
         let created = caller
-            .call(&mut self.calls, |api| api.create_invoice(&params, &key))
+            .call(&mut self.calls, &self.lease, Access::Write, |api| {
+                api.create_invoice(&params, &key)
+            })
             .await?;
         self.invoice = Some(created.id.clone());
         queue::save_ids(&self.p.db, self.row, self.worker, customer, &created.id).await?;
@@ -183,10 +175,9 @@ impl<'a> Publish<'a> {
         }
         let tag = invoice_tag(invoice.org_id.as_str(), invoice.period_start);
         let key = idempotency_key(&tag, invoice.version, "finalize", "")?;
-        self.keep_lease().await?;
         let caller = self.p.caller.clone();
         let done = caller
-            .call(&mut self.calls, |api| {
+            .call(&mut self.calls, &self.lease, Access::Write, |api| {
                 api.finalize_invoice(&remote.id, &key)
             })
             .await?;
@@ -206,11 +197,12 @@ impl<'a> Publish<'a> {
             return Ok(None);
         };
         let caller = self.p.caller.clone();
-        self.keep_lease().await?;
         match remote.status {
             StripeStatus::Draft => {
                 caller
-                    .call(&mut self.calls, |api| api.delete_invoice(&remote.id))
+                    .call(&mut self.calls, &self.lease, Access::Write, |api| {
+                        api.delete_invoice(&remote.id)
+                    })
                     .await?;
                 Ok(None)
             }
@@ -218,7 +210,9 @@ impl<'a> Publish<'a> {
                 let tag = invoice_tag(invoice.org_id.as_str(), invoice.period_start);
                 let key = idempotency_key(&tag, invoice.version, "void", "")?;
                 let voided = caller
-                    .call(&mut self.calls, |api| api.void_invoice(&remote.id, &key))
+                    .call(&mut self.calls, &self.lease, Access::Write, |api| {
+                        api.void_invoice(&remote.id, &key)
+                    })
                     .await?;
                 Ok(Some(Remote {
                     status: voided.status.unwrap_or(StripeStatus::Void),
