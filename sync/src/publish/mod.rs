@@ -13,6 +13,7 @@ mod audit;
 mod find;
 mod lease;
 mod lines;
+mod verify;
 
 use projections::{Invoice, InvoiceStatus};
 
@@ -104,6 +105,7 @@ impl<'a> Publish<'a> {
             InvoiceStatus::Finalized | InvoiceStatus::Paid => {
                 let remote = self.draft(&invoice, &customer, remote).await?;
                 let remote = self.apply_lines(&invoice, remote).await?;
+                let remote = self.verify_before_finalizing(&invoice, remote).await?;
                 (
                     Outcome::Finalized,
                     Some(self.finalize(&invoice, remote).await?),
