@@ -195,6 +195,8 @@ impl SyncProjector {
                 )
             }
         };
+        // Stop renewing before recording: the record gives the lease back.
+        drop(work);
         self.record(row, worker, &attempt).await
     }
 

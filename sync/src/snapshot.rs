@@ -33,9 +33,21 @@ pub struct DesiredLine {
 }
 
 impl DesiredLine {
-    /// What the line says, as one string (for keys that must change with the content).
+    /// Everything sent for the line, as one string: two requests whose keys are made
+    /// from it carry identical parameters (Stripe refuses a key reused with others).
     pub fn content_key(&self) -> String {
-        format!("{}\n{}\n{}", self.line_id, self.amount, self.description)
+        let metadata: Vec<String> = self
+            .metadata
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!(
+            "{}\n{}\n{}\n{}",
+            self.line_id,
+            self.amount,
+            self.description,
+            metadata.join("&")
+        )
     }
 }
 
@@ -142,6 +154,7 @@ pub fn diff(desired: &[DesiredLine], published: &Snapshot) -> Vec<Change> {
 
 /// The idempotency key of one call: a hash of (invoice, version, operation,
 /// line), so a retry of the same call repeats the key and nothing else does.
+/// The sync's own calls use the keys below, which leave the version out.
 pub fn idempotency_key(
     tag: &str,
     version: i64,
@@ -279,4 +292,35 @@ pub fn verify(desired: &[DesiredLine], lines: &[StripeLine]) -> Verification {
         .cloned()
         .collect();
     v
+}
+
+// Keys of the sync's calls. They name the logical object and what is sent, never the
+// invoice version: a daemon that takes an invoice over after a lapsed lease (and sees
+// a newer version) sends the very keys the first one sent for the same object and
+// content, so Stripe runs each such call once. Content that differs is a different
+// call, and two of them can only race when a writer outlives its lease mid-request;
+// the lease check before every write, recovery on takeover and the verification
+// before finalizing keep such a duplicate from ever reaching a finalized invoice.
+
+/// Creating the Stripe invoice for ledger invoice `tag` of `customer`.
+pub fn invoice_create_key(tag: &str, customer: &str) -> Result<IdempotencyKey, StripeError> {
+    idempotency_key(tag, 0, "invoice", customer)
+}
+
+/// Creating the item for `line` on Stripe invoice `stripe_invoice`.
+pub fn item_create_key(
+    stripe_invoice: &str,
+    line: &DesiredLine,
+) -> Result<IdempotencyKey, StripeError> {
+    idempotency_key(stripe_invoice, 0, "item", &line.content_key())
+}
+
+/// Setting item `item_id` to what `line` says.
+pub fn item_update_key(item_id: &str, line: &DesiredLine) -> Result<IdempotencyKey, StripeError> {
+    idempotency_key(item_id, 0, "item-update", &line.content_key())
+}
+
+/// Finalizing (`operation = "finalize"`) or voiding (`"void"`) Stripe invoice `id`.
+pub fn invoice_action_key(id: &str, operation: &str) -> Result<IdempotencyKey, StripeError> {
+    idempotency_key(id, 0, operation, "")
 }

@@ -13,7 +13,8 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use sync::pace::{Backoff, TokenBucket};
 use sync::snapshot::{
-    desired, diff, idempotency_key, verify, Change, PublishedLine, Snapshot, StripeLine,
+    desired, diff, idempotency_key, invoice_create_key, item_create_key, item_update_key, verify,
+    Change, PublishedLine, Snapshot, StripeLine,
 };
 
 fn line(id: &str, amount: Decimal) -> InvoiceLine {
@@ -267,5 +268,46 @@ fn a_line_not_from_the_ledger_is_never_corrected_only_named() {
             .contains("lines not from the ledger: il_9 (500)"),
         "{}",
         check.describe()
+    );
+}
+
+#[test]
+fn the_keys_of_the_sync_s_calls_stay_the_same_across_invoice_versions() {
+    let mut older = invoice(vec![
+        line("usage:cpu", dec!(1.00)),
+        line("usage:mem", dec!(2.00)),
+    ]);
+    older.version = 7;
+    let mut newer = older.clone();
+    newer.version = 8;
+    newer.lines[1].amount = dec!(2.50);
+    newer.total = dec!(3.50);
+    let (a, b) = (desired(&older).unwrap(), desired(&newer).unwrap());
+    // The same line with the same content: the same key, whichever version sent it.
+    assert_eq!(
+        item_create_key("in_1", &a[0]).unwrap(),
+        item_create_key("in_1", &b[0]).unwrap()
+    );
+    // Other content is another call (Stripe refuses a key reused with other parameters).
+    assert_ne!(
+        item_create_key("in_1", &a[1]).unwrap(),
+        item_create_key("in_1", &b[1]).unwrap()
+    );
+    assert_ne!(
+        item_create_key("in_1", &a[0]).unwrap(),
+        item_create_key("in_2", &a[0]).unwrap()
+    );
+    assert_ne!(
+        item_update_key("ii_1", &a[1]).unwrap(),
+        item_update_key("ii_1", &b[1]).unwrap()
+    );
+    let tag = "org-1/2026-01-01T00:00:00.000000Z";
+    assert_eq!(
+        invoice_create_key(tag, "cus_1").unwrap(),
+        invoice_create_key(tag, "cus_1").unwrap()
+    );
+    assert_ne!(
+        invoice_create_key(tag, "cus_1").unwrap(),
+        invoice_create_key(tag, "cus_2").unwrap()
     );
 }

@@ -137,7 +137,11 @@ impl Publish<'_> {
                     .await
                 {
                     Ok(inv) => Some(inv),
-                    Err(SyncError::Stripe(e)) if not_found(&e) => None,
+                    Err(SyncError::Stripe(e)) if not_found(&e) => {
+                        // Deleted in Stripe: a new draft must not replay its create.
+                        self.gone = Some(id.clone());
+                        None
+                    }
                     Err(e) => return Err(e),
                 }
             }

@@ -5,7 +5,7 @@ use projections::Invoice;
 use super::{Publish, Remote};
 use crate::error::SyncError;
 use crate::pace::Access;
-use crate::snapshot::{desired, diff, idempotency_key, invoice_tag, Change, PublishedLine};
+use crate::snapshot::{desired, diff, item_create_key, item_update_key, Change, PublishedLine};
 use crate::stripe::{
     CreateInvoiceItem, InvoiceStatus as StripeStatus, ItemPrice, Period, UpdateInvoiceItem,
 };
@@ -30,7 +30,6 @@ impl Publish<'_> {
             )));
         }
         let customer = self.customer.clone().unwrap_or_default();
-        let tag = invoice_tag(invoice.org_id.as_str(), invoice.period_start);
         let currency = invoice.currency.code().to_ascii_lowercase();
         let period = Period {
             start: invoice.period_start.timestamp(),
@@ -40,7 +39,7 @@ impl Publish<'_> {
         for change in changes {
             match change {
                 Change::Create(line) => {
-                    let key = idempotency_key(&tag, invoice.version, "item", &line.line_id)?;
+                    let key = item_create_key(&remote.id, &line)?;
                     let params = CreateInvoiceItem {
                         customer: customer.clone(),
                         invoice: Some(remote.id.clone()),
@@ -67,7 +66,7 @@ impl Publish<'_> {
                     );
                 }
                 Change::Update { item_id, line } => {
-                    let key = idempotency_key(&tag, invoice.version, "item-update", &line.line_id)?;
+                    let key = item_update_key(&item_id, &line)?;
                     let params = UpdateInvoiceItem {
                         price: Some(ItemPrice::Amount {
                             amount: line.amount,

@@ -20,7 +20,9 @@ use projections::{Invoice, InvoiceStatus};
 use crate::error::SyncError;
 use crate::pace::Access;
 use crate::projector::SyncProjector;
-use crate::snapshot::{idempotency_key, invoice_metadata, invoice_tag, Snapshot};
+use crate::snapshot::{
+    invoice_action_key, invoice_create_key, invoice_metadata, invoice_tag, Snapshot,
+};
 use crate::state::record::{Attempt, Outcome};
 use crate::state::{queue, SyncRow};
 use crate::stripe::{CreateInvoice, InvoiceStatus as StripeStatus, PendingInvoiceItemsBehavior};
@@ -42,6 +44,8 @@ pub(crate) struct Publish<'a> {
     pub(crate) invoice: Option<String>,
     pub(crate) version: i64,
     pub(crate) lease: lease::Lease,
+    /// A Stripe invoice of ours that recovery found deleted (its create key is spent).
+    pub(crate) gone: Option<String>,
 }
 
 fn status_text(s: StripeStatus) -> &'static str {
@@ -65,6 +69,7 @@ impl<'a> Publish<'a> {
             invoice: row.stripe_invoice_id.clone(),
             version: row.target_version,
             lease: lease::Lease::keep(&p.db, row, worker, p.options.lease, p.clock.clone()),
+            gone: None,
         }
     }
 
@@ -94,7 +99,7 @@ impl<'a> Publish<'a> {
         let customer = self.ensure_customer(&invoice).await?;
         let remote = self.find_invoice(&invoice, &customer).await?;
         let (outcome, remote) = match invoice.status {
-            InvoiceStatus::Void => (Outcome::Voided, self.void(&invoice, remote).await?),
+            InvoiceStatus::Void => (Outcome::Voided, self.void(remote).await?),
             InvoiceStatus::Open => {
                 let remote = self.draft(&invoice, &customer, remote).await?;
                 (
@@ -106,10 +111,7 @@ impl<'a> Publish<'a> {
                 let remote = self.draft(&invoice, &customer, remote).await?;
                 let remote = self.apply_lines(&invoice, remote).await?;
                 let remote = self.verify_before_finalizing(&invoice, remote).await?;
-                (
-                    Outcome::Finalized,
-                    Some(self.finalize(&invoice, remote).await?),
-                )
+                (Outcome::Finalized, Some(self.finalize(remote).await?))
             }
         };
         self.audit(&invoice, outcome, remote.as_ref()).await?;
@@ -144,7 +146,11 @@ impl<'a> Publish<'a> {
             return Ok(remote);
         }
         let tag = invoice_tag(invoice.org_id.as_str(), invoice.period_start);
-        let key = idempotency_key(&tag, invoice.version, "invoice", "")?;
+        let basis = match &self.gone {
+            Some(gone) => format!("{customer}\nafter {gone}"),
+            None => customer.to_owned(),
+        };
+        let key = invoice_create_key(&tag, &basis)?;
         let mut params = CreateInvoice::for_customer(customer);
         params.auto_advance = Some(false);
         params.currency = Some(invoice.currency.code().to_ascii_lowercase());
@@ -171,12 +177,11 @@ impl<'a> Publish<'a> {
     }
 
     /// Finalize a draft whose final snapshot is published.
-    async fn finalize(&mut self, invoice: &Invoice, remote: Remote) -> Result<Remote, SyncError> {
+    async fn finalize(&mut self, remote: Remote) -> Result<Remote, SyncError> {
         if remote.status != StripeStatus::Draft {
             return Ok(remote);
         }
-        let tag = invoice_tag(invoice.org_id.as_str(), invoice.period_start);
-        let key = idempotency_key(&tag, invoice.version, "finalize", "")?;
+        let key = invoice_action_key(&remote.id, "finalize")?;
         let caller = self.p.caller.clone();
         let done = caller
             .call(&mut self.calls, &self.lease, Access::Write, |api| {
@@ -190,11 +195,7 @@ impl<'a> Publish<'a> {
     }
 
     /// The ledger voided the invoice: delete a Stripe draft, void an open one.
-    async fn void(
-        &mut self,
-        invoice: &Invoice,
-        remote: Option<Remote>,
-    ) -> Result<Option<Remote>, SyncError> {
+    async fn void(&mut self, remote: Option<Remote>) -> Result<Option<Remote>, SyncError> {
         let Some(remote) = remote else {
             return Ok(None);
         };
@@ -209,8 +210,7 @@ impl<'a> Publish<'a> {
                 Ok(None)
             }
             StripeStatus::Open => {
-                let tag = invoice_tag(invoice.org_id.as_str(), invoice.period_start);
-                let key = idempotency_key(&tag, invoice.version, "void", "")?;
+                let key = invoice_action_key(&remote.id, "void")?;
                 let voided = caller
                     .call(&mut self.calls, &self.lease, Access::Write, |api| {
                         api.void_invoice(&remote.id, &key)

@@ -10,7 +10,8 @@ use super::{Publish, Remote};
 use crate::error::SyncError;
 use crate::pace::Access;
 use crate::snapshot::{
-    desired, idempotency_key, invoice_tag, verify, Change, StripeLine, Verification, META_LINE,
+    desired, idempotency_key, invoice_tag, item_update_key, verify, Change, StripeLine,
+    Verification, META_LINE,
 };
 use crate::stripe::{
     CreateInvoiceItem, InvoiceStatus as StripeStatus, ItemPrice, Period, UpdateInvoiceItem,
@@ -106,7 +107,7 @@ impl Publish<'_> {
             let Change::Update { item_id, line } = change else {
                 continue;
             };
-            let key = idempotency_key(item_id, 0, "item-update", &line.content_key())?;
+            let key = item_update_key(item_id, line)?;
             let params = UpdateInvoiceItem {
                 price: Some(ItemPrice::Amount {
                     amount: line.amount,
