@@ -294,8 +294,8 @@ pub fn verify(desired: &[DesiredLine], lines: &[StripeLine]) -> Verification {
     v
 }
 
-// Keys of the sync's calls. They name the logical object and what is sent, never the
-// invoice version: a daemon that takes an invoice over after a lapsed lease (and sees
+// Keys of the sync's calls. Creates and state changes name the logical object and what
+// is sent, never the invoice version: a daemon that takes an invoice over after a lapsed lease (and sees
 // a newer version) sends the very keys the first one sent for the same object and
 // content, so Stripe runs each such call once. Content that differs is a different
 // call, and two of them can only race when a writer outlives its lease mid-request;
@@ -315,9 +315,21 @@ pub fn item_create_key(
     idempotency_key(stripe_invoice, 0, "item", &line.content_key())
 }
 
-/// Setting item `item_id` to what `line` says.
-pub fn item_update_key(item_id: &str, line: &DesiredLine) -> Result<IdempotencyKey, StripeError> {
-    idempotency_key(item_id, 0, "item-update", &line.content_key())
+/// Setting item `item_id` to what `line` says, in publish attempt `attempt`. Setting a
+/// value twice is harmless, but replaying an old "set to X" after the item changed is
+/// not (A→B, B→A, then A→B again would replay as nothing), so an update's key is only
+/// repeated by the retries of one attempt.
+pub fn item_update_key(
+    item_id: &str,
+    line: &DesiredLine,
+    attempt: &str,
+) -> Result<IdempotencyKey, StripeError> {
+    idempotency_key(
+        item_id,
+        0,
+        "item-update",
+        &format!("{}\n{attempt}", line.content_key()),
+    )
 }
 
 /// Finalizing (`operation = "finalize"`) or voiding (`"void"`) Stripe invoice `id`.

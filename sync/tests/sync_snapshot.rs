@@ -298,8 +298,13 @@ fn the_keys_of_the_sync_s_calls_stay_the_same_across_invoice_versions() {
         item_create_key("in_2", &a[0]).unwrap()
     );
     assert_ne!(
-        item_update_key("ii_1", &a[1]).unwrap(),
-        item_update_key("ii_1", &b[1]).unwrap()
+        item_update_key("ii_1", &a[1], "t1").unwrap(),
+        item_update_key("ii_1", &b[1], "t1").unwrap()
+    );
+    // An update is repeated only by the retries of one attempt.
+    assert_ne!(
+        item_update_key("ii_1", &a[1], "t1").unwrap(),
+        item_update_key("ii_1", &a[1], "t2").unwrap()
     );
     let tag = "org-1/2026-01-01T00:00:00.000000Z";
     assert_eq!(

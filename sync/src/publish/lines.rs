@@ -66,7 +66,7 @@ impl Publish<'_> {
                     );
                 }
                 Change::Update { item_id, line } => {
-                    let key = item_update_key(&item_id, &line)?;
+                    let key = item_update_key(&item_id, &line, &self.attempt)?;
                     let params = UpdateInvoiceItem {
                         price: Some(ItemPrice::Amount {
                             amount: line.amount,

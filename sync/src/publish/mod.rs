@@ -46,6 +46,8 @@ pub(crate) struct Publish<'a> {
     pub(crate) lease: lease::Lease,
     /// A Stripe invoice of ours that recovery found deleted (its create key is spent).
     pub(crate) gone: Option<String>,
+    /// Names this attempt in the keys of updates (see `snapshot::item_update_key`).
+    pub(crate) attempt: String,
 }
 
 fn status_text(s: StripeStatus) -> &'static str {
@@ -70,6 +72,7 @@ impl<'a> Publish<'a> {
             version: row.target_version,
             lease: lease::Lease::keep(&p.db, row, worker, p.options.lease, p.clock.clone()),
             gone: None,
+            attempt: uuid::Uuid::new_v4().simple().to_string(),
         }
     }
 

@@ -107,7 +107,7 @@ impl Publish<'_> {
             let Change::Update { item_id, line } = change else {
                 continue;
             };
-            let key = item_update_key(item_id, line)?;
+            let key = item_update_key(item_id, line, &self.attempt)?;
             let params = UpdateInvoiceItem {
                 price: Some(ItemPrice::Amount {
                     amount: line.amount,
