@@ -14,7 +14,14 @@ pub struct FakeConfig {
     pub max_items_per_invoice: usize,
     /// Lines embedded in an invoice object before `has_more` (Stripe: 10).
     pub embedded_lines: usize,
+    /// The account's default API version, used (and echoed in `Stripe-Version`) when a
+    /// request sends none. Objects are always rendered in the shapes of
+    /// [`API_VERSION`]; see `docs/stripe.md`.
+    pub account_api_version: String,
 }
+
+/// The API version whose object shapes the fake renders (Stripe's `fixtures3.json`).
+pub const API_VERSION: &str = "2026-10-28.endive";
 
 impl Default for FakeConfig {
     fn default() -> Self {
@@ -23,6 +30,7 @@ impl Default for FakeConfig {
             search_index_delay: Duration::from_secs(1),
             max_items_per_invoice: 250,
             embedded_lines: 10,
+            account_api_version: API_VERSION.to_owned(),
         }
     }
 }

@@ -31,6 +31,10 @@ pub enum FaultKind {
     /// The request runs and its effect is kept (and stored for idempotent replay), then
     /// the connection is closed without a response.
     CommitThenDrop,
+    /// The request runs and its effect is kept, then it is answered `200` with a body
+    /// that is not the object asked for (as a client pinned to another API version, or
+    /// a proxy that mangles bodies, would see it). A replay of the key answers normally.
+    UnreadableBody,
 }
 
 /// A fault and the requests it applies to.
@@ -101,6 +105,11 @@ impl Fault {
         Self::new(FaultKind::CommitThenDrop)
     }
 
+    /// Commit the change, then answer `200` with a body the client cannot decode.
+    pub fn unreadable_body() -> Self {
+        Self::new(FaultKind::UnreadableBody)
+    }
+
     /// Restricts the fault to `method` and the path pattern `path`.
     pub fn on(mut self, method: &str, path: &str) -> Self {
         self.method = Some(method.to_ascii_uppercase());
@@ -128,7 +137,7 @@ impl Fault {
         method_ok && self.path.as_deref().is_none_or(|p| path_matches(p, path))
     }
 
-    /// The error response for error faults; `None` for latency and drop.
+    /// The error response for error faults; `None` for latency, drop and unreadable body.
     pub(crate) fn error(&self) -> Option<StripeErr> {
         let err = match self.kind {
             FaultKind::RateLimit { retry_after_secs } => StripeErr::new(
@@ -150,7 +159,9 @@ impl Fault {
                 "api_error",
                 "An unknown error occurred (injected by the Stripe fake).",
             ),
-            FaultKind::Latency { .. } | FaultKind::CommitThenDrop => return None,
+            FaultKind::Latency { .. } | FaultKind::CommitThenDrop | FaultKind::UnreadableBody => {
+                return None
+            }
         };
         Some(match self.should_retry {
             Some(retry) => err.header("stripe-should-retry", retry.to_string()),

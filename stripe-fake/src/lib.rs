@@ -6,10 +6,11 @@
 //! - [`spawn`] / [`FakeHandle`] (`server`): our own hyper-util accept loop around an axum
 //!   router, so a handler can close its connection unanswered ("commit then drop").
 //! - `pipeline`: every `/v1` request is recorded, authenticated (`Bearer sk_test_…`),
-//!   put through injected [`Fault`]s, checked for form encoding and known parameters,
+//!   its `Stripe-Version` checked and echoed, put through injected [`Fault`]s, checked for form encoding and known parameters,
 //!   run under Stripe's idempotency rules (`idempotency`), then executed.
 //! - `api`: customers, invoices (with lines and search) and invoice items over the
-//!   in-memory `store`; `model` renders Stripe's JSON objects.
+//!   in-memory `store`; `model` renders Stripe's JSON objects in the shapes of the
+//!   current API version ([`API_VERSION`], Stripe's `fixtures3.json`).
 //! - `control`: `/__fake/...` endpoints to inject faults, read the request log, check
 //!   conformance and reset, for when the fake runs alone (`billing stripe-fake`).
 //! - [`conformance`]: checks recorded requests (and response objects) against the
@@ -46,7 +47,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
-pub use config::FakeConfig;
+pub use config::{FakeConfig, API_VERSION};
 pub use error::FakeError;
 pub use faults::{Fault, FaultKind};
 pub use server::{spawn, FakeHandle};

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use tokio::time::Instant;
@@ -102,36 +101,48 @@ pub(crate) fn render_customer(c: &Customer) -> Value {
     })
 }
 
-fn unit_amount(d: &Decimal) -> Value {
-    match d.fract().is_zero().then(|| d.to_i64()).flatten() {
-        Some(whole) => json!(whole),
-        None => Value::Null,
-    }
+/// `pricing` of a one-off item or its line: no Price object, the unit amount as a
+/// decimal string.
+fn pricing(i: &Item) -> Value {
+    json!({ "type": null, "unit_amount_decimal": i.unit_amount_decimal.normalize().to_string() })
 }
 
+/// An invoice item as API version 2025-03-31 and later render it (`pricing` and `parent`
+/// instead of the top-level `price`, `unit_amount` and `unit_amount_decimal`). The
+/// fields are those of Stripe's example object (`openapi/stripe-fixtures.json`).
 pub(crate) fn render_item(i: &Item) -> Value {
     json!({
         "id": i.id, "object": "invoiceitem", "amount": i.amount, "currency": i.currency,
-        "customer": i.customer, "date": i.created, "description": i.description,
-        "discountable": true, "discounts": [], "invoice": i.invoice, "livemode": false,
-        "metadata": i.metadata, "period": { "start": i.period.0, "end": i.period.1 },
-        "price": null, "proration": false, "quantity": i.quantity, "subscription": null,
-        "tax_rates": [], "test_clock": null, "unit_amount": unit_amount(&i.unit_amount_decimal),
-        "unit_amount_decimal": i.unit_amount_decimal.normalize().to_string(),
+        "customer": i.customer, "customer_account": null, "date": i.created,
+        "description": i.description, "discountable": true, "discounts": [],
+        "invoice": i.invoice, "livemode": false, "metadata": i.metadata,
+        "net_amount": i.amount, "parent": null,
+        "period": { "start": i.period.0, "end": i.period.1 }, "pricing": pricing(i),
+        "proration": false, "quantity": i.quantity,
+        "quantity_decimal": i.quantity.to_string(), "tax_rates": [], "test_clock": null,
     })
 }
 
+/// An invoice line as API version 2025-03-31 and later render it: the invoice item it
+/// comes from is `parent.invoice_item_details.invoice_item` (no top-level `type` or
+/// `invoice_item` any more).
 pub(crate) fn render_line(i: &Item) -> Value {
     json!({
-        "id": i.line_id, "object": "line_item", "amount": i.amount,
-        "amount_excluding_tax": i.amount, "currency": i.currency,
+        "id": i.line_id, "object": "line_item", "amount": i.amount, "currency": i.currency,
         "description": i.description, "discount_amounts": [], "discountable": true,
-        "discounts": [], "invoice_item": i.id, "livemode": false, "metadata": i.metadata,
-        "period": { "start": i.period.0, "end": i.period.1 }, "price": null,
-        "proration": false, "proration_details": { "credited_items": null },
-        "quantity": i.quantity, "subscription": null, "tax_amounts": [], "tax_rates": [],
-        "type": "invoiceitem",
-        "unit_amount_excluding_tax": i.unit_amount_decimal.normalize().to_string(),
+        "discounts": [], "invoice": i.invoice, "livemode": false, "metadata": i.metadata,
+        "parent": {
+            "type": "invoice_item_details",
+            "invoice_item_details": {
+                "invoice_item": i.id, "proration": false,
+                "proration_details": { "credited_items": null }, "subscription": null,
+            },
+            "subscription_item_details": null,
+        },
+        "period": { "start": i.period.0, "end": i.period.1 },
+        "pretax_credit_amounts": [], "pricing": pricing(i), "quantity": i.quantity,
+        "quantity_decimal": i.quantity.to_string(), "subscription": null,
+        "subtotal": i.amount, "taxes": [],
     })
 }
 
@@ -154,43 +165,46 @@ pub(crate) fn render_invoice(
     json!({
         "id": inv.id, "object": "invoice", "account_country": "US",
         "account_name": "Stripe fake", "account_tax_ids": null, "amount_due": total,
-        "amount_paid": amount_paid, "amount_remaining": amount_remaining,
-        "amount_shipping": 0, "application": null, "application_fee_amount": null,
+        "amount_overpaid": 0, "amount_paid": amount_paid,
+        "amount_remaining": amount_remaining, "amount_shipping": 0, "application": null,
         "attempt_count": 0, "attempted": inv.status == Status::Paid,
         "auto_advance": inv.auto_advance,
-        "automatic_tax": { "enabled": false, "liability": null, "status": null },
-        "billing_reason": "manual", "charge": null,
+        "automatic_tax": { "disabled_reason": null, "enabled": false, "liability": null,
+                           "provider": null, "status": null },
+        "automatically_finalizes_at": null, "billing_reason": "manual",
         "collection_method": inv.collection_method, "created": inv.created,
         "currency": inv.currency, "custom_fields": null, "customer": inv.customer,
+        "customer_account": null, "customer_address": null,
         "customer_email": customer.and_then(|c| c.email.clone()),
-        "customer_name": customer.and_then(|c| c.name.clone()),
+        "customer_name": customer.and_then(|c| c.name.clone()), "customer_phone": null,
+        "customer_shipping": null, "customer_tax_exempt": "none", "customer_tax_ids": [],
         "default_payment_method": null, "default_source": null, "default_tax_rates": [],
-        "description": inv.description, "discount": null, "discounts": [],
-        "due_date": inv.due_date(),
+        "description": inv.description, "discounts": [], "due_date": inv.due_date(),
+        "effective_at": inv.finalized_at,
         "ending_balance": if inv.status == Status::Draft { Value::Null } else { json!(0) },
-        "footer": null, "hosted_invoice_url": null, "invoice_pdf": null,
-        "last_finalization_error": null, "latest_revision": null,
+        "footer": null, "from_invoice": null, "hosted_invoice_url": null,
+        "invoice_pdf": null, "issuer": { "type": "self" }, "last_finalization_error": null,
+        "latest_revision": null,
         "lines": {
             "object": "list", "data": shown, "has_more": lines.len() > embedded,
             "url": format!("/v1/invoices/{}/lines", inv.id),
         },
         "livemode": false, "metadata": inv.metadata, "next_payment_attempt": null,
-        "number": inv.number, "on_behalf_of": null, "paid": inv.status == Status::Paid,
-        "paid_out_of_band": false, "payment_intent": null,
+        "number": inv.number, "on_behalf_of": null, "parent": null,
         "payment_settings": { "default_mandate": null, "payment_method_options": null,
                               "payment_method_types": null },
         "period_end": inv.created, "period_start": inv.created,
         "post_payment_credit_notes_amount": 0, "pre_payment_credit_notes_amount": 0,
-        "quote": null, "receipt_number": null, "rendering_options": null,
-        "shipping_cost": null, "shipping_details": null, "starting_balance": 0,
-        "statement_descriptor": null, "status": inv.status.as_str(),
+        "receipt_number": null, "rendering": null, "shipping_cost": null,
+        "shipping_details": null, "starting_balance": 0, "statement_descriptor": null,
+        "status": inv.status.as_str(),
         "status_transitions": {
             "finalized_at": inv.finalized_at, "marked_uncollectible_at": null,
             "paid_at": inv.paid_at, "voided_at": inv.voided_at,
         },
-        "subscription": null, "subtotal": subtotal,
-        "subtotal_excluding_tax": subtotal, "tax": null, "test_clock": null,
-        "total": total, "total_discount_amounts": [], "total_excluding_tax": total,
-        "total_tax_amounts": [], "transfer_data": null, "webhooks_delivered_at": null,
+        "subscription": null, "subtotal": subtotal, "subtotal_excluding_tax": subtotal,
+        "test_clock": null, "total": total, "total_discount_amounts": [],
+        "total_excluding_tax": total, "total_pretax_credit_amounts": [], "total_taxes": [],
+        "webhooks_delivered_at": null,
     })
 }

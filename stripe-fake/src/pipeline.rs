@@ -50,6 +50,7 @@ pub(crate) async fn handle(
         content_type: header("content-type"),
         body: String::from_utf8_lossy(&body).into_owned(),
         idempotency_key: header("idempotency-key"),
+        stripe_version: header("stripe-version"),
         status: None,
     });
     let outcome = process(&shared, &parts.method, &parts.uri, &parts.headers, &body).await;
@@ -115,6 +116,37 @@ fn json_refused() -> StripeErr {
     StripeErr::invalid("Invalid request (check that your POST content type is application/x-www-form-urlencoded). If you have any questions, we can help at https://support.stripe.com/.")
 }
 
+/// The request's API version: its `Stripe-Version`, else the account's default. Stripe
+/// refuses a malformed version with a 400 that names it.
+fn api_version(shared: &Shared, headers: &HeaderMap) -> Result<String, StripeErr> {
+    let Some(raw) = headers.get("stripe-version") else {
+        return Ok(shared.config.account_api_version.clone());
+    };
+    let asked = String::from_utf8_lossy(raw.as_bytes()).trim().to_owned();
+    if is_api_version(&asked) {
+        Ok(asked)
+    } else {
+        Err(StripeErr::invalid(format!(
+            "Invalid Stripe API version: {asked}"
+        )))
+    }
+}
+
+/// `YYYY-MM-DD`, optionally `.name` in lowercase letters.
+fn is_api_version(v: &str) -> bool {
+    let (date, name) = match v.split_once('.') {
+        Some((date, name)) => (date, Some(name)),
+        None => (v, None),
+    };
+    let b = date.as_bytes();
+    let date_ok = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    date_ok && name.is_none_or(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_lowercase()))
+}
+
 async fn process(
     shared: &Arc<Shared>,
     method: &Method,
@@ -122,9 +154,22 @@ async fn process(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Outcome {
-    match run(shared, method, uri, headers, body).await {
-        Ok(outcome) => outcome,
-        Err(err) => Outcome::Respond(with_request_id(err.into_response())),
+    let version = api_version(shared, headers);
+    let outcome = match &version {
+        Ok(_) => match run(shared, method, uri, headers, body).await {
+            Ok(outcome) => outcome,
+            Err(err) => Outcome::Respond(with_request_id(err.into_response())),
+        },
+        Err(err) => Outcome::Respond(with_request_id(err.clone().into_response())),
+    };
+    match (outcome, version) {
+        (Outcome::Respond(mut response), Ok(version)) => {
+            if let Ok(value) = version.parse() {
+                response.headers_mut().insert("stripe-version", value);
+            }
+            Outcome::Respond(response)
+        }
+        (outcome, _) => outcome,
     }
 }
 
@@ -198,8 +243,15 @@ async fn run(
     if let Some(guard) = guard {
         guard.complete(stored.clone());
     }
-    if matches!(fault.map(|f| f.kind), Some(FaultKind::CommitThenDrop)) {
-        return Ok(Outcome::Drop);
+    match fault.map(|f| f.kind) {
+        Some(FaultKind::CommitThenDrop) => return Ok(Outcome::Drop),
+        Some(FaultKind::UnreadableBody) if stored.status == StatusCode::OK => {
+            let body = serde_json::json!({ "object": "unexpected", "note": "injected by the Stripe fake" });
+            return Ok(Outcome::Respond(with_request_id(
+                (StatusCode::OK, Json(body)).into_response(),
+            )));
+        }
+        _ => {}
     }
     let mut response = with_request_id((stored.status, Json(stored.body)).into_response());
     if let Some(value) = key.and_then(|k| k.parse().ok()) {

@@ -24,6 +24,9 @@ pub struct RecordedRequest {
     pub body: String,
     /// `Idempotency-Key` header, if any.
     pub idempotency_key: Option<String>,
+    /// `Stripe-Version` header, if any.
+    #[serde(default)]
+    pub stripe_version: Option<String>,
     /// Status answered; `None` if no response was sent (dropped connection).
     pub status: Option<u16>,
 }

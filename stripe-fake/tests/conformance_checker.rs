@@ -11,6 +11,7 @@ fn post(path: &str, body: &str) -> RecordedRequest {
         content_type: Some("application/x-www-form-urlencoded".into()),
         body: body.into(),
         idempotency_key: Some("k-1".into()),
+        stripe_version: Some("2026-10-28.endive".into()),
         status: Some(200),
     }
 }
@@ -23,6 +24,7 @@ fn get(path: &str, query: &str) -> RecordedRequest {
         content_type: None,
         body: String::new(),
         idempotency_key: None,
+        stripe_version: Some("2026-10-28.endive".into()),
         status: Some(200),
     }
 }
@@ -136,4 +138,13 @@ fn unknown_operations_json_bodies_and_unkeyed_posts_are_rejected() {
         ..post("/v1/customers", "name=Ada")
     };
     assert!(problems(&unkeyed).contains("Idempotency-Key"));
+}
+
+#[test]
+fn a_request_that_does_not_pin_the_api_version_is_rejected() {
+    let unpinned = RecordedRequest {
+        stripe_version: None,
+        ..get("/v1/invoices", "")
+    };
+    assert!(problems(&unpinned).contains("Stripe-Version"));
 }

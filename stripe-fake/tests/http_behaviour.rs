@@ -17,6 +17,7 @@ async fn post(fake: &FakeHandle, path: &str, form: &[(&str, &str)], key: &str) -
     Client::new()
         .post(format!("{}{path}", fake.base_url()))
         .bearer_auth(KEY)
+        .header("Stripe-Version", stripe_fake::API_VERSION)
         .header("Idempotency-Key", key)
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(encode(form))

@@ -32,6 +32,15 @@ pub enum SyncError {
     /// Another worker holds the invoice's lease (or took it over).
     #[error("lease on the invoice was lost to another worker")]
     LeaseLost,
+    /// The call would have to wait longer than the lease allows (Stripe unavailable,
+    /// rate limited): the invoice is given back and tried again after `wait`.
+    #[error("deferred for {wait:?}: {reason}")]
+    Deferred {
+        /// How long until the call could be sent.
+        wait: std::time::Duration,
+        /// Why.
+        reason: String,
+    },
     /// A configuration value is unusable.
     #[error("invalid sync configuration: {0}")]
     Config(String),

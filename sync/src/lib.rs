@@ -10,7 +10,10 @@
 //!   against what it was last given, idempotency keys and metadata.
 //! - [`state`]: the sync's own tables — cursor, per-invoice queue with leases, customers,
 //!   publish log (`migrations/*/0003_stripe_sync.sql`).
-//! - [`pace`]: the shared token bucket, `Retry-After`, backoff with full jitter.
+//! - [`breaker`]: the process's circuit breaker — stop sending while Stripe keeps
+//!   failing, probe slowly, resume on the first answer; its state for the API.
+//! - [`pace`]: the breaker, the shared token bucket, `Retry-After` and backoff with full
+//!   jitter, every wait bounded by the invoice's lease.
 //! - [`projector`]: [`SyncProjector`] — feed the queue from the invoice change feed,
 //!   claim and publish one invoice per step (`publish`: find, diff, finalize, audit).
 //! - [`daemon`]: the long-running loop: a feeder and publishing workers, graceful
@@ -19,10 +22,16 @@
 //! - [`reconcile`]: Stripe's invoices compared with the ledger's.
 //!
 //! # Guarantees
-//! - Every `POST` carries an [`stripe::IdempotencyKey`] derived from (invoice, version,
-//!   operation, line), and every object our ids in `metadata`; a retry after a crash or
-//!   a lost answer first re-reads Stripe (stored ids, else lists matched by metadata), so
+//! - Every `POST` carries an [`stripe::IdempotencyKey`] naming the object and what is
+//!   sent (never the invoice version, so a daemon taking over sends the same keys), and
+//!   every object our ids in `metadata`; a retry after a crash, a lost answer or a
+//!   lapsed lease first re-reads Stripe (stored ids, else lists matched by metadata), so
 //!   even after the 24 h key window nothing is created twice (*exactly-once effect*).
+//! - No write without the lease: it is renewed while a publish runs, checked before
+//!   every write, and no wait outlasts it (the invoice is given back instead).
+//! - A Stripe invoice is finalized only after its lines were read back, corrected and
+//!   found equal to the ledger's, total to the cent; otherwise it parks, still a draft.
+//! - Every request pins `Stripe-Version`; an outage costs one probe per interval.
 //! - The cursor moves in the same transaction as the queue rows it fills; a publish is
 //!   recorded (state + log) in one transaction, only by the lease holder (*at-least-once*
 //!   delivery of every invoice change, coalesced to the newest version).
@@ -32,6 +41,7 @@
 //!   retries; [`pace::Caller`] owns the retry policy.
 #![forbid(unsafe_code)]
 
+pub mod breaker;
 pub mod daemon;
 pub mod error;
 pub mod options;

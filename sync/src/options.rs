@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::breaker::BreakerConfig;
+
 /// How the sync paces itself and when it publishes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SyncOptions {
@@ -44,6 +46,12 @@ pub struct SyncOptions {
     #[arg(long = "sync-worker-id", env = "SYNC_WORKER_ID", default_value_t = random_worker_id(),
           hide_default_value = true)]
     pub worker_id: String,
+    /// The circuit breaker: `SYNC_BREAKER_FAILURES` (default 5) outage-type failures
+    /// (5xx, timeouts, connection errors) within `SYNC_BREAKER_WINDOW_SECS` (default 30),
+    /// outnumbering successes, open it; while open, one probe per
+    /// `SYNC_BREAKER_PROBE_SECS` (default 5) is the whole request rate.
+    #[command(flatten)]
+    pub breaker: BreakerConfig,
 }
 
 impl Default for SyncOptions {
@@ -58,6 +66,7 @@ impl Default for SyncOptions {
             backoff_cap: Duration::from_secs(60),
             tries_per_call: 4,
             worker_id: random_worker_id(),
+            breaker: BreakerConfig::default(),
         }
     }
 }
@@ -82,7 +91,7 @@ fn positive_rate(raw: &str) -> Result<f64, String> {
     }
 }
 
-fn secs(raw: &str) -> Result<Duration, String> {
+pub(crate) fn secs(raw: &str) -> Result<Duration, String> {
     raw.trim()
         .parse::<f64>()
         .ok()

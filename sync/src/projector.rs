@@ -15,6 +15,7 @@ use ledger::EventStore;
 use projections::ProjectionTables;
 use tracing::Instrument;
 
+use crate::breaker::{CircuitBreaker, StripeHealth};
 use crate::error::SyncError;
 use crate::options::SyncOptions;
 use crate::pace::{Backoff, Caller, TokenBucket};
@@ -38,6 +39,7 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 fn retry_after(e: &SyncError) -> Option<Duration> {
     match e {
         SyncError::Stripe(e) => e.retry_after(),
+        SyncError::Deferred { wait, .. } => Some(*wait),
         _ => None,
     }
 }
@@ -53,13 +55,14 @@ pub struct SyncProjector {
     pub(crate) tables: Arc<dyn ProjectionTables>,
     pub(crate) caller: Caller,
     pub(crate) options: SyncOptions,
-    clock: Clock,
+    pub(crate) clock: Clock,
     feed_page: u32,
 }
 
 impl SyncProjector {
     pub fn new(db: Database, api: Arc<dyn StripeApi>, options: SyncOptions) -> Self {
         let bucket = Arc::new(TokenBucket::new(options.rate_limit, options.rate_limit));
+        let breaker = Arc::new(CircuitBreaker::new(options.breaker));
         let backoff = Backoff {
             base: options.backoff_base,
             cap: options.backoff_cap,
@@ -67,13 +70,7 @@ impl SyncProjector {
         Self {
             store: db.event_store(),
             tables: projections::tables_for(&db),
-            caller: Caller::new(
-                api,
-                bucket,
-                backoff,
-                options.tries_per_call,
-                options.lease / 3,
-            ),
+            caller: Caller::new(api, bucket, breaker, backoff, options.tries_per_call),
             db,
             options,
             clock: Arc::new(Utc::now),
@@ -103,6 +100,17 @@ impl SyncProjector {
 
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// Whether Stripe is reachable, as this process's circuit breaker sees it ("Stripe
+    /// unavailable since …"), with counters for metrics.
+    pub fn stripe_health(&self) -> StripeHealth {
+        self.caller.breaker().health()
+    }
+
+    /// The process's circuit breaker, to hold on to for the API and metrics.
+    pub fn breaker(&self) -> Arc<CircuitBreaker> {
+        self.caller.breaker().clone()
     }
 
     /// Queue every invoice change after the cursor; returns how many.
@@ -141,8 +149,12 @@ impl SyncProjector {
         }
     }
 
-    /// Claim one due invoice as `worker` and publish it.
+    /// Claim one due invoice as `worker` and publish it. While the circuit breaker is
+    /// open nothing is claimed, except by one worker when a probe is due.
     pub async fn publish_next(&self, worker: &str) -> Result<Outcome, SyncError> {
+        if !self.caller.breaker().admit_claim() {
+            return Ok(Outcome::Idle);
+        }
         let now = millis(self.now());
         let lease_until = now + self.options.lease.as_millis() as i64;
         let cadence = self.options.draft_cadence.as_millis() as i64;
@@ -183,6 +195,8 @@ impl SyncProjector {
                 )
             }
         };
+        // Stop renewing before recording: the record gives the lease back.
+        drop(work);
         self.record(row, worker, &attempt).await
     }
 

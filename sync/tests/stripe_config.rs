@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use sync::stripe::{StripeConfig, StripeSetup, DEFAULT_API_BASE};
+use sync::stripe::{StripeConfig, StripeSetup, DEFAULT_API_BASE, DEFAULT_API_VERSION};
 
 fn setup(vars: &[(&str, &str)]) -> Result<StripeSetup, sync::stripe::StripeError> {
     let vars: HashMap<String, String> = vars
@@ -33,6 +33,27 @@ fn a_key_alone_targets_stripe_with_default_timeouts() {
     assert_eq!(config.api_key.expose_secret(), "sk_test_123");
     assert_eq!(config.connect_timeout, Duration::from_secs(5));
     assert_eq!(config.request_timeout, Duration::from_secs(30));
+    assert_eq!(config.api_version, DEFAULT_API_VERSION);
+    assert_eq!(DEFAULT_API_VERSION, "2026-10-28.endive");
+}
+
+#[test]
+fn the_api_version_can_be_pinned_to_another_well_formed_version_only() {
+    let Ok(StripeSetup::Enabled(config)) = setup(&[
+        ("STRIPE_API_KEY", "sk_test_123"),
+        ("STRIPE_API_VERSION", " 2025-03-31.basil "),
+    ]) else {
+        panic!("expected enabled");
+    };
+    assert_eq!(config.api_version, "2025-03-31.basil");
+    for bad in ["latest", "2025-3-31", "2025-03-31.", "2025-03-31.Basil"] {
+        let err = setup(&[
+            ("STRIPE_API_KEY", "sk_test_123"),
+            ("STRIPE_API_VERSION", bad),
+        ])
+        .expect_err(bad);
+        assert!(err.to_string().contains("STRIPE_API_VERSION"), "{err}");
+    }
 }
 
 #[test]

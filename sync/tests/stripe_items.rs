@@ -35,7 +35,7 @@ async fn items_carry_period_metadata_and_decimal_unit_amounts() {
     assert_eq!(item.invoice.as_deref(), Some(draft.id.as_str()));
     assert_eq!(item.amount, 123); // 123.456789 rounded
     assert_eq!(item.quantity, 1_000_000);
-    assert_eq!(item.unit_amount_decimal, Some(dec!(0.000123456789)));
+    assert_eq!(item.unit_amount_decimal(), Some(dec!(0.000123456789)));
     assert_eq!(
         item.period,
         Period {
@@ -207,12 +207,11 @@ async fn an_invoice_embeds_its_first_ten_lines_and_the_rest_are_paged() {
     let lines = h.client.all_invoice_lines(&draft.id).await.unwrap();
     let items: Vec<String> = lines
         .iter()
-        .filter_map(|l| l.invoice_item.clone())
+        .filter_map(|l| l.invoice_item().map(str::to_owned))
         .collect();
     assert_eq!(items, created, "every line once, in the order added");
-    assert!(lines
-        .iter()
-        .all(|l| l.id.starts_with("il_") && l.kind == "invoiceitem"));
+    assert!(lines.iter().all(|l| l.id.starts_with("il_")
+        && l.parent.as_ref().map(|p| p.kind.as_str()) == Some("invoice_item_details")));
     h.finish().await;
 }
 

@@ -31,6 +31,8 @@ async fn publishes_despite(
     }
     let projector = env.projector(options());
     env.drain(&projector).await;
+    let summary = sync::status::summary(&env.db.db).await.unwrap();
+    assert_eq!(summary.parked, 0, "nothing is parked: {summary:?}");
     env.assert_stripe_matches_ledger().await;
     let report = env.reconcile().await;
     assert_eq!(report.stripe_invoices, 4);
@@ -131,6 +133,26 @@ async fn lost_answers_create_nothing_twice_even_after_the_idempotency_window(bac
     .await;
 }
 
+async fn an_unreadable_answer_to_a_write_sends_the_invoice_to_recovery_not_to_parked(
+    backend: Backend,
+) {
+    publishes_despite(
+        backend,
+        vec![
+            Fault::unreadable_body().on("POST", "/v1/invoices").times(2),
+            Fault::unreadable_body()
+                .on("POST", "/v1/invoiceitems")
+                .times(3),
+            Fault::unreadable_body()
+                .on("POST", "/v1/invoices/*/finalize")
+                .times(2),
+        ],
+        Duration::from_secs(5),
+        DAY,
+    )
+    .await;
+}
+
 sync_support::both_backends!(
     rate_limits_are_waited_out_with_retry_after,
     lock_timeouts_are_retried,
@@ -138,4 +160,5 @@ sync_support::both_backends!(
     timeouts_after_the_change_happened_create_nothing_twice,
     dropped_connections_after_commit_create_nothing_twice,
     lost_answers_create_nothing_twice_even_after_the_idempotency_window,
+    an_unreadable_answer_to_a_write_sends_the_invoice_to_recovery_not_to_parked,
 );

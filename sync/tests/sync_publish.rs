@@ -74,6 +74,15 @@ async fn calls_per_invoice_do_not_depend_on_the_number_of_usage_events(backend: 
     many.seed_closed("org", 2, 2_000).await;
     many.drain(&many.projector(options())).await;
     assert_eq!(few.fake.requests().len(), many.fake.requests().len());
+    let calls: Vec<String> = few
+        .fake
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    // Per invoice: customer, invoice, two items, the read-back that verifies the draft
+    // before finalizing, finalize.
+    assert_eq!(calls.len(), 2 * 6, "{calls:#?}");
     many.assert_stripe_matches_ledger().await;
     few.assert_conformance();
     many.assert_conformance();
@@ -270,7 +279,7 @@ async fn reconcile_finds_a_deliberately_altered_item(backend: Backend) {
         .all_invoice_lines(row.stripe_invoice_id.as_deref().unwrap())
         .await
         .unwrap();
-    let item = lines[0].invoice_item.clone().unwrap();
+    let item = lines[0].invoice_item().unwrap().to_owned();
     let params = UpdateInvoiceItem {
         price: Some(ItemPrice::Amount {
             amount: lines[0].amount + 1,

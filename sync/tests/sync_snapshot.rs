@@ -1,6 +1,7 @@
 //! The pure parts of the sync, given/when/then without a database: the
 //! diff against the last published snapshot, amounts in minor units,
-//! idempotency keys, backoff and the token bucket.
+//! idempotency keys, the verification before finalizing, backoff and the
+//! token bucket.
 
 use std::time::Duration;
 
@@ -11,7 +12,10 @@ use projections::{Invoice, InvoiceLine, InvoiceStatus, LineKind, LineSource};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use sync::pace::{Backoff, TokenBucket};
-use sync::snapshot::{desired, diff, idempotency_key, Change, PublishedLine, Snapshot};
+use sync::snapshot::{
+    desired, diff, idempotency_key, invoice_create_key, item_create_key, item_update_key, verify,
+    Change, PublishedLine, Snapshot, StripeLine,
+};
 
 fn line(id: &str, amount: Decimal) -> InvoiceLine {
     InvoiceLine {
@@ -169,4 +173,146 @@ async fn the_token_bucket_holds_the_rate_and_pauses_on_a_429() {
     let paused = tokio::time::Instant::now();
     bucket.acquire().await;
     assert!(paused.elapsed() >= Duration::from_secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_token_bucket_says_how_long_instead_of_waiting_past_a_budget() {
+    let bucket = TokenBucket::new(10.0, 1.0);
+    bucket.pause_for(Duration::from_secs(75)).await;
+    let start = tokio::time::Instant::now();
+    let wait = bucket
+        .acquire_within(Duration::from_secs(45))
+        .await
+        .unwrap_err();
+    assert_eq!(start.elapsed(), Duration::ZERO, "it did not wait at all");
+    assert!(wait > Duration::from_secs(74), "{wait:?}");
+    tokio::time::advance(Duration::from_secs(75)).await;
+    assert_eq!(bucket.acquire_within(Duration::from_secs(1)).await, Ok(()));
+}
+
+fn stripe_line(n: u32, ledger_line: Option<&str>, amount: i64, description: &str) -> StripeLine {
+    StripeLine {
+        line_id: format!("il_{n}"),
+        item_id: Some(format!("ii_{n}")),
+        ledger_line: ledger_line.map(str::to_owned),
+        amount,
+        description: description.into(),
+    }
+}
+
+#[test]
+fn a_draft_holding_exactly_the_ledgers_lines_verifies() {
+    let want = desired(&invoice(vec![
+        line("usage:cpu", dec!(1.00)),
+        line("usage:mem", dec!(2.00)),
+    ]))
+    .unwrap();
+    let lines = [
+        stripe_line(1, Some("usage:cpu"), 100, &want[0].description),
+        stripe_line(2, Some("usage:mem"), 200, &want[1].description),
+    ];
+    let check = verify(&want, &lines);
+    assert!(check.matches(), "{check:#?}");
+    assert_eq!(check.snapshot["usage:mem"].item_id, "ii_2");
+}
+
+#[test]
+fn duplicates_stale_wrong_and_missing_lines_are_each_named_for_correction() {
+    let want = desired(&invoice(vec![
+        line("usage:cpu", dec!(1.00)),
+        line("usage:mem", dec!(2.00)),
+        line("usage:net", dec!(0.50)),
+    ]))
+    .unwrap();
+    let lines = [
+        stripe_line(1, Some("usage:cpu"), 100, &want[0].description),
+        stripe_line(2, Some("usage:cpu"), 100, &want[0].description),
+        stripe_line(3, Some("usage:mem"), 251, &want[1].description),
+        stripe_line(4, Some("usage:gone"), 7, "gone"),
+    ];
+    let check = verify(&want, &lines);
+    assert!(!check.matches());
+    assert_eq!(
+        check.duplicates,
+        vec!["ii_2".to_owned()],
+        "the oldest is kept"
+    );
+    assert_eq!(check.stale, vec!["ii_4".to_owned()]);
+    assert!(
+        matches!(&check.wrong[..], [Change::Update { item_id, line }] if item_id == "ii_3" && line.amount == 200),
+        "{:?}",
+        check.wrong
+    );
+    assert_eq!(check.missing.len(), 1);
+    assert_eq!(check.missing[0].line_id, "usage:net");
+    assert_eq!(check.corrections(), 4);
+    assert!(check.foreign.is_empty());
+    let said = check.describe();
+    assert!(said.contains("duplicate items: ii_2"), "{said}");
+    assert!(said.contains("missing lines: usage:net (50)"), "{said}");
+}
+
+#[test]
+fn a_line_not_from_the_ledger_is_never_corrected_only_named() {
+    let want = desired(&invoice(vec![line("usage:cpu", dec!(1.00))])).unwrap();
+    let lines = [
+        stripe_line(1, Some("usage:cpu"), 100, &want[0].description),
+        stripe_line(9, None, 500, "added by hand"),
+    ];
+    let check = verify(&want, &lines);
+    assert!(!check.matches());
+    assert_eq!(check.corrections(), 0);
+    assert!(
+        check
+            .describe()
+            .contains("lines not from the ledger: il_9 (500)"),
+        "{}",
+        check.describe()
+    );
+}
+
+#[test]
+fn the_keys_of_the_sync_s_calls_stay_the_same_across_invoice_versions() {
+    let mut older = invoice(vec![
+        line("usage:cpu", dec!(1.00)),
+        line("usage:mem", dec!(2.00)),
+    ]);
+    older.version = 7;
+    let mut newer = older.clone();
+    newer.version = 8;
+    newer.lines[1].amount = dec!(2.50);
+    newer.total = dec!(3.50);
+    let (a, b) = (desired(&older).unwrap(), desired(&newer).unwrap());
+    // The same line with the same content: the same key, whichever version sent it.
+    assert_eq!(
+        item_create_key("in_1", &a[0]).unwrap(),
+        item_create_key("in_1", &b[0]).unwrap()
+    );
+    // Other content is another call (Stripe refuses a key reused with other parameters).
+    assert_ne!(
+        item_create_key("in_1", &a[1]).unwrap(),
+        item_create_key("in_1", &b[1]).unwrap()
+    );
+    assert_ne!(
+        item_create_key("in_1", &a[0]).unwrap(),
+        item_create_key("in_2", &a[0]).unwrap()
+    );
+    assert_ne!(
+        item_update_key("ii_1", &a[1], "t1").unwrap(),
+        item_update_key("ii_1", &b[1], "t1").unwrap()
+    );
+    // An update is repeated only by the retries of one attempt.
+    assert_ne!(
+        item_update_key("ii_1", &a[1], "t1").unwrap(),
+        item_update_key("ii_1", &a[1], "t2").unwrap()
+    );
+    let tag = "org-1/2026-01-01T00:00:00.000000Z";
+    assert_eq!(
+        invoice_create_key(tag, "cus_1").unwrap(),
+        invoice_create_key(tag, "cus_1").unwrap()
+    );
+    assert_ne!(
+        invoice_create_key(tag, "cus_1").unwrap(),
+        invoice_create_key(tag, "cus_2").unwrap()
+    );
 }

@@ -6,7 +6,13 @@
 //! `expand[]` — is one the operation accepts, with a value of the right type, within
 //! `maxLength`, and in the `enum` if there is one; required parameters are present; a
 //! body is form-encoded. Our own policy is checked too: every `POST` carries an
-//! `Idempotency-Key` of at most 255 characters.
+//! `Idempotency-Key` of at most 255 characters, and every request pins the API version
+//! with `Stripe-Version`.
+//!
+//! Response objects are checked against Stripe's example objects of the current API
+//! version (`openapi/stripe-fixtures.json`, from Stripe's `fixtures3.json`; see
+//! `scripts/extract_stripe_fixtures.py`), never against the description's response
+//! schemas, which predate API version 2025-03-31.
 
 mod objects;
 mod schema;
@@ -19,6 +25,7 @@ use serde_json::Value;
 use crate::RecordedRequest;
 
 const EXTRACT: &str = include_str!("../../openapi/stripe-subset.json");
+const FIXTURES: &str = include_str!("../../openapi/stripe-fixtures.json");
 
 /// One way a request (or object) departs from Stripe's description.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +49,23 @@ fn spec() -> Result<&'static Value, String> {
     })
     .as_ref()
     .map_err(Clone::clone)
+}
+
+fn fixtures() -> Result<&'static Value, String> {
+    static FIXTURES_JSON: OnceLock<Result<Value, String>> = OnceLock::new();
+    FIXTURES_JSON
+        .get_or_init(|| {
+            serde_json::from_str(FIXTURES).map_err(|e| format!("unreadable fixtures: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Stripe's example objects of the current API version that the fake renders
+/// (`customer`, `invoice`, `invoiceitem`, `line_item`, `deleted_*`), as committed in
+/// `openapi/stripe-fixtures.json`: `{"x-origin": …, "resources": {name: object}}`.
+pub fn fixture_objects() -> Option<&'static Value> {
+    fixtures().ok()
 }
 
 /// Every `(METHOD, path template)` in the extract, e.g. `("POST", "/v1/invoices/{invoice}/finalize")`.
@@ -82,10 +106,11 @@ pub fn check(request: &RecordedRequest) -> Vec<Violation> {
         .collect()
 }
 
-/// Checks a JSON object (customer, invoice, invoiceitem, line_item, list of them, or an
-/// error body) against Stripe's object schema: no field Stripe does not define, every
-/// required field present. Nested objects are checked one level down for lists and
-/// invoice lines.
+/// Checks a JSON object (customer, invoice, invoiceitem, line_item, a deleted one, a
+/// list of them, or an error body) against Stripe's example object of the current API
+/// version: exactly the example's fields, recursively into nested objects (metadata
+/// excepted); lists are checked item by item, an invoice's embedded lines too. Error
+/// bodies are checked against the OpenAPI description's `api_errors`.
 pub fn check_object(value: &Value) -> Vec<Violation> {
     let name = value
         .get("id")
@@ -93,9 +118,9 @@ pub fn check_object(value: &Value) -> Vec<Violation> {
         .and_then(Value::as_str)
         .unwrap_or("object")
         .to_owned();
-    let problems = match spec() {
-        Ok(spec) => objects::check_object(spec, value),
-        Err(e) => vec![e],
+    let problems = match (spec(), fixtures()) {
+        (Ok(spec), Ok(fixtures)) => objects::check_object(spec, fixtures, value),
+        (Err(e), _) | (_, Err(e)) => vec![e],
     };
     problems
         .into_iter()

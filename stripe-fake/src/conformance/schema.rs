@@ -259,5 +259,9 @@ pub(super) fn check_request(spec: &Value, request: &RecordedRequest) -> Vec<Stri
             Some(_) => {}
         }
     }
+    if request.stripe_version.is_none() {
+        problems
+            .push("request without a Stripe-Version (our policy: pin the API version)".to_owned());
+    }
     problems
 }

@@ -6,6 +6,7 @@ use projections::Invoice;
 
 use super::{Publish, Remote};
 use crate::error::SyncError;
+use crate::pace::Access;
 use crate::snapshot::{idempotency_key, invoice_tag, PublishedLine, Snapshot, META_INVOICE};
 use crate::snapshot::{META_LINE, META_ORG};
 use crate::state::{customer, millis};
@@ -59,10 +60,11 @@ impl Publish<'_> {
                     ..CreateCustomer::default()
                 };
                 let key = idempotency_key(org, 0, "customer", "")?;
-                self.keep_lease().await?;
                 let caller = self.p.caller.clone();
                 caller
-                    .call(&mut self.calls, |api| api.create_customer(&params, &key))
+                    .call(&mut self.calls, &self.lease, Access::Write, |api| {
+                        api.create_customer(&params, &key)
+                    })
                     .await?
                     .id
             }
@@ -83,9 +85,10 @@ impl Publish<'_> {
             ..ListCustomers::default()
         };
         loop {
-            self.keep_lease().await?;
             let list = caller
-                .call(&mut self.calls, |api| api.list_customers(&page))
+                .call(&mut self.calls, &self.lease, Access::Read, |api| {
+                    api.list_customers(&page)
+                })
                 .await?;
             if let Some(c) = list
                 .data
@@ -127,14 +130,19 @@ impl Publish<'_> {
         let caller = self.p.caller.clone();
         let found = match self.invoice.clone() {
             Some(id) => {
-                self.keep_lease().await?;
                 match caller
-                    .call(&mut self.calls, |api| api.retrieve_invoice(&id))
+                    .call(&mut self.calls, &self.lease, Access::Read, |api| {
+                        api.retrieve_invoice(&id)
+                    })
                     .await
                 {
                     Ok(inv) => Some(inv),
-                    Err(e) if not_found(&e) => None,
-                    Err(e) => return Err(e.into()),
+                    Err(SyncError::Stripe(e)) if not_found(&e) => {
+                        // Deleted in Stripe: a new draft must not replay its create.
+                        self.gone = Some(id.clone());
+                        None
+                    }
+                    Err(e) => return Err(e),
                 }
             }
             None => None,
@@ -175,9 +183,10 @@ impl Publish<'_> {
         };
         let mut matches = Vec::new();
         loop {
-            self.keep_lease().await?;
             let list = caller
-                .call(&mut self.calls, |api| api.list_invoices(&params))
+                .call(&mut self.calls, &self.lease, Access::Read, |api| {
+                    api.list_invoices(&params)
+                })
                 .await?;
             let last = list.data.last().map(|i| i.id.clone());
             matches.extend(
@@ -196,7 +205,9 @@ impl Publish<'_> {
             if extra.status == Some(StripeStatus::Draft) {
                 tracing::warn!(invoice = %extra.id, "deleting a duplicate Stripe draft");
                 caller
-                    .call(&mut self.calls, |api| api.delete_invoice(&extra.id))
+                    .call(&mut self.calls, &self.lease, Access::Write, |api| {
+                        api.delete_invoice(&extra.id)
+                    })
                     .await?;
             }
         }
@@ -207,21 +218,26 @@ impl Publish<'_> {
     /// items for one line are deleted from a draft.
     async fn read_lines(&mut self, id: &str, status: StripeStatus) -> Result<Snapshot, SyncError> {
         let caller = self.p.caller.clone();
-        self.keep_lease().await?;
         let lines = caller
-            .call(&mut self.calls, |api| api.all_invoice_lines(id))
+            .call(&mut self.calls, &self.lease, Access::Read, |api| {
+                api.all_invoice_lines(id)
+            })
             .await?;
         let mut snapshot = Snapshot::new();
         for line in lines {
-            let (Some(line_id), Some(item)) = (line.metadata.get(META_LINE), line.invoice_item)
-            else {
+            let (Some(line_id), Some(item)) = (
+                line.metadata.get(META_LINE),
+                line.invoice_item().map(str::to_owned),
+            ) else {
                 continue;
             };
             if snapshot.contains_key(line_id) {
                 if status == StripeStatus::Draft {
                     tracing::warn!(item = %item, "deleting a duplicate Stripe invoice item");
                     caller
-                        .call(&mut self.calls, |api| api.delete_invoice_item(&item))
+                        .call(&mut self.calls, &self.lease, Access::Write, |api| {
+                            api.delete_invoice_item(&item)
+                        })
                         .await?;
                 }
                 continue;

@@ -4,7 +4,8 @@ use projections::Invoice;
 
 use super::{Publish, Remote};
 use crate::error::SyncError;
-use crate::snapshot::{desired, diff, idempotency_key, invoice_tag, Change, PublishedLine};
+use crate::pace::Access;
+use crate::snapshot::{desired, diff, item_create_key, item_update_key, Change, PublishedLine};
 use crate::stripe::{
     CreateInvoiceItem, InvoiceStatus as StripeStatus, ItemPrice, Period, UpdateInvoiceItem,
 };
@@ -29,7 +30,6 @@ impl Publish<'_> {
             )));
         }
         let customer = self.customer.clone().unwrap_or_default();
-        let tag = invoice_tag(invoice.org_id.as_str(), invoice.period_start);
         let currency = invoice.currency.code().to_ascii_lowercase();
         let period = Period {
             start: invoice.period_start.timestamp(),
@@ -37,10 +37,9 @@ impl Publish<'_> {
         };
         let caller = self.p.caller.clone();
         for change in changes {
-            self.keep_lease().await?;
             match change {
                 Change::Create(line) => {
-                    let key = idempotency_key(&tag, invoice.version, "item", &line.line_id)?;
+                    let key = item_create_key(&remote.id, &line)?;
                     let params = CreateInvoiceItem {
                         customer: customer.clone(),
                         invoice: Some(remote.id.clone()),
@@ -53,7 +52,7 @@ impl Publish<'_> {
                         },
                     };
                     let item = caller
-                        .call(&mut self.calls, |api| {
+                        .call(&mut self.calls, &self.lease, Access::Write, |api| {
                             api.create_invoice_item(&params, &key)
                         })
                         .await?;
@@ -67,7 +66,7 @@ impl Publish<'_> {
                     );
                 }
                 Change::Update { item_id, line } => {
-                    let key = idempotency_key(&tag, invoice.version, "item-update", &line.line_id)?;
+                    let key = item_update_key(&item_id, &line, &self.attempt)?;
                     let params = UpdateInvoiceItem {
                         price: Some(ItemPrice::Amount {
                             amount: line.amount,
@@ -76,7 +75,7 @@ impl Publish<'_> {
                         ..UpdateInvoiceItem::default()
                     };
                     caller
-                        .call(&mut self.calls, |api| {
+                        .call(&mut self.calls, &self.lease, Access::Write, |api| {
                             api.update_invoice_item(&item_id, &params, &key)
                         })
                         .await?;
@@ -91,12 +90,14 @@ impl Publish<'_> {
                 }
                 Change::Delete { line_id, item_id } => {
                     match caller
-                        .call(&mut self.calls, |api| api.delete_invoice_item(&item_id))
+                        .call(&mut self.calls, &self.lease, Access::Write, |api| {
+                            api.delete_invoice_item(&item_id)
+                        })
                         .await
                     {
                         Ok(_) => {}
-                        Err(e) if e.status() == Some(404) => {}
-                        Err(e) => return Err(e.into()),
+                        Err(SyncError::Stripe(e)) if e.status() == Some(404) => {}
+                        Err(e) => return Err(e),
                     }
                     remote.snapshot.remove(&line_id);
                 }

@@ -11,15 +11,20 @@
 
 mod audit;
 mod find;
+mod lease;
 mod lines;
+mod verify;
 
 use projections::{Invoice, InvoiceStatus};
 
 use crate::error::SyncError;
+use crate::pace::Access;
 use crate::projector::SyncProjector;
-use crate::snapshot::{idempotency_key, invoice_metadata, invoice_tag, Snapshot};
+use crate::snapshot::{
+    invoice_action_key, invoice_create_key, invoice_metadata, invoice_tag, Snapshot,
+};
 use crate::state::record::{Attempt, Outcome};
-use crate::state::{millis, queue, SyncRow};
+use crate::state::{queue, SyncRow};
 use crate::stripe::{CreateInvoice, InvoiceStatus as StripeStatus, PendingInvoiceItemsBehavior};
 
 /// The Stripe invoice as far as this publish knows it.
@@ -38,7 +43,11 @@ pub(crate) struct Publish<'a> {
     pub(crate) customer: Option<String>,
     pub(crate) invoice: Option<String>,
     pub(crate) version: i64,
-    lease_renewed_at: i64,
+    pub(crate) lease: lease::Lease,
+    /// A Stripe invoice of ours that recovery found deleted (its create key is spent).
+    pub(crate) gone: Option<String>,
+    /// Names this attempt in the keys of updates (see `snapshot::item_update_key`).
+    pub(crate) attempt: String,
 }
 
 fn status_text(s: StripeStatus) -> &'static str {
@@ -61,7 +70,9 @@ impl<'a> Publish<'a> {
             customer: row.stripe_customer_id.clone(),
             invoice: row.stripe_invoice_id.clone(),
             version: row.target_version,
-            lease_renewed_at: millis(p.now()),
+            lease: lease::Lease::keep(&p.db, row, worker, p.options.lease, p.clock.clone()),
+            gone: None,
+            attempt: uuid::Uuid::new_v4().simple().to_string(),
         }
     }
 
@@ -80,17 +91,6 @@ impl<'a> Publish<'a> {
         }
     }
 
-    /// Renew the lease when half of it has passed (before each Stripe call).
-    pub(crate) async fn keep_lease(&mut self) -> Result<(), SyncError> {
-        let now = millis(self.p.now());
-        let lease = self.p.options.lease.as_millis() as i64;
-        if now - self.lease_renewed_at >= lease / 2 {
-            queue::renew(&self.p.db, self.row, self.worker, now + lease).await?;
-            self.lease_renewed_at = now;
-        }
-        Ok(())
-    }
-
     pub(crate) async fn run(&mut self) -> Result<Attempt, SyncError> {
         let org = self.row.org()?;
         let period = self.row.period()?;
@@ -102,7 +102,7 @@ impl<'a> Publish<'a> {
         let customer = self.ensure_customer(&invoice).await?;
         let remote = self.find_invoice(&invoice, &customer).await?;
         let (outcome, remote) = match invoice.status {
-            InvoiceStatus::Void => (Outcome::Voided, self.void(&invoice, remote).await?),
+            InvoiceStatus::Void => (Outcome::Voided, self.void(remote).await?),
             InvoiceStatus::Open => {
                 let remote = self.draft(&invoice, &customer, remote).await?;
                 (
@@ -113,10 +113,8 @@ impl<'a> Publish<'a> {
             InvoiceStatus::Finalized | InvoiceStatus::Paid => {
                 let remote = self.draft(&invoice, &customer, remote).await?;
                 let remote = self.apply_lines(&invoice, remote).await?;
-                (
-                    Outcome::Finalized,
-                    Some(self.finalize(&invoice, remote).await?),
-                )
+                let remote = self.verify_before_finalizing(&invoice, remote).await?;
+                (Outcome::Finalized, Some(self.finalize(remote).await?))
             }
         };
         self.audit(&invoice, outcome, remote.as_ref()).await?;
@@ -151,7 +149,11 @@ impl<'a> Publish<'a> {
             return Ok(remote);
         }
         let tag = invoice_tag(invoice.org_id.as_str(), invoice.period_start);
-        let key = idempotency_key(&tag, invoice.version, "invoice", "")?;
+        let basis = match &self.gone {
+            Some(gone) => format!("{customer}\nafter {gone}"),
+            None => customer.to_owned(),
+        };
+        let key = invoice_create_key(&tag, &basis)?;
         let mut params = CreateInvoice::for_customer(customer);
         params.auto_advance = Some(false);
         params.currency = Some(invoice.currency.code().to_ascii_lowercase());
@@ -162,10 +164,11 @@ impl<'a> Publish<'a> {
         ));
         params.metadata = invoice_metadata(invoice);
         params.pending_invoice_items_behavior = Some(PendingInvoiceItemsBehavior::Exclude);
-        self.keep_lease().await?;
         let caller = self.p.caller.clone();
         let created = caller
-            .call(&mut self.calls, |api| api.create_invoice(&params, &key))
+            .call(&mut self.calls, &self.lease, Access::Write, |api| {
+                api.create_invoice(&params, &key)
+            })
             .await?;
         self.invoice = Some(created.id.clone());
         queue::save_ids(&self.p.db, self.row, self.worker, customer, &created.id).await?;
@@ -177,16 +180,14 @@ impl<'a> Publish<'a> {
     }
 
     /// Finalize a draft whose final snapshot is published.
-    async fn finalize(&mut self, invoice: &Invoice, remote: Remote) -> Result<Remote, SyncError> {
+    async fn finalize(&mut self, remote: Remote) -> Result<Remote, SyncError> {
         if remote.status != StripeStatus::Draft {
             return Ok(remote);
         }
-        let tag = invoice_tag(invoice.org_id.as_str(), invoice.period_start);
-        let key = idempotency_key(&tag, invoice.version, "finalize", "")?;
-        self.keep_lease().await?;
+        let key = invoice_action_key(&remote.id, "finalize")?;
         let caller = self.p.caller.clone();
         let done = caller
-            .call(&mut self.calls, |api| {
+            .call(&mut self.calls, &self.lease, Access::Write, |api| {
                 api.finalize_invoice(&remote.id, &key)
             })
             .await?;
@@ -197,28 +198,26 @@ impl<'a> Publish<'a> {
     }
 
     /// The ledger voided the invoice: delete a Stripe draft, void an open one.
-    async fn void(
-        &mut self,
-        invoice: &Invoice,
-        remote: Option<Remote>,
-    ) -> Result<Option<Remote>, SyncError> {
+    async fn void(&mut self, remote: Option<Remote>) -> Result<Option<Remote>, SyncError> {
         let Some(remote) = remote else {
             return Ok(None);
         };
         let caller = self.p.caller.clone();
-        self.keep_lease().await?;
         match remote.status {
             StripeStatus::Draft => {
                 caller
-                    .call(&mut self.calls, |api| api.delete_invoice(&remote.id))
+                    .call(&mut self.calls, &self.lease, Access::Write, |api| {
+                        api.delete_invoice(&remote.id)
+                    })
                     .await?;
                 Ok(None)
             }
             StripeStatus::Open => {
-                let tag = invoice_tag(invoice.org_id.as_str(), invoice.period_start);
-                let key = idempotency_key(&tag, invoice.version, "void", "")?;
+                let key = invoice_action_key(&remote.id, "void")?;
                 let voided = caller
-                    .call(&mut self.calls, |api| api.void_invoice(&remote.id, &key))
+                    .call(&mut self.calls, &self.lease, Access::Write, |api| {
+                        api.void_invoice(&remote.id, &key)
+                    })
                     .await?;
                 Ok(Some(Remote {
                     status: voided.status.unwrap_or(StripeStatus::Void),

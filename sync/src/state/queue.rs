@@ -88,7 +88,8 @@ const DUE: &str = "parked = false AND terminal_done = false AND next_attempt_at 
          AND COALESCE(last_published_at, 0) + $4 <= $3))";
 
 /// Claim the next due invoice for `owner` until `lease_until`; a claim
-/// that finds an unrecorded publish (`in_flight`) sets `recovery`.
+/// that finds an unrecorded publish (`in_flight`) or takes over another
+/// worker's lapsed lease sets `recovery` (the publish reads Stripe first).
 pub async fn claim(
     db: &Database,
     owner: &str,
@@ -99,7 +100,8 @@ pub async fn claim(
     let lock = db.dialect().skip_locked();
     let sql = format!(
         "UPDATE stripe_invoice_sync SET lease_owner = $1, lease_expires_at = $2, \
-           recovery = in_flight, in_flight = true, updated_at = $3 \
+           recovery = (in_flight OR lease_owner IS NOT NULL), in_flight = true, \
+           updated_at = $3 \
          WHERE {DUE} AND (org_id, period_start) IN (SELECT org_id, period_start \
            FROM stripe_invoice_sync WHERE {DUE} \
            ORDER BY next_attempt_at, updated_at LIMIT 1 {lock}) \

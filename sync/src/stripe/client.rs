@@ -50,6 +50,7 @@ pub struct StripeClient {
     http: reqwest::Client,
     api_base: Arc<Url>,
     api_key: SecretString,
+    api_version: HeaderValue,
 }
 
 impl std::fmt::Debug for StripeClient {
@@ -75,6 +76,14 @@ impl StripeClient {
                 "STRIPE_API_BASE cannot be a base URL".to_owned(),
             ));
         }
+        if !super::is_api_version(&config.api_version) {
+            return Err(StripeError::Config(format!(
+                "{:?} is not a Stripe API version",
+                config.api_version
+            )));
+        }
+        let api_version = HeaderValue::from_str(&config.api_version)
+            .map_err(|_| StripeError::Config("the API version is not a header value".into()))?;
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
@@ -85,12 +94,13 @@ impl StripeClient {
             http,
             api_base: Arc::new(api_base),
             api_key: config.api_key.clone(),
+            api_version,
         })
     }
 
-    /// The base URL requests go to.
-    pub fn api_base(&self) -> &str {
-        self.api_base.as_str()
+    /// The API version every request pins (`Stripe-Version`).
+    pub fn api_version(&self) -> &str {
+        self.api_version.to_str().unwrap_or_default()
     }
 
     fn url(&self, segments: &[&str]) -> Result<Url, StripeError> {
@@ -164,6 +174,7 @@ impl StripeClient {
     ) -> Result<T, StripeError> {
         let request = request
             .bearer_auth(self.api_key.expose_secret())
+            .header(STRIPE_VERSION, self.api_version.clone())
             .build()
             .map_err(StripeError::Http)?;
         let path = request.url().path().to_owned();
@@ -185,11 +196,13 @@ impl StripeClient {
             status = status.as_u16(),
             request_id = request_id.as_deref(),
             replayed = header_str(&headers, "idempotent-replayed") == Some("true"),
+            stripe_version = header_str(&headers, STRIPE_VERSION),
             "stripe response"
         );
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|source| StripeError::Decode {
                 status: status.as_u16(),
+                write: method != Method::GET,
                 source,
             });
         }
@@ -220,6 +233,9 @@ impl StripeClient {
         })
     }
 }
+
+/// The request (and response) header naming the API version.
+const STRIPE_VERSION: &str = "stripe-version";
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())

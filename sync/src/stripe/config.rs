@@ -9,6 +9,27 @@ use super::StripeError;
 /// Stripe's production API; test mode uses the same host with a `sk_test_…` key.
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
 
+/// The API version every request pins with `Stripe-Version` (`STRIPE_API_VERSION`):
+/// the one whose object shapes the client decodes (Stripe's libraries of October 2026
+/// pin it too). An account's default version never changes what the client reads.
+pub const DEFAULT_API_VERSION: &str = "2026-10-28.endive";
+
+/// Whether `v` has the form of a Stripe API version: `YYYY-MM-DD`, optionally followed
+/// by `.name` (lowercase letters), e.g. `2024-06-20` or `2026-10-28.endive`.
+pub fn is_api_version(v: &str) -> bool {
+    let (date, name) = match v.split_once('.') {
+        Some((date, name)) => (date, Some(name)),
+        None => (v, None),
+    };
+    let b = date.as_bytes();
+    let date_ok = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    date_ok && name.is_none_or(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_lowercase()))
+}
+
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -23,6 +44,10 @@ pub struct StripeConfig {
     pub connect_timeout: Duration,
     /// Whole-request timeout (`STRIPE_REQUEST_TIMEOUT_SECS`, default 30).
     pub request_timeout: Duration,
+    /// Sent as `Stripe-Version` on every request (`STRIPE_API_VERSION`, default
+    /// [`DEFAULT_API_VERSION`]). Change it only together with the objects the client
+    /// decodes.
+    pub api_version: String,
 }
 
 /// Whether the sync talks to Stripe at all.
@@ -42,11 +67,12 @@ impl StripeConfig {
             api_key,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            api_version: DEFAULT_API_VERSION.to_owned(),
         }
     }
 
-    /// Reads `STRIPE_API_KEY`, `STRIPE_API_BASE`, `STRIPE_CONNECT_TIMEOUT_SECS` and
-    /// `STRIPE_REQUEST_TIMEOUT_SECS`.
+    /// Reads `STRIPE_API_KEY`, `STRIPE_API_BASE`, `STRIPE_CONNECT_TIMEOUT_SECS`,
+    /// `STRIPE_REQUEST_TIMEOUT_SECS` and `STRIPE_API_VERSION`.
     pub fn from_env() -> Result<StripeSetup, StripeError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -74,6 +100,15 @@ impl StripeConfig {
         }
         if let Some(t) = seconds(&lookup, "STRIPE_REQUEST_TIMEOUT_SECS")? {
             config.request_timeout = t;
+        }
+        if let Some(v) = lookup("STRIPE_API_VERSION").filter(|v| !v.trim().is_empty()) {
+            let v = v.trim();
+            if !is_api_version(v) {
+                return Err(StripeError::Config(format!(
+                    "STRIPE_API_VERSION must look like 2026-10-28.endive or 2024-06-20, got {v:?}"
+                )));
+            }
+            config.api_version = v.to_owned();
         }
         Ok(StripeSetup::Enabled(config))
     }

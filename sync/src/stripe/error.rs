@@ -71,11 +71,15 @@ pub enum StripeError {
     /// or may not have taken effect.
     #[error("connection to Stripe failed or was lost")]
     Connection(#[source] reqwest::Error),
-    /// A success response whose body is not the object we expected.
+    /// A success response whose body is not the object we expected. After a write
+    /// (`POST`, `DELETE`) Stripe *has* made the change, so the call is in doubt, not
+    /// permanent: the caller must re-read Stripe before doing anything else.
     #[error("unexpected response body from Stripe (status {status})")]
     Decode {
         /// HTTP status.
         status: u16,
+        /// Whether the request was a write that Stripe answered with success.
+        write: bool,
         /// What did not parse.
         #[source]
         source: serde_json::Error,
@@ -104,11 +108,8 @@ impl StripeError {
             } => *decided,
             Self::Api { status, .. } => *status == 429 || *status == 409 || *status >= 500,
             Self::Timeout(_) | Self::Connection(_) => true,
-            Self::Decode { .. }
-            | Self::InvalidRequest(_)
-            | Self::Encode(_)
-            | Self::Config(_)
-            | Self::Http(_) => false,
+            Self::Decode { write, .. } => *write,
+            Self::InvalidRequest(_) | Self::Encode(_) | Self::Config(_) | Self::Http(_) => false,
         };
         if retryable {
             ErrorClass::Retryable
@@ -148,6 +149,26 @@ impl StripeError {
         match self {
             Self::Api { status, .. } | Self::Decode { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    /// Whether the call may have taken effect without our hearing of it: a timeout, a
+    /// lost connection, or a write whose successful answer we could not read.
+    pub fn is_in_doubt(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout(_) | Self::Connection(_) | Self::Decode { write: true, .. }
+        )
+    }
+
+    /// Whether the failure says Stripe itself is failing (5xx, a timeout, a connection
+    /// that failed or broke), as the circuit breaker counts it. Refusals (4xx, 429) and
+    /// undecodable bodies mean Stripe is up.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Self::Api { status, .. } => *status >= 500,
+            Self::Timeout(_) | Self::Connection(_) => true,
+            _ => false,
         }
     }
 

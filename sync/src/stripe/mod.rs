@@ -2,6 +2,8 @@
 //!
 //! Requests are form-encoded the way Stripe expects (`metadata[key]`, `period[start]`,
 //! amounts in integer minor units); every `POST` takes an [`IdempotencyKey`]. The client
+//! pins the API version (`Stripe-Version`, [`DEFAULT_API_VERSION`]) on every request, so
+//! an account's default version never changes the shapes it decodes. The client
 //! never retries by itself: [`StripeError::class`] says whether a retry may help and
 //! [`StripeError::retry_after`] how long Stripe asked us to wait.
 
@@ -17,11 +19,13 @@ mod params;
 
 pub use api::StripeApi;
 pub use client::{IdempotencyKey, StripeClient};
-pub use config::{StripeConfig, StripeSetup, DEFAULT_API_BASE};
+pub use config::{
+    is_api_version, StripeConfig, StripeSetup, DEFAULT_API_BASE, DEFAULT_API_VERSION,
+};
 pub use error::{ApiError, ErrorClass, StripeError};
 pub use objects::{
-    CollectionMethod, Customer, Deleted, Invoice, InvoiceItem, InvoiceLine, InvoiceStatus, List,
-    Period, SearchResult,
+    CollectionMethod, Customer, Deleted, Invoice, InvoiceItem, InvoiceItemDetails, InvoiceLine,
+    InvoiceStatus, LineParent, List, Period, Pricing, SearchResult,
 };
 pub use params::{
     metadata_search_query, CreateCustomer, CreateInvoice, CreateInvoiceItem, ItemPrice,

@@ -1,4 +1,7 @@
-//! Stripe objects as we read them: only the fields the sync uses.
+//! Stripe objects as we read them: only the fields the sync uses, in the shapes of the
+//! pinned API version ([`DEFAULT_API_VERSION`](super::DEFAULT_API_VERSION); Stripe's
+//! `fixtures3.json` of that version is the reference, and a test decodes it). Fields we
+//! do not read are ignored, so additions on Stripe's side never break decoding.
 //! Amounts are integer minor units of `currency` (a lowercase ISO code).
 
 use std::collections::BTreeMap;
@@ -171,9 +174,47 @@ pub struct InvoiceItem {
     pub period: Period,
     /// Quantity.
     pub quantity: i64,
+    /// How it is priced (API 2025-03-31 and later; replaces the top-level
+    /// `unit_amount_decimal` and `price`).
+    #[serde(default)]
+    pub pricing: Option<Pricing>,
+}
+
+impl InvoiceItem {
     /// Unit price in minor units with up to 12 decimal places, when priced per unit.
+    pub fn unit_amount_decimal(&self) -> Option<Decimal> {
+        self.pricing.as_ref().and_then(|p| p.unit_amount_decimal)
+    }
+}
+
+/// `pricing` of an invoice item or line.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Pricing {
+    /// `price_details` (priced from a Price object) or absent for one-off amounts.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// Unit price in minor units with up to 12 decimal places.
     #[serde(default, with = "rust_decimal::serde::str_option")]
     pub unit_amount_decimal: Option<Decimal>,
+}
+
+/// `parent` of an invoice line: what the line was made from.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LineParent {
+    /// `invoice_item_details` or `subscription_item_details`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Set when the line comes from an invoice item.
+    #[serde(default)]
+    pub invoice_item_details: Option<InvoiceItemDetails>,
+}
+
+/// `parent.invoice_item_details` of an invoice line.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InvoiceItemDetails {
+    /// The invoice item (`ii_…`) behind the line.
+    #[serde(default)]
+    pub invoice_item: Option<String>,
 }
 
 /// A line of an invoice (`il_…`) as listed by `GET /v1/invoices/{id}/lines`.
@@ -188,9 +229,6 @@ pub struct InvoiceLine {
     /// Description shown on the invoice.
     #[serde(default)]
     pub description: Option<String>,
-    /// The invoice item behind the line, for `type = invoiceitem`.
-    #[serde(default)]
-    pub invoice_item: Option<String>,
     /// Metadata copied from the invoice item.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub metadata: Metadata,
@@ -199,7 +237,21 @@ pub struct InvoiceLine {
     /// Quantity, if any.
     #[serde(default)]
     pub quantity: Option<i64>,
-    /// `invoiceitem` or `subscription`.
-    #[serde(rename = "type")]
-    pub kind: String,
+    /// What the line was made from (API 2025-03-31 and later; replaces the top-level
+    /// `type` and `invoice_item`).
+    #[serde(default)]
+    pub parent: Option<LineParent>,
+    /// How the line is priced.
+    #[serde(default)]
+    pub pricing: Option<Pricing>,
+}
+
+impl InvoiceLine {
+    /// The invoice item (`ii_…`) behind the line, for lines made from invoice items.
+    pub fn invoice_item(&self) -> Option<&str> {
+        self.parent
+            .as_ref()
+            .and_then(|p| p.invoice_item_details.as_ref())
+            .and_then(|d| d.invoice_item.as_deref())
+    }
 }

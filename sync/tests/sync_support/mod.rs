@@ -49,7 +49,7 @@ pub fn client(fake: &FakeHandle, timeout: Duration) -> Arc<dyn StripeApi> {
     Arc::new(StripeClient::new(&config).expect("client builds"))
 }
 
-/// Fast pacing for tests: no draft publishing, short backoff.
+/// Fast pacing for tests: no draft publishing, short backoff, quick breaker probes.
 pub fn options() -> SyncOptions {
     SyncOptions {
         rate_limit: 1000.0,
@@ -61,6 +61,11 @@ pub fn options() -> SyncOptions {
         backoff_cap: Duration::from_millis(50),
         tries_per_call: 4,
         worker_id: format!("test-{}", uuid::Uuid::new_v4().simple()),
+        // Opens as in production, probes faster.
+        breaker: sync::breaker::BreakerConfig {
+            probe_interval: Duration::from_millis(200),
+            ..sync::breaker::BreakerConfig::default()
+        },
     }
 }
 
