@@ -141,6 +141,12 @@ impl Pipeline {
         self.sync.is_some()
     }
 
+    /// The sync's circuit breaker (Stripe's availability as this process
+    /// sees it), for the API and `/metrics`.
+    pub fn stripe_breaker(&self) -> Option<Arc<sync::breaker::CircuitBreaker>> {
+        self.sync.as_ref().map(|sync| sync.breaker())
+    }
+
     /// Bring everything up to date once, as of `now`: fold every event,
     /// close the periods that ended (then fold what closing appended), and
     /// publish to Stripe until nothing is due.

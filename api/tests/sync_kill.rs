@@ -1,6 +1,8 @@
 //! SIGKILL the sync daemon (`billing sync`, the real binary) at random
 //! points, over and over, while it publishes 200+ invoices; restart it
-//! each time. At the end
+//! each time. The daemon's own pipeline folds the usage and closes the
+//! periods while it is being killed, and ten invoices are voided in the
+//! ledger mid-way. At the end
 //! Stripe holds exactly the ledger's invoices: no duplicate invoice or item,
 //! totals equal to the cent. Run once with Stripe's idempotency window cut
 //! to a millisecond, so recovery must come from metadata, not key replays.
@@ -34,6 +36,9 @@ fn daemon(env: &Env) -> Child {
         .env("SYNC_BACKOFF_BASE_MS", "20")
         .env("SYNC_BACKOFF_CAP_SECS", "0.5")
         .env("SYNC_DRAFT_CADENCE_SECS", "0")
+        .env("BILLING_CLOSE_INTERVAL_SECS", "1")
+        .env("BILLING_CLOSE_GRACE_MINUTES", "0")
+        .env("BILLING_PROJECTION_POLL_MS", "20")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -50,9 +55,51 @@ fn signal(child: &Child, sig: &str) {
     assert!(sent.success(), "kill {sig} {pid}");
 }
 
+/// Invoices not yet finished in Stripe (finalized, or voided), closed or not.
+async fn remaining(env: &Env) -> usize {
+    let filter = sync::status::StatusFilter {
+        limit: Some(1_000),
+        ..Default::default()
+    };
+    let done = sync::status::list_sync_status(&env.db.db, &filter)
+        .await
+        .expect("status")
+        .iter()
+        .filter(|r| r.terminal_done)
+        .count();
+    INVOICES - done
+}
+
 async fn final_pending(env: &Env) -> i64 {
     let s = sync::status::summary(&env.db.db).await.expect("summary");
     s.final_pending + s.retrying
+}
+
+/// Void ten invoices in the ledger (whatever the sync has done with them).
+async fn void_some(env: &Env, anchor: chrono::DateTime<chrono::Utc>) {
+    use ledger::event::{InvoiceKey, InvoiceVoided};
+    use ledger::{ExpectedVersion, LedgerEvent, NewEvent, OrgId};
+    for n in 0..10 {
+        let key = InvoiceKey {
+            org_id: OrgId::new(format!("org-{n}")).unwrap(),
+            period_start: anchor,
+        };
+        let voided = LedgerEvent::InvoiceVoided(InvoiceVoided {
+            invoice: key.clone(),
+            reason: "goodwill".into(),
+        });
+        env.db
+            .store()
+            .append(
+                &key.stream(),
+                ExpectedVersion::Any,
+                vec![NewEvent::from_domain(&voided, chrono::Utc::now())
+                    .unwrap()
+                    .with_idempotency_key(format!("kill-void-{n}"))],
+            )
+            .await
+            .unwrap();
+    }
 }
 
 async fn survives_repeated_kills(backend: Backend, window: Duration) {
@@ -64,15 +111,22 @@ async fn survives_repeated_kills(backend: Backend, window: Duration) {
         },
     )
     .await;
-    env.seed_closed("org", INVOICES, 4).await;
+    // Usage in a period that has ended; the daemon folds and closes it.
+    let anchor = testkit::seed::past_anchor(chrono::Utc::now());
+    testkit::seed::seed(env.db.store().as_ref(), "org", INVOICES, 4, anchor)
+        .await
+        .unwrap();
 
     // SIGINT mid-publish: the daemon stops cleanly (exit 0) with progress saved.
     let mut child = daemon(&env);
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(
-        final_pending(&env).await > 0,
-        "SIGINT should hit a publishing daemon"
-    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while final_pending(&env).await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the daemon never closed a period"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     signal(&child, "-INT");
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
@@ -80,17 +134,20 @@ async fn survives_repeated_kills(backend: Backend, window: Duration) {
         .unwrap();
     assert!(status.success(), "exit status {status}");
 
-    // SIGKILL at random points while there is still work to publish.
+    // SIGKILL at random points while there is still work to do.
     let mut kills_while_publishing = 0;
     for _ in 0..2 * KILLS {
         let mut child = daemon(&env);
         let wait = rand::rng().random_range(150..600);
         tokio::time::sleep(Duration::from_millis(wait)).await;
-        let publishing = final_pending(&env).await > 0;
+        let publishing = remaining(&env).await > 0;
         child.start_kill().expect("SIGKILL");
         child.wait().await.expect("reaped");
         if publishing {
             kills_while_publishing += 1;
+        }
+        if kills_while_publishing == 5 {
+            void_some(&env, anchor).await;
         }
         if kills_while_publishing >= KILLS || !publishing {
             break;
@@ -109,7 +166,7 @@ async fn survives_repeated_kills(backend: Backend, window: Duration) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let s = sync::status::summary(&env.db.db).await.unwrap();
-        if s.invoices > 0 && s.final_pending == 0 && s.retrying == 0 {
+        if remaining(&env).await == 0 && s.final_pending == 0 && s.retrying == 0 {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "not drained: {s:?}");
@@ -122,8 +179,34 @@ async fn survives_repeated_kills(backend: Backend, window: Duration) {
         .unwrap();
     assert!(status.success(), "exit status {status}");
 
+    let rows = sync::status::list_sync_status(
+        &env.db.db,
+        &sync::status::StatusFilter {
+            limit: Some(1_000),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // The closed periods (each close also opened the next, still open, period).
+    let closed: Vec<_> = rows
+        .iter()
+        .filter(|r| r.period().unwrap() == anchor)
+        .collect();
+    assert_eq!(closed.len(), INVOICES);
+    assert!(closed.iter().all(|r| r.terminal_done), "{closed:#?}");
+    let voided: Vec<_> = closed
+        .iter()
+        .filter(|r| r.ledger_status == "void")
+        .collect();
+    assert_eq!(voided.len(), 10, "the ten voids reached the sync");
+    // A voided invoice Stripe never saw stays out of Stripe; one it had is voided there.
+    let never_published = voided
+        .iter()
+        .filter(|r| r.stripe_invoice_id.is_none())
+        .count();
     let (invoices, _) = env.stripe_counts().await;
-    assert_eq!(invoices.len(), INVOICES);
+    assert_eq!(invoices.len(), INVOICES - never_published);
     env.assert_stripe_matches_ledger().await;
     env.assert_conformance();
 }

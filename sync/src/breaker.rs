@@ -116,7 +116,7 @@ pub struct CircuitBreaker {
 }
 
 /// The breaker's state for the API and metrics.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StripeHealth {
     /// Whether calls are going through (breaker closed).
     pub available: bool,

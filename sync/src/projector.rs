@@ -183,7 +183,12 @@ impl SyncProjector {
                     .backoff()
                     .delay(row.attempts.clamp(0, 16) as u32 + 1, retry_after(&e))
                     .max(Duration::from_millis(50));
-                tracing::warn!(error = %e, permanent, "publish failed");
+                if matches!(e, SyncError::Deferred { .. }) {
+                    // Pacing, not a failure: the invoice waits its turn.
+                    tracing::debug!(error = %e, "publish deferred");
+                } else {
+                    tracing::warn!(error = %e, permanent, "publish failed");
+                }
                 work.failed(
                     if permanent {
                         Recorded::Parked

@@ -46,6 +46,7 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(backend = db.backend().name(), database = %super::redact(url),
         read_only = args.read_only, "database ready");
     let mut tasks = tokio::task::JoinSet::new();
+    let mut breaker = None;
     if !args.read_only {
         let stripe = match super::stripe_from_env()? {
             Ok(api) => Some(api),
@@ -57,6 +58,7 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
             }
         };
         let pipeline = Pipeline::new(&db, &args.pipeline, stripe);
+        breaker = pipeline.stripe_breaker();
         if !pipeline.is_empty() {
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
@@ -71,7 +73,7 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
             max_batch: args.max_batch,
             ..ApiConfig::default()
         };
-        let app = Application::build(db.clone(), config).await?;
+        let app = Application::build_with(db.clone(), config, breaker).await?;
         tracing::info!(bind = %args.bind, port = app.port(), "HTTP API listening");
         let shutdown = shutdown.clone();
         tasks.spawn(async move { app.run(shutdown).await });

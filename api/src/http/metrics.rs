@@ -42,10 +42,20 @@ pub struct Metrics {
     seconds_behind: Gauge,
     head: Gauge,
     sync: Family<OutcomeLabels, Gauge>,
+    /// The Stripe sync's circuit breaker, when this process runs the sync.
+    stripe: Vec<(&'static str, Gauge)>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
+        Self::new(false)
+    }
+}
+
+impl Metrics {
+    /// The registry; with `stripe`, also the sync's view of Stripe's
+    /// availability (only a process that runs the sync knows it).
+    pub fn new(stripe: bool) -> Self {
         let mut registry = Registry::with_prefix("billing");
         let requests = Family::<RouteLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
@@ -90,6 +100,19 @@ impl Default for Metrics {
             "Highest global position stored (its rate is the append rate)",
             head.clone(),
         );
+        let stripe = if stripe {
+            sync::breaker::StripeHealth::default()
+                .metrics()
+                .into_iter()
+                .map(|(name, _)| {
+                    let gauge = Gauge::default();
+                    registry.register(name, stripe_help(name), gauge.clone());
+                    (name, gauge)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Self {
             registry,
             requests,
@@ -99,17 +122,31 @@ impl Default for Metrics {
             seconds_behind,
             head,
             sync,
+            stripe,
         }
     }
-}
 
-impl Metrics {
     pub fn usage(&self, outcome: &str, n: u64) {
         self.usage
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.to_owned(),
             })
             .inc_by(n);
+    }
+}
+
+fn stripe_help(name: &str) -> &'static str {
+    match name {
+        "stripe_available" => {
+            "1 while the sync's circuit breaker is closed (Stripe answering), 0 while open"
+        }
+        "stripe_unavailable_since_seconds" => {
+            "Unix time since which Stripe is considered unavailable (0 while available)"
+        }
+        "stripe_breaker_trips" => "Times the circuit breaker opened since the process started",
+        "stripe_breaker_probes" => "Probe requests sent while the breaker was open",
+        "stripe_requests" => "Stripe requests sent by this process, retries and probes included",
+        _ => "Outage-type Stripe failures (5xx, timeouts, connection errors)",
     }
 }
 
@@ -176,6 +213,12 @@ pub async fn render(State(state): State<AppState>, auth: Auth) -> Result<Respons
                 outcome: outcome.to_owned(),
             })
             .set(value);
+    }
+    if let Some(breaker) = &state.stripe {
+        let health = breaker.health();
+        for ((_, gauge), (_, value)) in metrics.stripe.iter().zip(health.metrics()) {
+            gauge.set(value);
+        }
     }
     let mut body = String::new();
     encode(&mut body, &metrics.registry).map_err(ApiError::internal)?;

@@ -66,6 +66,9 @@ pub struct AppState {
     pub directory: Arc<Directory>,
     pub ops: Arc<ops::OpsState>,
     pub metrics: Arc<metrics::Metrics>,
+    /// The Stripe sync's circuit breaker when this process runs the sync
+    /// (its state is per process).
+    pub stripe: Option<Arc<sync::breaker::CircuitBreaker>>,
 }
 
 /// Declares the bearer-token scheme every protected endpoint uses.
@@ -180,6 +183,16 @@ pub struct Application {
 impl Application {
     /// Bind (port 0 picks a free one) and build the router over `db`.
     pub async fn build(db: Database, config: ApiConfig) -> anyhow::Result<Self> {
+        Self::build_with(db, config, None).await
+    }
+
+    /// [`Application::build`], reporting the Stripe availability of the
+    /// sync this process runs (its circuit breaker).
+    pub async fn build_with(
+        db: Database,
+        config: ApiConfig,
+        stripe: Option<Arc<sync::breaker::CircuitBreaker>>,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.bind).await?;
         let port = listener.local_addr()?.port();
         let state = AppState {
@@ -187,7 +200,8 @@ impl Application {
             tables: projections::tables_for(&db),
             directory: Arc::new(Directory::default()),
             ops: Arc::new(ops::OpsState::default()),
-            metrics: Arc::new(metrics::Metrics::default()),
+            metrics: Arc::new(metrics::Metrics::new(stripe.is_some())),
+            stripe,
             config: Arc::new(config),
             db,
         };

@@ -136,9 +136,21 @@ pub async fn list(
     .await
     .map_err(ApiError::internal)?;
     let totals = summary(&state.db).await.map_err(ApiError::internal)?;
-    Ok(Json(
-        json!({"summary": totals, "invoices": rows.iter().map(view).collect::<Vec<_>>()}),
-    ))
+    // Only the process that runs the sync knows Stripe's availability.
+    let stripe = state.stripe.as_ref().map(|breaker| {
+        let health = breaker.health();
+        json!({
+            "available": health.available,
+            "message": health.message(),
+            "unavailable_since": health.unavailable_since,
+            "last_error": health.last_error,
+        })
+    });
+    Ok(Json(json!({
+        "summary": totals,
+        "stripe": stripe,
+        "invoices": rows.iter().map(view).collect::<Vec<_>>(),
+    })))
 }
 
 #[utoipa::path(
