@@ -15,6 +15,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod commands;
 pub mod http;
 pub mod pipeline;
 pub mod shutdown;

@@ -4,7 +4,26 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+
+/// The one error envelope every 4xx and 5xx answer carries.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": {"code": "invalid", "message": "quantity must not be negative", "field": "records[0].quantity"}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for programs (`code`, `field`) and people (`message`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code: `bad_request`, `invalid`, `unauthorized`,
+    /// `forbidden`, `not_found`, `conflict`, `read_only`, `unavailable`, `internal`, …
+    pub code: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+    /// The request field at fault, when there is one (`records[3].meter`).
+    pub field: Option<String>,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -80,8 +99,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
-            json!({"error": {"code": self.code, "message": self.message, "field": self.field}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                field: self.field,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }
