@@ -23,8 +23,25 @@ pub struct Cli {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
+    /// More log lines on stderr (debug level) unless `RUST_LOG` says otherwise.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The log filter when `RUST_LOG` is unset.
+    pub fn default_log_filter(&self) -> &'static str {
+        use crate::telemetry::{QUIET_LOGS, SERVICE_LOGS, VERBOSE_LOGS};
+        match (&self.command, self.verbose) {
+            (_, true) => VERBOSE_LOGS,
+            // The demo's stdout is its report; only problems go to stderr.
+            (Command::Demo(_) | Command::Bench(_), false) => QUIET_LOGS,
+            _ => SERVICE_LOGS,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = api::cli::Cli::parse();
-    api::telemetry::init(cli.log_format);
+    api::telemetry::init(cli.log_format, cli.default_log_filter());
     match api::cli::run(cli).await {
         Ok(code) => code,
         Err(err) => {

@@ -51,11 +51,14 @@ async fn demo_invoices_match_totals_computed_from_its_usage() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // The report is all that stdout holds, and by default stderr holds no
+    // routine log lines either (only warnings would be there).
+    for log in [" INFO ", " DEBUG ", " WARN ", "\u{1b}["] {
+        assert!(!stdout.contains(log), "a log line on stdout: {stdout}");
+    }
+    assert!(!stderr.contains(" INFO "), "routine logs by default: {stderr}");
     for expected in [
         "re-sent duplicates were recognised",
         "invoices finalized",
