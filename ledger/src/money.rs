@@ -342,7 +342,10 @@ mod tests {
             NonNegativeAmount::ZERO
         );
         assert_eq!(
-            "1000000000000".parse::<NonNegativeAmount>().unwrap().value(),
+            "1000000000000"
+                .parse::<NonNegativeAmount>()
+                .unwrap()
+                .value(),
             MAX_AMOUNT
         );
     }

@@ -76,7 +76,9 @@ pub enum TierError {
     Empty,
     #[error("`tiers` has {count} tiers; at most {max} are allowed", max = MAX_TIERS)]
     TooMany { count: usize },
-    #[error("`tiers[{index}].up_to` must be greater than zero (got {up_to}): a tier cannot be empty")]
+    #[error(
+        "`tiers[{index}].up_to` must be greater than zero (got {up_to}): a tier cannot be empty"
+    )]
     ZeroBound { index: usize, up_to: Decimal },
     #[error(
         "`tiers[{index}].up_to` ({up_to}) must be greater than `tiers[{previous_index}].up_to` ({previous}): bounds ascend strictly, so no two tiers overlap",
@@ -300,7 +302,8 @@ mod tests {
 
     #[test]
     fn a_negative_minimum_charge_is_refused_naming_the_field() {
-        let spec = json!({"model": {"type": "per_unit", "unit_price": "1"}, "minimum_charge": "-5"});
+        let spec =
+            json!({"model": {"type": "per_unit", "unit_price": "1"}, "minimum_charge": "-5"});
         let message = refusal(spec);
         assert!(message.contains("`minimum_charge`"), "{message}");
         assert!(message.contains("must not be negative"), "{message}");
@@ -329,7 +332,8 @@ mod tests {
         let negative =
             json!({"model": {"type": "per_unit", "unit_price": "1"}, "free_allowance": "-1"});
         assert!(refusal(negative).contains("`free_allowance`: quantity must not be negative"));
-        let huge = json!({"model": {"type": "per_unit", "unit_price": "1"}, "free_allowance": "1e16"});
+        let huge =
+            json!({"model": {"type": "per_unit", "unit_price": "1"}, "free_allowance": "1e16"});
         assert!(refusal(huge).contains("`free_allowance`: quantity"));
         let omitted: PriceSpec =
             serde_json::from_value(json!({"model": {"type": "per_unit", "unit_price": "1"}}))
@@ -365,7 +369,9 @@ mod tests {
         ]));
         let message = refusal(duplicate);
         assert!(
-            message.starts_with("`model.tiers[1].up_to` (100) must be greater than `model.tiers[0].up_to` (100)"),
+            message.starts_with(
+                "`model.tiers[1].up_to` (100) must be greater than `model.tiers[0].up_to` (100)"
+            ),
             "{message}"
         );
         let descending = graduated(json!([
@@ -408,17 +414,20 @@ mod tests {
             {"up_to": "10", "unit_price": "0.1", "flat_fee": "-1"},
             {"up_to": null, "unit_price": "0.05"}
         ]));
-        assert!(refusal(negative_fee).starts_with("`model.tiers[0].flat_fee`: amount must not be negative"));
+        assert!(refusal(negative_fee)
+            .starts_with("`model.tiers[0].flat_fee`: amount must not be negative"));
         let negative_price = graduated(json!([
             {"up_to": "10", "unit_price": "0.1"},
             {"up_to": null, "unit_price": "-0.05"}
         ]));
-        assert!(refusal(negative_price).starts_with("`model.tiers[1].unit_price`: unit price must not be negative"));
+        assert!(refusal(negative_price)
+            .starts_with("`model.tiers[1].unit_price`: unit price must not be negative"));
         let negative_bound = graduated(json!([
             {"up_to": "-10", "unit_price": "0.1"},
             {"up_to": null, "unit_price": "0.05"}
         ]));
-        assert!(refusal(negative_bound).starts_with("`model.tiers[0].up_to`: quantity must not be negative"));
+        assert!(refusal(negative_bound)
+            .starts_with("`model.tiers[0].up_to`: quantity must not be negative"));
         let unknown = graduated(json!([{"up_to": null, "unit_price": "1", "flat": "1"}]));
         assert!(serde_json::from_value::<PriceSpec>(unknown).is_err());
     }

@@ -100,18 +100,24 @@ mod lifecycle;
 mod lines;
 mod render;
 mod usage;
+mod words;
 
 pub use book::OrgBook;
 pub use catalog::Catalog;
-pub use invoice::{Invoice, InvoiceLine, InvoiceStatus, LineKind, LineSource};
+pub use invoice::{
+    Invoice, InvoiceLine, InvoiceStatus, LineKind, LinePricing, LineSource, PricingModelKind,
+    Proration, LINE_DESCRIPTION_MAX,
+};
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use ledger::event::{DecodeError, InvoiceKey};
 use ledger::{LedgerEvent, OrgId, RecordedEvent};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-/// The fold could not use an event.
+/// The fold could not use an event, or cannot show an invoice.
 #[derive(Debug, thiserror::Error)]
 pub enum FoldError {
     #[error("event at position {position} could not be decoded: {source}")]
@@ -120,6 +126,44 @@ pub enum FoldError {
         #[source]
         source: DecodeError,
     },
+    /// An amount of one organization's invoice would leave ±`MAX_AMOUNT`
+    /// (10^12 currency units; see `ledger::money`). The invoice is refused,
+    /// never shown or billed with a capped amount: the organization cannot
+    /// be billed until the usage or price behind it is corrected.
+    #[error(
+        "organization `{org_id}`, invoice for the period from {period_start}: {} {amount} is beyond the ±{max} an invoice amount may be",
+        what(.line_id.as_deref(), .field),
+        max = ledger::money::MAX_AMOUNT
+    )]
+    AmountOutOfRange {
+        org_id: OrgId,
+        period_start: DateTime<Utc>,
+        /// The line whose amount is out of range; `None` for a total.
+        line_id: Option<String>,
+        /// `amount` for a line, else `subtotal`, `credit_applied`,
+        /// `total` or `credit_remaining`.
+        field: &'static str,
+        /// The unrounded value (possibly saturated at `Decimal::MAX`).
+        amount: Decimal,
+    },
+}
+
+fn what(line_id: Option<&str>, field: &str) -> String {
+    match line_id {
+        Some(line) => format!("line `{line}` {field}"),
+        None => field.to_owned(),
+    }
+}
+
+impl FoldError {
+    /// The organization the error concerns, when it concerns one (a runner
+    /// can set that organization aside and carry on with the others).
+    pub fn org_id(&self) -> Option<&OrgId> {
+        match self {
+            Self::Decode { .. } => None,
+            Self::AmountOutOfRange { org_id, .. } => Some(org_id),
+        }
+    }
 }
 
 /// Events the fold skipped, for operators.
@@ -155,20 +199,22 @@ impl Books {
             position: event.global_position,
             source,
         })?;
-        Ok(self.apply_decoded(event, &decoded))
+        self.apply_decoded(event, &decoded)
     }
 
     /// Fold an already decoded event (`decoded` must be `event.decode()`).
+    /// An error names the organization whose book must be set aside
+    /// ([`FoldError::org_id`]); the other books are unaffected.
     pub fn apply_decoded(
         &mut self,
         event: &RecordedEvent,
         decoded: &LedgerEvent,
-    ) -> Vec<InvoiceKey> {
+    ) -> Result<Vec<InvoiceKey>, FoldError> {
         if event.global_position <= self.last_position {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         self.last_position = event.global_position;
-        match decoded {
+        Ok(match decoded {
             LedgerEvent::PriceSet(price) => {
                 self.catalog.insert(event.global_position, price);
                 Vec::new()
@@ -184,22 +230,30 @@ impl Books {
                 Vec::new()
             }
             other => match other.org_id().and_then(|org| self.orgs.get_mut(org)) {
-                Some(book) => book.apply(&self.catalog, event, decoded),
+                Some(book) => book.apply(&self.catalog, event, decoded)?,
                 None => {
                     self.ignored.unknown_org += 1;
                     Vec::new()
                 }
             },
+        })
+    }
+
+    /// One invoice, as it stands ([`FoldError::AmountOutOfRange`] if one of
+    /// its amounts is out of range).
+    pub fn invoice(&self, key: &InvoiceKey) -> Result<Option<Invoice>, FoldError> {
+        match self.orgs.get(&key.org_id) {
+            Some(book) => book.invoice(key.period_start),
+            None => Ok(None),
         }
     }
 
-    /// One invoice, as it stands.
-    pub fn invoice(&self, key: &InvoiceKey) -> Option<Invoice> {
-        self.orgs.get(&key.org_id)?.invoice(key.period_start)
-    }
-
     /// Every invoice of every organization, by organization then period.
-    pub fn invoices(&self) -> Vec<Invoice> {
-        self.orgs.values().flat_map(OrgBook::invoices).collect()
+    pub fn invoices(&self) -> Result<Vec<Invoice>, FoldError> {
+        let mut invoices = Vec::new();
+        for book in self.orgs.values() {
+            invoices.extend(book.invoices()?);
+        }
+        Ok(invoices)
     }
 }
