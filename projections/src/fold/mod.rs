@@ -38,8 +38,9 @@
 //!   meter, price); line amounts are recomputed from the aggregate (see
 //!   [`crate::pricing`]): the free allowance is deducted once per meter and
 //!   period, in chronological price order; tiers count each price's own
-//!   units; a minimum charge applies per price with usage in the period. Usage with no
-//!   price in effect (or only prices in another currency) stays visible as
+//!   units; the minimum charge is per meter and period, owed only for
+//!   billable usage (the largest minimum among segments with billable units
+//!   governs). Usage with no price in effect (or only prices in another currency) stays visible as
 //!   a zero-amount line saying so (its units still count as used towards
 //!   the allowance of later price segments of the period).
 //! - **Corrections and voids** apply `new − previous` (void: `−previous`) to
@@ -81,8 +82,16 @@
 //!   once with `Currency::round` (half away from zero, to the minor unit:
 //!   0.125 → 0.13, −0.125 → −0.13; the commercial rule people check a bill
 //!   with, and the ledger's one rule, `ledger::money::Currency::round`) and
-//!   shown at the minor unit's scale (`1.00`); subtotal and total are sums of rounded
-//!   lines. Credit grants are rounded to the minor unit when granted.
+//!   shown at exactly the minor unit's scale (`1.00`; JPY `1`); subtotal and
+//!   total are sums of rounded lines. Credit grants are rounded to the minor
+//!   unit when granted.
+//! - **Bounds**: every amount of an invoice (lines, subtotal, credits
+//!   applied, total, credit remaining) stays within ±`MAX_AMOUNT` (10^12);
+//!   an invoice beyond it is refused with [`FoldError::AmountOutOfRange`]
+//!   naming the organization, invoice and line, never clamped. Line
+//!   descriptions are at most [`LINE_DESCRIPTION_MAX`] characters.
+//!
+//! docs/pricing.md states the pricing rules with worked examples.
 //! - **Versions**: an invoice starts at version 1 with the event that
 //!   creates it; every event that changes its content — any usage event that
 //!   lands on it (its quantities or provenance window change), a charge,
