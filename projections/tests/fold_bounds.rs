@@ -6,7 +6,7 @@
 mod fold_support;
 
 use fold_support::*;
-use ledger::event::{ChargeAdded, OrganizationCreated, UsageRecorded};
+use ledger::event::{ChargeAdded, CreditGranted, OrganizationCreated, UsageRecorded};
 use ledger::{LedgerEvent, OrgId};
 use projections::{FoldError, LINE_DESCRIPTION_MAX};
 
@@ -185,7 +185,18 @@ fn a_line_description_never_exceeds_stripes_limit() {
         }),
         "2026-03-03",
     );
+    h.push(
+        LedgerEvent::CreditGranted(CreditGranted {
+            org_id: org_id(),
+            credit_id: "long".into(),
+            description: "z".repeat(LINE_DESCRIPTION_MAX),
+            amount: "1".parse().unwrap(),
+        }),
+        "2026-03-04",
+    );
     let invoice = h.invoice(MARCH);
+    let credit = line(&invoice, "credit:long");
+    assert_eq!(credit.description.chars().count(), LINE_DESCRIPTION_MAX);
     let usage = line(&invoice, "usage:cpu:p");
     // The price's description is cut to 200 characters, the unit to 40.
     assert!(usage

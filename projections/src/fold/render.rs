@@ -59,8 +59,7 @@ pub(crate) fn render(org: &OrgBook, pb: &PeriodBook) -> Result<Rendered, FoldErr
             source: ids_source("ChargeAdded", &charge.charge_id),
         });
     }
-    for line in &mut lines {
-        line.description = format::clip(&line.description, LINE_DESCRIPTION_MAX);
+    for line in &lines {
         check(org, pb, Some(&line.line_id), "amount", line.amount)?;
     }
     let mut sat = Sat::default();
@@ -158,6 +157,15 @@ pub(crate) fn render(org: &OrgBook, pb: &PeriodBook) -> Result<Rendered, FoldErr
         });
     }
     dedupe_line_ids(&mut lines);
+    for line in &mut lines {
+        // Bytes bound characters: most descriptions need no counting.
+        if line.description.len() > LINE_DESCRIPTION_MAX {
+            line.description = format::clip(&line.description, LINE_DESCRIPTION_MAX);
+        }
+        // Balance and credit lines are bounded by the subtotal; checked
+        // all the same, so no amount escapes the rule.
+        check(org, pb, Some(&line.line_id), "amount", line.amount)?;
+    }
     let total = lines
         .iter()
         .fold(Decimal::ZERO, |sum, l| sat.add(sum, l.amount));
