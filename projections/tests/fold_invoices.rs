@@ -93,6 +93,44 @@ fn the_free_allowance_is_used_once_per_meter_across_price_changes() {
     // 100 free under a; 50 of b's 150 left: 50 billable × 0.02.
     assert_eq!(line(&invoice, "usage:cpu:a").amount, d("0.00"));
     assert_eq!(line(&invoice, "usage:cpu:b").amount, d("1.00"));
+    assert_eq!(
+        line(&invoice, "usage:cpu:a").description,
+        "cpu price: 100 units, all free (allowance 150 units per period) = $0.00"
+    );
+    assert_eq!(
+        line(&invoice, "usage:cpu:b").description,
+        "cpu price: 100 units, of which 50 units free (the rest of the period's 150 units allowance \
+         after earlier usage); 50 units × $0.02 per unit = $1.00"
+    );
+}
+
+#[test]
+fn a_line_says_when_earlier_usage_used_up_the_allowance() {
+    let mut h = History::with_org(MARCH);
+    h.price_named(
+        "a",
+        "egress",
+        "GB",
+        "Egress",
+        per_unit("0.01"),
+        "2026-01-01",
+    );
+    h.price_named(
+        "b",
+        "egress",
+        "GB",
+        "Egress",
+        with_allowance(per_unit("0.02"), "100"),
+        "2026-03-16",
+    );
+    h.usage("egress", "120", "2026-03-10");
+    h.usage("egress", "10", "2026-03-20");
+    let b = line(&h.invoice(MARCH), "usage:egress:b").clone();
+    assert_eq!(
+        b.description,
+        "Egress: 10 GB (the period's 100 GB allowance was used up by earlier usage); \
+         10 GB × $0.02 per GB = $0.20"
+    );
 }
 
 #[test]

@@ -104,19 +104,22 @@ fn allowance(price: &PriceRef, quantity: Decimal, priced: &Priced) -> String {
         return String::new();
     }
     let unit = price.unit.as_str();
-    let per = format!("allowance {} per period", quantity_of(allowance, unit));
+    let total = quantity_of(allowance, unit);
     let free = priced.free_quantity;
     if priced.billable_quantity.is_zero() {
-        format!(", all free ({per})")
+        format!(", all free (allowance {total} per period)")
     } else if free.is_zero() {
-        format!(" (the {per} was used up by earlier usage this period)")
+        format!(" (the period's {total} allowance was used up by earlier usage)")
     } else if free < allowance {
         format!(
-            ", of which {} free (what earlier usage this period left of the {per})",
+            ", of which {} free (the rest of the period's {total} allowance after earlier usage)",
             quantity_of(free, unit)
         )
     } else {
-        format!(", of which {} free ({per})", quantity_of(free, unit))
+        format!(
+            ", of which {} free (allowance {total} per period)",
+            quantity_of(free, unit)
+        )
     }
 }
 
