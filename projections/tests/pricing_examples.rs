@@ -266,6 +266,10 @@ fn minimum_m1_a_small_amount_is_raised_to_the_minimum() {
     let disk = line(&small.invoice(MARCH), "usage:disk:p").clone();
     assert_eq!(disk.amount.to_string(), "5.00");
     assert_eq!(disk.pricing.as_ref().unwrap().minimum_top_up, Some(d("4")));
+    assert_eq!(
+        disk.description,
+        "Example: 100 GB × $0.01 per GB = $1.00, raised to the $5.00 minimum charge per period"
+    );
     let mut large = march_with("disk", "GB", spec());
     large.usage("disk", "1000", "2026-03-05");
     assert_eq!(
