@@ -432,6 +432,58 @@ mod tests {
         assert!(serde_json::from_value::<PriceSpec>(unknown).is_err());
     }
 
+    /// A spec with `value` at `field` (one of the spec's numeric fields).
+    fn with_value(field: &str, value: &str) -> Value {
+        let mut spec = json!({"model": {"type": "graduated", "tiers": [
+            {"up_to": "10", "unit_price": "0.1", "flat_fee": "1"},
+            {"up_to": null, "unit_price": "0.05"}
+        ]}, "free_allowance": "5", "minimum_charge": "2"});
+        let slot = match field {
+            "model.tiers[0].up_to" => &mut spec["model"]["tiers"][0]["up_to"],
+            "model.tiers[0].unit_price" => &mut spec["model"]["tiers"][0]["unit_price"],
+            "model.tiers[0].flat_fee" => &mut spec["model"]["tiers"][0]["flat_fee"],
+            "free_allowance" => &mut spec["free_allowance"],
+            "minimum_charge" => &mut spec["minimum_charge"],
+            "model.unit_price" => {
+                spec["model"] = json!({"type": "per_unit", "unit_price": "1"});
+                &mut spec["model"]["unit_price"]
+            }
+            other => panic!("no field {other}"),
+        };
+        *slot = json!(value);
+        spec
+    }
+
+    #[test]
+    fn every_numeric_field_refuses_negatives_values_beyond_its_bound_and_13_decimal_places() {
+        let fields = [
+            ("model.unit_price", "1000000000.000000000001"),
+            ("model.tiers[0].up_to", "1000000000000001"),
+            ("model.tiers[0].unit_price", "1000000001"),
+            ("model.tiers[0].flat_fee", "1000000000001"),
+            ("free_allowance", "1000000000000001"),
+            ("minimum_charge", "1000000000001"),
+        ];
+        for (field, too_large) in fields {
+            for (value, problem) in [
+                ("-1", "must not be negative"),
+                (too_large, "exceeds the maximum"),
+                ("0.0000000000001", "more than 12 decimal places"),
+            ] {
+                let message = refusal(with_value(field, value));
+                assert!(
+                    message.starts_with(&format!("`{field}`: ")) && message.contains(problem),
+                    "{field} = {value}: {message}"
+                );
+            }
+            let at_twelve_places = with_value(field, "1.000000000001");
+            assert!(
+                serde_json::from_value::<PriceSpec>(at_twelve_places).is_ok(),
+                "{field}"
+            );
+        }
+    }
+
     #[test]
     fn a_zero_flat_fee_and_a_zero_minimum_are_valid_and_charge_nothing_extra() {
         let spec = json!({"model": {"type": "volume", "tiers": [
