@@ -62,13 +62,17 @@ fn check(
     if value.abs() > max {
         return Err(ValueError::TooLarge { what, value, max });
     }
-    let normalized = value.normalize();
+    let mut normalized = value.normalize();
     if normalized.scale() > MAX_SCALE {
         return Err(ValueError::TooPrecise {
             what,
             value,
             max_scale: MAX_SCALE,
         });
+    }
+    // `-0` is zero: keep one spelling, so it serialises as `0`.
+    if normalized.is_zero() {
+        normalized.set_sign_positive(true);
     }
     Ok(normalized)
 }
@@ -148,6 +152,13 @@ decimal_newtype!(
     Amount, "amount", allow_negative = true, max = MAX_AMOUNT
 );
 
+decimal_newtype!(
+    /// A non-negative amount of money in currency units, up to
+    /// [`MAX_AMOUNT`]: what a price adds on its own (a tier's flat fee, a
+    /// minimum charge), which can never be a refund.
+    NonNegativeAmount, "amount", allow_negative = false, max = MAX_AMOUNT
+);
+
 impl Amount {
     /// A positive amount: charges and credit grants are stated as positive
     /// values; the sign of an invoice line comes from its kind.
@@ -183,6 +194,28 @@ impl Currency {
             self.minor_unit_scale(),
             RoundingStrategy::MidpointAwayFromZero,
         )
+    }
+
+    /// An invoice amount: `amount` rounded once with [`Currency::round`] and
+    /// written with exactly the minor unit's decimal places (`20` → `20.00`
+    /// in USD, `20` in JPY, never `-0.00`). Refused when the rounded amount
+    /// is beyond ±[`MAX_AMOUNT`], the bound every amount on an invoice keeps
+    /// (it also keeps the minor unit's places representable: 13 integer
+    /// digits plus at most 4 decimals is far inside `Decimal`'s 28).
+    pub fn invoice_amount(self, amount: Decimal) -> Result<Decimal, ValueError> {
+        let mut rounded = self.round(amount);
+        if rounded.abs() > MAX_AMOUNT {
+            return Err(ValueError::TooLarge {
+                what: "invoice amount",
+                value: rounded,
+                max: MAX_AMOUNT,
+            });
+        }
+        rounded.rescale(self.minor_unit_scale());
+        if rounded.is_zero() {
+            rounded.set_sign_positive(true);
+        }
+        Ok(rounded)
     }
 
     /// An amount already rounded to the minor unit, as integer minor units
@@ -283,6 +316,75 @@ mod tests {
         assert_eq!("-10.5".parse::<Amount>().unwrap().value(), dec!(-10.5));
         assert!("-1000000000001".parse::<Amount>().is_err());
         assert!(Amount::positive(dec!(-1)).is_err());
+    }
+
+    #[test]
+    fn negative_zero_is_stored_and_shown_as_zero() {
+        let q: Quantity = "-0".parse().unwrap();
+        assert_eq!(serde_json::to_string(&q).unwrap(), "\"0\"");
+        let a: Amount = "-0.00".parse().unwrap();
+        assert_eq!(a.to_string(), "0");
+    }
+
+    #[test]
+    fn a_non_negative_amount_refuses_negatives_and_amounts_beyond_the_bound() {
+        assert!(matches!(
+            "-5".parse::<NonNegativeAmount>(),
+            Err(ValueError::Negative { .. })
+        ));
+        assert!(matches!(
+            "1000000000000.01".parse::<NonNegativeAmount>(),
+            Err(ValueError::TooLarge { .. })
+        ));
+        assert!(serde_json::from_str::<NonNegativeAmount>("\"-0.01\"").is_err());
+        assert_eq!(
+            "0".parse::<NonNegativeAmount>().unwrap(),
+            NonNegativeAmount::ZERO
+        );
+        assert_eq!(
+            "1000000000000"
+                .parse::<NonNegativeAmount>()
+                .unwrap()
+                .value(),
+            MAX_AMOUNT
+        );
+    }
+
+    #[test]
+    fn invoice_amounts_carry_exactly_the_minor_units_places() {
+        let usd = Currency::USD;
+        let text = |d: Decimal| d.to_string();
+        assert_eq!(text(usd.invoice_amount(dec!(20)).unwrap()), "20.00");
+        assert_eq!(text(usd.invoice_amount(dec!(20.0)).unwrap()), "20.00");
+        assert_eq!(text(usd.invoice_amount(dec!(3.3485592)).unwrap()), "3.35");
+        assert_eq!(text(usd.invoice_amount(dec!(-0.001)).unwrap()), "0.00");
+        let jpy: Currency = "JPY".parse().unwrap();
+        assert_eq!(text(jpy.invoice_amount(dec!(20.4)).unwrap()), "20");
+        let kwd: Currency = "KWD".parse().unwrap();
+        assert_eq!(text(kwd.invoice_amount(dec!(1.5)).unwrap()), "1.500");
+        assert_eq!(
+            text(usd.invoice_amount(dec!(-999999999999.994)).unwrap()),
+            "-999999999999.99"
+        );
+    }
+
+    #[test]
+    fn invoice_amounts_beyond_the_amount_bound_are_refused_not_clamped() {
+        let usd = Currency::USD;
+        // Rounds up to exactly the bound: still an amount.
+        assert_eq!(
+            usd.invoice_amount(dec!(999999999999.995)).unwrap(),
+            MAX_AMOUNT
+        );
+        assert!(matches!(
+            usd.invoice_amount(dec!(1000000000000.005)),
+            Err(ValueError::TooLarge { .. })
+        ));
+        // What 3,000 records at the largest quantity and unit price sum to.
+        assert!(usd
+            .invoice_amount(dec!(3000000000000000000000000020))
+            .is_err());
+        assert!(usd.invoice_amount(-Decimal::MAX).is_err());
     }
 
     #[test]

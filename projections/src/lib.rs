@@ -53,5 +53,6 @@ pub fn projector_for(db: &Database) -> InvoiceProjector {
 }
 
 pub use fold::{
-    Books, Catalog, FoldError, Invoice, InvoiceLine, InvoiceStatus, LineKind, LineSource, OrgBook,
+    Books, Catalog, FoldError, Invoice, InvoiceLine, InvoiceStatus, LineKind, LinePricing,
+    LineSource, OrgBook, PricingModelKind, Proration, LINE_DESCRIPTION_MAX,
 };

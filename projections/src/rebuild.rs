@@ -40,7 +40,10 @@ pub fn checksum(invoices: &[Invoice]) -> Result<String, ProjectionError> {
 /// Fold replayed events. The fold reads only the position and
 /// `occurred_at` of an envelope (besides the typed event), so a replay
 /// builds a minimal envelope instead of a full `RecordedEvent`.
-pub fn fold_replayed(books: &mut Books, events: &[ledger::ReplayedEvent]) {
+pub fn fold_replayed(
+    books: &mut Books,
+    events: &[ledger::ReplayedEvent],
+) -> Result<(), ProjectionError> {
     let mut envelope = ledger::RecordedEvent {
         event_id: uuid::Uuid::nil(),
         stream_id: ledger::StreamId::catalog(),
@@ -58,8 +61,14 @@ pub fn fold_replayed(books: &mut Books, events: &[ledger::ReplayedEvent]) {
     for e in events {
         envelope.global_position = e.global_position;
         envelope.occurred_at = e.occurred_at;
-        books.apply_decoded(&envelope, &e.event);
+        books
+            .apply_decoded(&envelope, &e.event)
+            .map_err(|source| ProjectionError::Fold {
+                position: e.global_position,
+                source,
+            })?;
     }
+    Ok(())
 }
 
 /// Replay progress: (position reached, head position when the replay began).
@@ -93,15 +102,17 @@ pub async fn replay(
         position = last.global_position;
         count += events.len() as u64;
         let folding = tokio::task::spawn_blocking(move || {
-            fold_replayed(&mut books, &events);
-            books
+            let folded = fold_replayed(&mut books, &events);
+            (books, folded)
         });
-        let (folded, next) = tokio::join!(folding, page(position));
-        books = folded.map_err(|e| {
+        let (task, next) = tokio::join!(folding, page(position));
+        let folded;
+        (books, folded) = task.map_err(|e| {
             ProjectionError::Tables(crate::tables::TableError::Corrupt(format!(
                 "fold task: {e}"
             )))
         })?;
+        folded?;
         events = next?;
         progress(position, head);
     }
@@ -131,10 +142,11 @@ pub async fn rebuild(
     let started = Instant::now();
     let generation = tables.new_generation(INVOICES).await?;
     let (books, position, events) = replay(store.as_ref(), None, progress).await?;
-    let changed = books
-        .orgs
-        .values()
-        .flat_map(|b| b.invoices())
+    let invoices = books
+        .invoices()
+        .map_err(|source| ProjectionError::Fold { position, source })?;
+    let changed = invoices
+        .iter()
         .map(|i| ledger::event::InvoiceKey {
             org_id: i.org_id.clone(),
             period_start: i.period_start,
@@ -211,7 +223,9 @@ pub async fn verify(
         }
     };
     let (books, _, _) = replay(store, Some(position), progress).await?;
-    let rebuilt: Vec<Invoice> = books.orgs.values().flat_map(|b| b.invoices()).collect();
+    let rebuilt: Vec<Invoice> = books
+        .invoices()
+        .map_err(|source| ProjectionError::Fold { position, source })?;
     let key = |i: &Invoice| (i.org_id.as_str().to_owned(), i.period_start);
     let live_map: std::collections::BTreeMap<_, _> = live.iter().map(|i| (key(i), i)).collect();
     let rebuilt_map: std::collections::BTreeMap<_, _> =

@@ -112,10 +112,18 @@ pub fn commit_for(
             ));
         }
     }
-    let invoices = changed
-        .iter()
-        .filter_map(|key| books.orgs.get(&key.org_id)?.invoice(key.period_start))
-        .collect();
+    let mut invoices = Vec::with_capacity(changed.len());
+    for key in changed {
+        if let Some(book) = books.orgs.get(&key.org_id) {
+            let invoice =
+                book.invoice(key.period_start)
+                    .map_err(|source| ProjectionError::Fold {
+                        position: book.last_position,
+                        source,
+                    })?;
+            invoices.extend(invoice);
+        }
+    }
     Ok(Commit {
         generation,
         from_position,
@@ -242,16 +250,17 @@ pub fn all_orgs(books: &Books) -> BTreeSet<String> {
 }
 
 /// Invoices of `books` keyed for comparison.
-pub fn invoices_by_key(books: &Books) -> BTreeMap<(String, i64), crate::fold::Invoice> {
-    books
-        .orgs
-        .values()
-        .flat_map(OrgBook::invoices)
+pub fn invoices_by_key(
+    books: &Books,
+) -> Result<BTreeMap<(String, i64), crate::fold::Invoice>, FoldError> {
+    Ok(books
+        .invoices()?
+        .into_iter()
         .map(|i| {
             (
                 (i.org_id.as_str().to_owned(), i.period_start.timestamp()),
                 i,
             )
         })
-        .collect()
+        .collect())
 }

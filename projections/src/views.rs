@@ -60,11 +60,13 @@ pub async fn invoices_as_of(
     events.sort_by_key(|e| e.global_position);
     let mut books = Books::default();
     fold_events(&mut books, &events)?;
-    Ok(books
-        .orgs
-        .get(org)
-        .map(|b| b.invoices())
-        .unwrap_or_default())
+    match books.orgs.get(org) {
+        Some(book) => book.invoices().map_err(|source| ProjectionError::Fold {
+            position: book.last_position,
+            source,
+        }),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// The audit query selecting the events a line rests on. Usage

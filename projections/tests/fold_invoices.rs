@@ -11,7 +11,14 @@ const MARCH: &str = "2026-03-01";
 
 fn march_with_cpu(unit_price: &str) -> History {
     let mut h = History::with_org(MARCH);
-    h.price("p_cpu", "cpu", per_unit(unit_price), "2026-01-01");
+    h.price_named(
+        "p_cpu",
+        "cpu",
+        "CPU-second",
+        "Shared CPU",
+        per_unit(unit_price),
+        "2026-01-01",
+    );
     h
 }
 
@@ -26,11 +33,11 @@ fn usage_is_aggregated_per_meter_and_price_and_rounded_once() {
         (cpu.quantity, cpu.unit_price, cpu.amount),
         (d("2592000"), Some(d("0.0000022")), d("5.70"))
     );
-    assert!(
-        cpu.description.contains("2,592,000 × $0.0000022"),
-        "{}",
-        cpu.description
+    assert_eq!(
+        cpu.description,
+        "Shared CPU: 2,592,000 CPU-seconds × $0.0000022 per CPU-second = $5.70"
     );
+    assert_eq!(cpu.unit.as_deref(), Some("CPU-second"));
     assert_eq!((invoice.subtotal, invoice.total), (d("5.70"), d("5.70")));
     assert_eq!((invoice.version, invoice.position), (2, 4));
     assert_eq!(invoice.period_end, t("2026-04-01"));
@@ -86,6 +93,44 @@ fn the_free_allowance_is_used_once_per_meter_across_price_changes() {
     // 100 free under a; 50 of b's 150 left: 50 billable × 0.02.
     assert_eq!(line(&invoice, "usage:cpu:a").amount, d("0.00"));
     assert_eq!(line(&invoice, "usage:cpu:b").amount, d("1.00"));
+    assert_eq!(
+        line(&invoice, "usage:cpu:a").description,
+        "cpu price: 100 units, all free (allowance 150 units per period) = $0.00"
+    );
+    assert_eq!(
+        line(&invoice, "usage:cpu:b").description,
+        "cpu price: 100 units, of which 50 units free (the rest of the period's 150 units allowance \
+         after earlier usage); 50 units × $0.02 per unit = $1.00"
+    );
+}
+
+#[test]
+fn a_line_says_when_earlier_usage_used_up_the_allowance() {
+    let mut h = History::with_org(MARCH);
+    h.price_named(
+        "a",
+        "egress",
+        "GB",
+        "Egress",
+        per_unit("0.01"),
+        "2026-01-01",
+    );
+    h.price_named(
+        "b",
+        "egress",
+        "GB",
+        "Egress",
+        with_allowance(per_unit("0.02"), "100"),
+        "2026-03-16",
+    );
+    h.usage("egress", "120", "2026-03-10");
+    h.usage("egress", "10", "2026-03-20");
+    let b = line(&h.invoice(MARCH), "usage:egress:b").clone();
+    assert_eq!(
+        b.description,
+        "Egress: 10 GB (the period's 100 GB allowance was used up by earlier usage); \
+         10 GB × $0.02 per GB = $0.20"
+    );
 }
 
 #[test]
@@ -108,7 +153,7 @@ fn graduated_tiers_apply_to_the_periods_aggregate() {
         (Some("1000"), "0.05", None),
         (None, "0.01", Some("1")),
     ]);
-    h.price("g", "gb", spec, "2026-01-01");
+    h.price_named("g", "gb", "GB", "Object storage", spec, "2026-01-01");
     for q in ["500", "700", "300"] {
         h.usage("gb", q, "2026-03-05");
     }
@@ -117,10 +162,11 @@ fn graduated_tiers_apply_to_the_periods_aggregate() {
         (gb.quantity, gb.amount, gb.tiers.len()),
         (d("1500"), d("66.00"), 3)
     );
-    assert!(
-        gb.description.contains("tier 1: 100 × $0.10 + $5.00 flat"),
-        "{}",
-        gb.description
+    assert_eq!(
+        gb.description,
+        "Object storage: 1,500 GB; graduated: 100 GB × $0.10 + $5.00 flat fee (tier 1: up to 100 GB) \
+         + 900 GB × $0.05 (tier 2: over 100 up to 1,000 GB) \
+         + 500 GB × $0.01 + $1.00 flat fee (tier 3: over 1,000 GB) = $66.00"
     );
 }
 
@@ -133,9 +179,11 @@ fn volume_pricing_and_minimum_charge_show_up_on_their_lines() {
         volume(&[(Some("100"), "0.10", None), (None, "0.05", Some("2"))]),
         "2026-01-01",
     );
-    h.price(
+    h.price_named(
         "m",
         "disk",
+        "GB",
+        "Volume snapshots",
         with_minimum(per_unit("0.01"), "5"),
         "2026-01-01",
     );
@@ -145,7 +193,15 @@ fn volume_pricing_and_minimum_charge_show_up_on_their_lines() {
     assert_eq!(line(&invoice, "usage:egress:v").amount, d("9.50"));
     let disk = line(&invoice, "usage:disk:m");
     assert_eq!(disk.amount, d("5.00"));
-    assert!(disk.description.contains("minimum charge $5.00"));
+    assert_eq!(
+        disk.description,
+        "Volume snapshots: 100 GB × $0.01 per GB = $1.00, raised to the $5.00 minimum charge per period"
+    );
+    let pricing = disk.pricing.as_ref().unwrap();
+    assert_eq!(
+        (pricing.minimum_charge, pricing.minimum_top_up),
+        (Some(d("5")), Some(d("4")))
+    );
 }
 
 #[test]
@@ -183,11 +239,15 @@ fn a_mid_period_start_is_prorated_by_whole_utc_days() {
     h.subscribe("sub_1", "pro", "20", "2026-03-10T15:00:00Z");
     let fee = line(&h.invoice(MARCH), "fee:sub_1:2026-03-10").clone();
     assert_eq!((fee.quantity, fee.amount), (d("22"), d("14.19")));
-    assert!(
-        fee.description
-            .contains("22 of 31 days, 2026-03-10 – 2026-03-31"),
-        "{}",
-        fee.description
+    assert_eq!(
+        fee.description,
+        "Plan pro (sub_1), 2026-03-10 – 2026-03-31: $20.00 per month × 22/31 days = $14.19"
+    );
+    let proration = fee.proration.unwrap();
+    assert_eq!((proration.days_billed, proration.days_in_period), (22, 31));
+    assert_eq!(
+        (proration.first_day, proration.last_day),
+        (t("2026-03-10"), t("2026-03-31"))
     );
 }
 
@@ -209,7 +269,7 @@ fn a_plan_change_and_a_cancellation_split_the_fee_by_days() {
 fn fees_appear_on_a_new_period_once_its_invoice_exists() {
     let mut h = History::with_org(MARCH);
     h.subscribe("sub_1", "pro", "29", "2026-03-01");
-    assert!(h.fold().invoice(&key("2026-04-01")).is_none());
+    assert!(h.fold().invoice(&key("2026-04-01")).unwrap().is_none());
     h.open("2026-04-01", "2026-05-01", "2026-04-01");
     let april = h.invoice("2026-04-01");
     assert_eq!(line(&april, "fee:sub_1:2026-04-01").amount, d("29.00"));
@@ -300,11 +360,11 @@ fn audit_only_events_change_nothing_and_bump_nothing() {
     h.usage("cpu", "100", "2026-03-05");
     h.finalize(MARCH, "2026-04-01", "2026-04-01T01:00:00Z");
     let mut books = h.fold();
-    let before = books.invoice(&key(MARCH));
+    let before = books.invoice(&key(MARCH)).unwrap();
     h.published(MARCH, 2, "2026-04-01T02:00:00Z");
     let changed = books.apply(h.events.last().unwrap()).unwrap();
     assert!(changed.is_empty());
-    assert_eq!(books.invoice(&key(MARCH)), before);
+    assert_eq!(books.invoice(&key(MARCH)).unwrap(), before);
 }
 
 #[test]
@@ -476,7 +536,8 @@ fn huge_quantities_aggregate_and_price_exactly() {
         (cpu.quantity, cpu.amount),
         (d("3000000000000000"), d("3000.00"))
     );
-    assert!(cpu
-        .description
-        .contains("3,000,000,000,000,000 × $0.000000000001"));
+    assert_eq!(
+        cpu.description,
+        "Shared CPU: 3,000,000,000,000,000 CPU-seconds × $0.000000000001 per CPU-second = $3,000.00"
+    );
 }

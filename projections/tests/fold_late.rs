@@ -14,7 +14,7 @@ const MAY: &str = "2026-05-01";
 
 fn with_price(spec: ledger::pricing::PriceSpec) -> History {
     let mut h = History::with_org(MARCH);
-    h.price("p", "cpu", spec, "2026-01-01");
+    h.price_named("p", "cpu", "second", "CPU time", spec, "2026-01-01");
     h
 }
 
@@ -31,11 +31,15 @@ fn late_usage_becomes_a_labelled_adjustment_on_the_next_invoice() {
     assert_eq!(late.kind, LineKind::LateUsageAdjustment);
     assert_eq!((late.quantity, late.amount), (d("50"), d("0.50")));
     assert_eq!(late.adjusts_period_start, Some(t(MARCH)));
-    assert!(
-        late.description
-            .starts_with("Late usage for the period 2026-03-01 – 2026-03-31"),
-        "{}",
-        late.description
+    assert_eq!(
+        late.description,
+        "Late usage for 2026-03-01 – 2026-03-31, CPU time: +50 seconds (period total now 150 seconds), \
+         priced at the margin of that period's $0.01 per second = $0.50"
+    );
+    let pricing = late.pricing.as_ref().unwrap();
+    assert_eq!(
+        (pricing.period_quantity, pricing.amount_unrounded),
+        (Some(d("150")), d("0.5"))
     );
     assert_eq!(
         (late.source.after_position, late.source.up_to_position),
@@ -58,10 +62,10 @@ fn late_usage_is_priced_at_the_margin_of_graduated_tiers() {
     h.usage("cpu", "50", "2026-03-20");
     let april = line(&h.invoice(APRIL), "late:2026-03-01:cpu:p").clone();
     assert_eq!(april.amount, d("3.50"));
-    assert!(
-        april.description.contains("(period total now 130)"),
-        "{}",
-        april.description
+    assert_eq!(
+        april.description,
+        "Late usage for 2026-03-01 – 2026-03-31, CPU time: +50 seconds (period total now 130 seconds), \
+         priced at the margin of that period's graduated tiers = $3.50"
     );
     // April closes; more March usage goes to May: price(230) − price(130) = 16.50 − 11.50.
     h.finalize(APRIL, MAY, "2026-05-01T01:00:00Z");

@@ -110,9 +110,13 @@ fn minimum_charge_raises_the_amount_when_the_meter_was_used() {
 }
 
 #[test]
-fn minimum_charge_applies_even_when_all_usage_was_free() {
+fn no_minimum_charge_is_owed_when_all_usage_was_free() {
     let spec = with_minimum(with_allowance(per_unit("0.01"), "100"), "5");
-    assert_eq!(price(&spec, d("50")).amount, d("5"));
+    let free = price(&spec, d("50"));
+    assert_eq!((free.amount, free.minimum_applied), (d("0"), None));
+    // One billable unit: the minimum applies.
+    let one = price(&spec, d("101"));
+    assert_eq!((one.amount, one.minimum_top_up), (d("5"), d("4.99")));
 }
 
 #[test]

@@ -111,7 +111,7 @@ pub fn desired(invoice: &Invoice) -> Result<Vec<DesiredLine>, SyncError> {
         lines.push(DesiredLine {
             line_id: line.line_id.clone(),
             amount,
-            description: line.description.clone(),
+            description: stripe_description(&line.description),
             metadata,
         });
     }
@@ -124,6 +124,26 @@ pub fn desired(invoice: &Invoice) -> Result<Vec<DesiredLine>, SyncError> {
         )));
     }
     Ok(lines)
+}
+
+/// Stripe's limit for an invoice item's `description`, in characters
+/// (`maxLength` on `POST /v1/invoiceitems` and `POST /v1/invoiceitems/{id}`).
+pub const STRIPE_DESCRIPTION_MAX: usize = 5000;
+
+/// The invoice line's own description — the price's description, quantity
+/// and unit, the arithmetic, allowance, tiers and minimum in words — which
+/// the fold already keeps within [`STRIPE_DESCRIPTION_MAX`]; cut to it (with
+/// `…`) should a stored invoice hold a longer one.
+pub fn stripe_description(description: &str) -> String {
+    if description.chars().count() <= STRIPE_DESCRIPTION_MAX {
+        return description.to_owned();
+    }
+    let mut cut: String = description
+        .chars()
+        .take(STRIPE_DESCRIPTION_MAX - 1)
+        .collect();
+    cut.push('…');
+    cut
 }
 
 /// The calls that turn `published` into `desired`: creates for new lines,

@@ -14,7 +14,7 @@ use rust_decimal_macros::dec;
 use sync::pace::{Backoff, TokenBucket};
 use sync::snapshot::{
     desired, diff, idempotency_key, invoice_create_key, item_create_key, item_update_key, verify,
-    Change, PublishedLine, Snapshot, StripeLine,
+    Change, PublishedLine, Snapshot, StripeLine, STRIPE_DESCRIPTION_MAX,
 };
 
 fn line(id: &str, amount: Decimal) -> InvoiceLine {
@@ -32,6 +32,9 @@ fn line(id: &str, amount: Decimal) -> InvoiceLine {
         unit_price: Some(dec!(0.10)),
         amount,
         tiers: vec![],
+        unit: None,
+        pricing: None,
+        proration: None,
         adjusts_period_start: None,
         source: LineSource::default(),
     }
@@ -85,6 +88,40 @@ fn amounts_are_exact_minor_units_and_credits_are_negative() {
         want[0].metadata["ledger_invoice"],
         "org-1/2026-01-01T00:00:00.000000Z"
     );
+}
+
+#[test]
+fn stripe_gets_the_lines_own_description() {
+    let mut usage = line("usage:cpu", dec!(3.35));
+    usage.description =
+        "shared-cpu-1x machine time: 4,185,699 seconds × $0.0000008 per second = $3.35".into();
+    let want = desired(&invoice(vec![usage.clone()])).unwrap();
+    assert_eq!(want[0].description, usage.description);
+}
+
+#[test]
+fn a_description_longer_than_stripes_limit_is_cut_to_it() {
+    let mut usage = line("usage:cpu", dec!(1.00));
+    usage.description = "é".repeat(STRIPE_DESCRIPTION_MAX + 1);
+    let want = desired(&invoice(vec![usage])).unwrap();
+    assert_eq!(want[0].description.chars().count(), STRIPE_DESCRIPTION_MAX);
+    assert!(want[0].description.ends_with('…'));
+}
+
+#[test]
+fn the_description_limits_are_stripes_own() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../stripe-fake/openapi/stripe-subset.json"
+    );
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for path in ["/v1/invoiceitems", "/v1/invoiceitems/{invoiceitem}"] {
+        let max = &spec["paths"][path]["post"]["requestBody"]["schema"]["properties"]
+            ["description"]["maxLength"];
+        assert_eq!(max.as_u64(), Some(STRIPE_DESCRIPTION_MAX as u64), "{path}");
+    }
+    assert_eq!(projections::LINE_DESCRIPTION_MAX, STRIPE_DESCRIPTION_MAX);
 }
 
 #[test]

@@ -1235,3 +1235,79 @@ pub async fn racing_corrections_of_one_usage_event_apply_once_each(app: &TestApp
         .clone();
     assert_eq!(cpu["quantity"].as_str().unwrap(), chain.last().unwrap().1);
 }
+
+pub async fn a_price_with_an_invalid_spec_is_refused_naming_the_field_and_stores_nothing(
+    app: &TestApp,
+) {
+    let invalid = [
+        (
+            json!({"model": {"type": "per_unit", "unit_price": "1"}, "minimum_charge": "-5"}),
+            "`minimum_charge`: amount must not be negative",
+        ),
+        (
+            json!({"model": {"type": "graduated", "tiers": [
+                {"up_to": "100", "unit_price": "1"},
+                {"up_to": "100", "unit_price": "0.5"},
+                {"up_to": null, "unit_price": "0.1"}]}}),
+            "`model.tiers[1].up_to` (100) must be greater than `model.tiers[0].up_to` (100)",
+        ),
+        (
+            json!({"model": {"type": "volume", "tiers": []}}),
+            "`model.tiers` needs at least one tier",
+        ),
+    ];
+    for (spec, problem) in invalid {
+        let (status, body) = app
+            .post(
+                "/v1/prices",
+                &app.admin,
+                json!({"price_id": "bad", "meter": "m", "currency": "USD", "unit": "u",
+                       "description": "d", "spec": spec}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(problem), "{message}");
+    }
+    let (status, prices) = app.get("/v1/prices", &app.support).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(prices["prices"], json!([]));
+}
+
+pub async fn invoice_amounts_carry_the_currencys_minor_unit_places_and_lines_name_the_price(
+    app: &TestApp,
+) {
+    app.platform("acme").await;
+    let (status, body) = app
+        .post(
+            "/v1/usage",
+            &app.ingest,
+            json!({"records": [usage("acme", json!("2000"), "places-1", &recent(10))]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let position = body["position"].as_i64().unwrap();
+    let (status, current) = app
+        .get(
+            &format!("/v1/organizations/acme/invoices/current?min_position={position}"),
+            &app.support,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{current}");
+    let invoice = &current["invoice"];
+    let cpu = &invoice["lines"][0];
+    // 2000 × 0.01 = 20: "20.00", never "20" or "20.0".
+    assert_eq!(
+        (&cpu["amount"], &invoice["subtotal"], &invoice["total"]),
+        (&json!("20.00"), &json!("20.00"), &json!("20.00"))
+    );
+    assert_eq!(invoice["credit_applied"], "0.00");
+    assert_eq!(
+        cpu["description"],
+        "Shared CPU: 2,000 CPU-seconds × $0.01 per CPU-second = $20.00"
+    );
+    assert_eq!(cpu["unit"], "CPU-second");
+    assert_eq!(cpu["pricing"]["model"], "per_unit");
+    assert_eq!(cpu["pricing"]["price_description"], "Shared CPU");
+    assert_eq!(cpu["pricing"]["billable_quantity"], "2000");
+}

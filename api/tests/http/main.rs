@@ -48,4 +48,6 @@ both_backends!(
     usage_is_corrected_and_voided_by_later_events,
     racing_corrections_of_one_usage_event_apply_once_each,
     a_read_only_replica_answers_every_read_and_refuses_every_write,
+    a_price_with_an_invalid_spec_is_refused_naming_the_field_and_stores_nothing,
+    invoice_amounts_carry_the_currencys_minor_unit_places_and_lines_name_the_price,
 );

@@ -15,6 +15,7 @@ use super::invoice::{Invoice, InvoiceStatus};
 use super::lifecycle::{ChargeEntry, CreditEntry};
 use super::render::render;
 use super::usage::{LateMeter, Segment};
+use super::FoldError;
 use crate::period::{next_period, period_containing, Period};
 
 /// One organization's whole billing state (persisted as JSON per org).
@@ -88,14 +89,19 @@ impl OrgBook {
     /// `catalog` holds every `PriceSet` before `event`). Returns the
     /// invoices whose content changed. Events of other organizations and
     /// events at or below [`OrgBook::last_position`] change nothing.
+    ///
+    /// Fails with [`FoldError::AmountOutOfRange`] when the event closes an
+    /// invoice whose amounts are out of range; the book must then be set
+    /// aside (the organization cannot be billed until its usage or prices
+    /// are corrected), not folded on.
     pub fn apply(
         &mut self,
         catalog: &Catalog,
         event: &RecordedEvent,
         decoded: &LedgerEvent,
-    ) -> Vec<InvoiceKey> {
+    ) -> Result<Vec<InvoiceKey>, FoldError> {
         if decoded.org_id() != Some(&self.org_id) || event.global_position <= self.last_position {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         self.last_position = event.global_position;
         let position = event.global_position;
@@ -138,12 +144,12 @@ impl OrgBook {
                 e.invoice.period_start,
                 InvoiceStatus::Finalized,
                 &mut changed,
-            ),
+            )?,
             LedgerEvent::InvoiceVoided(e) => {
-                self.close(e.invoice.period_start, InvoiceStatus::Void, &mut changed)
+                self.close(e.invoice.period_start, InvoiceStatus::Void, &mut changed)?
             }
             LedgerEvent::InvoicePaid(e) => {
-                self.close(e.invoice.period_start, InvoiceStatus::Paid, &mut changed)
+                self.close(e.invoice.period_start, InvoiceStatus::Paid, &mut changed)?
             }
             LedgerEvent::InvoicePaymentFailed(e) => {
                 let start = self.period_of(e.invoice.period_start).start;
@@ -172,7 +178,7 @@ impl OrgBook {
                 });
             }
         }
-        keys
+        Ok(keys)
     }
 
     /// The period containing `at` for this organization.
@@ -243,30 +249,33 @@ impl OrgBook {
         next.start
     }
 
-    /// The invoice of the period starting at `period_start`, as it stands.
-    pub fn invoice(&self, period_start: DateTime<Utc>) -> Option<Invoice> {
+    /// The invoice of the period starting at `period_start`, as it stands;
+    /// [`FoldError::AmountOutOfRange`] if one of its amounts is out of range.
+    pub fn invoice(&self, period_start: DateTime<Utc>) -> Result<Option<Invoice>, FoldError> {
         self.periods
             .get(&period_start)
             .map(|pb| self.invoice_of(pb))
+            .transpose()
     }
 
-    /// Every invoice of the organization, by period start.
-    pub fn invoices(&self) -> Vec<Invoice> {
+    /// Every invoice of the organization, by period start (an error if any
+    /// of them has an amount out of range).
+    pub fn invoices(&self) -> Result<Vec<Invoice>, FoldError> {
         self.periods
             .values()
             .map(|pb| self.invoice_of(pb))
             .collect()
     }
 
-    fn invoice_of(&self, pb: &PeriodBook) -> Invoice {
+    fn invoice_of(&self, pb: &PeriodBook) -> Result<Invoice, FoldError> {
         let mut invoice = match &pb.frozen {
             Some(frozen) => frozen.clone(),
-            None => render(self, pb).invoice,
+            None => render(self, pb)?.invoice,
         };
         invoice.status = pb.status;
         invoice.payment_failed = pb.payment_failed.clone();
         invoice.version = pb.version;
         invoice.position = pb.position;
-        invoice
+        Ok(invoice)
     }
 }

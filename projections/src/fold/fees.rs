@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::book::{Changed, OrgBook};
 use super::format;
-use super::invoice::{InvoiceLine, LineKind, LineSource};
+use super::invoice::{InvoiceLine, LineKind, LineSource, Proration};
 use crate::period::Period;
 use crate::pricing::Sat;
 
@@ -114,14 +114,16 @@ impl OrgBook {
             .checked_div(Decimal::from(days))
             .unwrap_or(fee);
         let from = period.day_start(first);
+        let last = period.day_start(end - 1);
         let fee_text = format::money(self.currency, fee);
+        let amount = super::render::round(self.currency, unrounded);
+        let days_text = format!("{} – {}", format::day(from), format::day(last));
         let description = if billed == days {
-            format!("Plan {plan} ({subscription_id}): monthly fee {fee_text}")
+            format!("Plan {plan} ({subscription_id}), {days_text}: {fee_text} per month")
         } else {
             format!(
-                "Plan {plan} ({subscription_id}): {billed} of {days} days, {} – {}, of {fee_text}/month",
-                format::day(from),
-                format::day(period.day_start(end - 1)),
+                "Plan {plan} ({subscription_id}), {days_text}: {fee_text} per month × {billed}/{days} days = {}",
+                format::money(self.currency, amount),
             )
         };
         InvoiceLine {
@@ -132,8 +134,18 @@ impl OrgBook {
             price_id: None,
             quantity: Decimal::from(billed),
             unit_price: None,
-            amount: super::render::round(self.currency, unrounded),
+            amount,
             tiers: Vec::new(),
+            unit: Some("day".to_owned()),
+            pricing: None,
+            proration: Some(Proration {
+                plan: plan.to_owned(),
+                monthly_fee: fee,
+                days_billed: billed,
+                days_in_period: days,
+                first_day: from,
+                last_day: last,
+            }),
             adjusts_period_start: None,
             source: LineSource {
                 event_types: [

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::pricing::TierCharge;
 
+/// The longest line description, in characters: Stripe's limit for an
+/// invoice item's `description` (`maxLength` on `POST /v1/invoiceitems`),
+/// so the same text can go to Stripe.
+pub const LINE_DESCRIPTION_MAX: usize = 5000;
+
 /// Open → Finalized → Paid | Void (an Open invoice may also be voided).
 /// A failed payment leaves it Finalized with [`Invoice::payment_failed`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -94,7 +99,9 @@ pub struct InvoiceLine {
     /// `late:<period start>:<meter>:<price>`, `balance:carried-forward`.
     pub line_id: String,
     pub kind: LineKind,
-    /// Human text: quantity × unit price, or the tiers, allowance, minimum.
+    /// Human text, at most [`LINE_DESCRIPTION_MAX`] characters: for usage,
+    /// the price's description, the quantity with its unit, the arithmetic,
+    /// then allowance, tiers and minimum in words.
     pub description: String,
     pub meter: Option<String>,
     pub price_id: Option<String>,
@@ -108,11 +115,75 @@ pub struct InvoiceLine {
     /// Tier breakdown of tiered usage lines, unrounded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tiers: Vec<TierCharge>,
+    /// What one unit is ("second", "GB-hour"), from the price: usage and
+    /// late usage lines priced by a catalog entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// How a priced usage or late usage line's amount came about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<LinePricing>,
+    /// How a recurring fee line was prorated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proration: Option<Proration>,
     /// For late adjustments and late charges: the closed period they
     /// belong to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adjusts_period_start: Option<DateTime<Utc>>,
     pub source: LineSource,
+}
+
+/// The pricing model of a line's price (the spec's `model.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PricingModelKind {
+    PerUnit,
+    Graduated,
+    Volume,
+}
+
+/// The terms behind a usage line's amount, for programs; the description
+/// says the same in words. Quantities and amounts are unrounded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinePricing {
+    pub model: PricingModelKind,
+    /// The price's own description ("shared-cpu-1x machine time").
+    pub price_description: String,
+    /// The price's free allowance per period (0 if none).
+    pub free_allowance: Decimal,
+    /// Usage lines: units of this line the allowance covered (what the
+    /// allowance had left after the period's earlier price segments).
+    /// `None` on late adjustments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_quantity: Option<Decimal>,
+    /// Usage lines: units the model priced (quantity − free quantity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billable_quantity: Option<Decimal>,
+    /// The price's minimum charge per period, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_charge: Option<Decimal>,
+    /// Usage lines: what the minimum charge added to this line, when it
+    /// applied (the line's amount is then the model's amount plus this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_top_up: Option<Decimal>,
+    /// Late adjustments: the closed period's quantity under this price
+    /// after the late usage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_quantity: Option<Decimal>,
+    /// The line's amount before its one rounding.
+    pub amount_unrounded: Decimal,
+}
+
+/// How a recurring fee line was prorated: `monthly_fee × days_billed /
+/// days_in_period`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proration {
+    pub plan: String,
+    pub monthly_fee: Decimal,
+    pub days_billed: i64,
+    pub days_in_period: i64,
+    /// First and last UTC day billed (inclusive).
+    pub first_day: DateTime<Utc>,
+    pub last_day: DateTime<Utc>,
 }
 
 /// Which stored events make up a line: a selector over the events table

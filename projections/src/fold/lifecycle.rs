@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::book::{Changed, OrgBook};
 use super::invoice::{Invoice, InvoiceStatus};
 use super::render::{render, round};
+use super::FoldError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ChargeEntry {
@@ -44,11 +45,13 @@ impl OrgBook {
         event: &RecordedEvent,
         changed: &mut Changed,
     ) {
-        let before: BTreeMap<DateTime<Utc>, Invoice> = self
+        // An invoice that cannot be rendered (an amount out of range)
+        // compares as `None`, and as changed.
+        let before: BTreeMap<DateTime<Utc>, Option<Invoice>> = self
             .periods
             .iter()
             .filter(|(_, pb)| pb.is_open())
-            .map(|(start, pb)| (*start, render(self, pb).invoice))
+            .map(|(start, pb)| (*start, render(self, pb).ok().map(|r| r.invoice)))
             .collect();
         match decoded {
             LedgerEvent::SubscriptionStarted(s) => {
@@ -116,7 +119,8 @@ impl OrgBook {
         }
         for (start, pb) in &self.periods {
             if let Some(old) = before.get(start) {
-                if pb.is_open() && render(self, pb).invoice != *old {
+                let now = render(self, pb).ok().map(|r| r.invoice);
+                if pb.is_open() && (now.is_none() || now != *old) {
                     changed.insert(*start);
                 }
             }
@@ -126,20 +130,22 @@ impl OrgBook {
     /// Close (Finalized, Paid or Void) or change the status of a closed
     /// invoice. Closing an Open invoice freezes its content and carries
     /// unused credit forward (a voided Open invoice carries all its credits).
+    /// An Open invoice with an amount out of range cannot be closed: it
+    /// stays Open and the error names it.
     pub(crate) fn close(
         &mut self,
         period_start: DateTime<Utc>,
         to: InvoiceStatus,
         changed: &mut Changed,
-    ) {
+    ) -> Result<(), FoldError> {
         let period = self.period_of(period_start);
         self.ensure_period(period, changed);
         let Some(pb) = self.periods.get(&period.start) else {
-            return;
+            return Ok(());
         };
         match (pb.status, to) {
             (InvoiceStatus::Open, _) => {
-                let rendered = render(self, pb);
+                let rendered = render(self, pb)?;
                 let carry = if to == InvoiceStatus::Void {
                     pb.credits.clone()
                 } else {
@@ -174,5 +180,6 @@ impl OrgBook {
             }
             _ => {}
         }
+        Ok(())
     }
 }

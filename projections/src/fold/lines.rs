@@ -1,5 +1,6 @@
 //! The usage lines of an invoice: per (meter, price), and late adjustments
-//! at their marginal price, with human descriptions.
+//! at their marginal price, with human descriptions and the same terms in
+//! machine-readable fields.
 
 use chrono::{DateTime, Duration, Utc};
 use ledger::money::Currency;
@@ -7,9 +8,10 @@ use ledger::pricing::PricingModel;
 use rust_decimal::Decimal;
 
 use super::format;
-use super::invoice::{InvoiceLine, LineKind, LineSource};
+use super::invoice::{InvoiceLine, LineKind, LinePricing, LineSource, PricingModelKind};
 use super::render::round;
-use super::usage::{price_chain, LateMeter, PriceRef, Segment};
+use super::usage::{price_chain, LateMeter, LateSegment, PriceRef, Segment};
+use super::words;
 use crate::period::Period;
 use crate::pricing::{Priced, TierCharge};
 
@@ -21,6 +23,29 @@ fn unit_price_of(price: Option<&PriceRef>) -> Option<Decimal> {
     match &price?.spec.model {
         PricingModel::PerUnit { unit_price } => Some(unit_price.value()),
         _ => None,
+    }
+}
+
+pub(crate) fn model_kind(model: &PricingModel) -> PricingModelKind {
+    match model {
+        PricingModel::PerUnit { .. } => PricingModelKind::PerUnit,
+        PricingModel::Graduated { .. } => PricingModelKind::Graduated,
+        PricingModel::Volume { .. } => PricingModelKind::Volume,
+    }
+}
+
+/// The terms of `price` every line priced by it shows.
+fn terms(price: &PriceRef, amount_unrounded: Decimal) -> LinePricing {
+    LinePricing {
+        model: model_kind(&price.spec.model),
+        price_description: price.description.clone(),
+        free_allowance: price.spec.free_allowance.value(),
+        free_quantity: None,
+        billable_quantity: None,
+        minimum_charge: price.spec.minimum_charge.map(|m| m.value()),
+        minimum_top_up: None,
+        period_quantity: None,
+        amount_unrounded,
     }
 }
 
@@ -43,6 +68,12 @@ pub(crate) fn usage_lines(
             currency,
             priced.as_ref().map_or(Decimal::ZERO, |p| p.amount),
         );
+        let pricing = price.zip(priced.as_ref()).map(|(price, p)| LinePricing {
+            free_quantity: Some(p.free_quantity),
+            billable_quantity: Some(p.billable_quantity),
+            minimum_top_up: p.minimum_applied.map(|_| p.minimum_top_up),
+            ..terms(price, p.amount)
+        });
         lines.push(InvoiceLine {
             line_id: format!("usage:{meter}:{}", price_key(price)),
             kind: LineKind::Usage,
@@ -53,6 +84,9 @@ pub(crate) fn usage_lines(
             unit_price: unit_price_of(price),
             amount,
             tiers: tiers_of(price, priced.as_ref()),
+            unit: price.map(|p| p.unit.clone()),
+            pricing,
+            proration: None,
             adjusts_period_start: None,
             source: LineSource {
                 event_types: LineSource::usage_types(),
@@ -75,18 +109,6 @@ pub(crate) fn late_lines(currency: Currency, late: &LateMeter, lines: &mut Vec<I
             continue;
         }
         let price = segment.price.as_ref();
-        let sign = if segment.delta.is_sign_negative() {
-            ""
-        } else {
-            "+"
-        };
-        let description = format!(
-            "Late usage for the period {period}: {sign}{} {} (period total now {}), {}",
-            format::quantity(segment.delta),
-            price.map_or(late.meter.as_str(), |p| p.unit.as_str()),
-            format::quantity(segment.period_total),
-            terms(currency, price),
-        );
         let window = segment.window.as_ref();
         lines.push(InvoiceLine {
             line_id: format!(
@@ -96,13 +118,19 @@ pub(crate) fn late_lines(currency: Currency, late: &LateMeter, lines: &mut Vec<I
                 price_key(price)
             ),
             kind: LineKind::LateUsageAdjustment,
-            description,
+            description: describe_late(currency, &period, &late.meter, segment),
             meter: Some(late.meter.clone()),
             price_id: price.map(|p| p.price_id.clone()),
             quantity: segment.delta,
             unit_price: unit_price_of(price),
             amount,
             tiers: Vec::new(),
+            unit: price.map(|p| p.unit.clone()),
+            pricing: price.map(|p| LinePricing {
+                period_quantity: Some(segment.period_total),
+                ..terms(p, segment.amount)
+            }),
+            proration: None,
             adjusts_period_start: Some(late.source.start),
             source: LineSource {
                 event_types: LineSource::usage_types(),
@@ -117,26 +145,48 @@ pub(crate) fn late_lines(currency: Currency, late: &LateMeter, lines: &mut Vec<I
     }
 }
 
-/// How a late adjustment was priced, in words.
-fn terms(currency: Currency, price: Option<&PriceRef>) -> String {
-    let Some(price) = price else {
-        return "no price in effect, not billed".to_owned();
+/// "Late usage for 2026-03-01 – 2026-03-31, CPU time: +30 seconds (period
+/// total now 130 seconds), priced at the margin of that period's $0.05 per
+/// second = $1.50".
+fn describe_late(currency: Currency, period: &str, meter: &str, segment: &LateSegment) -> String {
+    let Some(price) = segment.price.as_ref() else {
+        return format!(
+            "Late usage for {period}, {meter}: {}, not billed: no price in effect",
+            signed(segment.delta, "unit")
+        );
+    };
+    let unit = price.unit.as_str();
+    let total = format::quantity_of(segment.period_total, unit);
+    let change = if segment.window.is_none() {
+        // Only repriced: earlier late units of the period took more of the
+        // free allowance this price's units had.
+        format!("period total still {total}; repriced because late usage under an earlier price used more of the period's free allowance")
+    } else {
+        format!("{} (period total now {total})", signed(segment.delta, unit))
     };
     let model = match &price.spec.model {
-        PricingModel::PerUnit { unit_price } => {
-            format!(
-                "{} per {}",
-                format::money(currency, unit_price.value()),
-                price.unit
-            )
-        }
+        PricingModel::PerUnit { unit_price } => format!(
+            "{} per {}",
+            format::money(currency, unit_price.value()),
+            format::units(unit, Decimal::ONE)
+        ),
         PricingModel::Graduated { .. } => "graduated tiers".to_owned(),
         PricingModel::Volume { .. } => "volume tiers".to_owned(),
     };
     format!(
-        "priced at the margin of the period's {model} [{}]",
-        price.price_id
+        "Late usage for {period}, {}: {change}, priced at the margin of that period's {model} = {}",
+        words::title(price, meter),
+        format::amount(currency, segment.amount)
     )
+}
+
+fn signed(delta: Decimal, unit: &str) -> String {
+    let sign = if delta.is_sign_negative() && !delta.is_zero() {
+        ""
+    } else {
+        "+"
+    };
+    format!("{sign}{}", format::quantity_of(delta, unit))
 }
 
 fn describe_period(period: &Period) -> String {
@@ -156,7 +206,7 @@ fn tiers_of(price: Option<&PriceRef>, priced: Option<&Priced>) -> Vec<TierCharge
     }
 }
 
-/// "CPU-second: 12,345.5 × $0.0000022", with tiers, allowance and minimum.
+/// The usage line's description (see [`words`]).
 fn describe(
     currency: Currency,
     meter: &str,
@@ -164,65 +214,11 @@ fn describe(
     quantity: Decimal,
     priced: Option<&Priced>,
 ) -> String {
-    let (Some(price), Some(priced)) = (price, priced) else {
-        return format!(
-            "{meter}: {} — no price in effect, not billed",
-            format::quantity(quantity)
-        );
-    };
-    let money = |d| format::money(currency, d);
-    let mut text = format!("{}: {}", price.unit, format::quantity(quantity));
-    if !priced.free_quantity.is_zero() {
-        text.push_str(&format!(
-            ", {} free",
-            format::quantity(priced.free_quantity)
-        ));
+    match (price, priced) {
+        (Some(price), Some(priced)) => words::usage(currency, meter, price, quantity, priced),
+        _ => format!(
+            "{meter}: {}, not billed: no price in effect",
+            format::quantity_of(quantity, "unit")
+        ),
     }
-    match &price.spec.model {
-        PricingModel::PerUnit { unit_price } => {
-            let billable = if priced.free_quantity.is_zero() {
-                String::new()
-            } else {
-                format!(", {} billable", format::quantity(priced.billable_quantity))
-            };
-            text.push_str(&format!("{billable} × {}", money(unit_price.value())));
-        }
-        PricingModel::Graduated { .. } | PricingModel::Volume { .. } => {
-            let model = if matches!(price.spec.model, PricingModel::Volume { .. }) {
-                "volume"
-            } else {
-                "graduated"
-            };
-            let parts: Vec<String> = priced
-                .breakdown
-                .iter()
-                .map(|t| {
-                    let mut part = format!(
-                        "tier {}: {} × {}",
-                        t.tier,
-                        format::quantity(t.quantity),
-                        money(t.unit_price)
-                    );
-                    if !t.flat_fee.is_zero() {
-                        part.push_str(&format!(" + {} flat", money(t.flat_fee)));
-                    }
-                    part
-                })
-                .collect();
-            let parts = if parts.is_empty() {
-                "nothing billable".to_owned()
-            } else {
-                parts.join(" + ")
-            };
-            text.push_str(&format!(" ({model}: {parts})"));
-        }
-    }
-    if let Some(minimum) = priced.minimum_applied {
-        text.push_str(&format!("; minimum charge {} applies", money(minimum)));
-    }
-    if priced.saturated {
-        text.push_str("; amount exceeds the representable range and is capped");
-    }
-    text.push_str(&format!(" [{}]", price.price_id));
-    text
 }

@@ -38,8 +38,9 @@
 //!   meter, price); line amounts are recomputed from the aggregate (see
 //!   [`crate::pricing`]): the free allowance is deducted once per meter and
 //!   period, in chronological price order; tiers count each price's own
-//!   units; a minimum charge applies per price with usage in the period. Usage with no
-//!   price in effect (or only prices in another currency) stays visible as
+//!   units; the minimum charge is per meter and period, owed only for
+//!   billable usage (the largest minimum among segments with billable units
+//!   governs). Usage with no price in effect (or only prices in another currency) stays visible as
 //!   a zero-amount line saying so (its units still count as used towards
 //!   the allowance of later price segments of the period).
 //! - **Corrections and voids** apply `new − previous` (void: `−previous`) to
@@ -81,8 +82,16 @@
 //!   once with `Currency::round` (half away from zero, to the minor unit:
 //!   0.125 → 0.13, −0.125 → −0.13; the commercial rule people check a bill
 //!   with, and the ledger's one rule, `ledger::money::Currency::round`) and
-//!   shown at the minor unit's scale (`1.00`); subtotal and total are sums of rounded
-//!   lines. Credit grants are rounded to the minor unit when granted.
+//!   shown at exactly the minor unit's scale (`1.00`; JPY `1`); subtotal and
+//!   total are sums of rounded lines. Credit grants are rounded to the minor
+//!   unit when granted.
+//! - **Bounds**: every amount of an invoice (lines, subtotal, credits
+//!   applied, total, credit remaining) stays within ±`MAX_AMOUNT` (10^12);
+//!   an invoice beyond it is refused with [`FoldError::AmountOutOfRange`]
+//!   naming the organization, invoice and line, never clamped. Line
+//!   descriptions are at most [`LINE_DESCRIPTION_MAX`] characters.
+//!
+//! docs/pricing.md states the pricing rules with worked examples.
 //! - **Versions**: an invoice starts at version 1 with the event that
 //!   creates it; every event that changes its content — any usage event that
 //!   lands on it (its quantities or provenance window change), a charge,
@@ -100,18 +109,24 @@ mod lifecycle;
 mod lines;
 mod render;
 mod usage;
+mod words;
 
 pub use book::OrgBook;
 pub use catalog::Catalog;
-pub use invoice::{Invoice, InvoiceLine, InvoiceStatus, LineKind, LineSource};
+pub use invoice::{
+    Invoice, InvoiceLine, InvoiceStatus, LineKind, LinePricing, LineSource, PricingModelKind,
+    Proration, LINE_DESCRIPTION_MAX,
+};
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use ledger::event::{DecodeError, InvoiceKey};
 use ledger::{LedgerEvent, OrgId, RecordedEvent};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-/// The fold could not use an event.
+/// The fold could not use an event, or cannot show an invoice.
 #[derive(Debug, thiserror::Error)]
 pub enum FoldError {
     #[error("event at position {position} could not be decoded: {source}")]
@@ -120,6 +135,44 @@ pub enum FoldError {
         #[source]
         source: DecodeError,
     },
+    /// An amount of one organization's invoice would leave ±`MAX_AMOUNT`
+    /// (10^12 currency units; see `ledger::money`). The invoice is refused,
+    /// never shown or billed with a capped amount: the organization cannot
+    /// be billed until the usage or price behind it is corrected.
+    #[error(
+        "organization `{org_id}`, invoice for the period from {period_start}: {} {amount} is beyond the ±{max} an invoice amount may be",
+        what(.line_id.as_deref(), .field),
+        max = ledger::money::MAX_AMOUNT
+    )]
+    AmountOutOfRange {
+        org_id: OrgId,
+        period_start: DateTime<Utc>,
+        /// The line whose amount is out of range; `None` for a total.
+        line_id: Option<String>,
+        /// `amount` for a line, else `subtotal`, `credit_applied`,
+        /// `total` or `credit_remaining`.
+        field: &'static str,
+        /// The unrounded value (possibly saturated at `Decimal::MAX`).
+        amount: Decimal,
+    },
+}
+
+fn what(line_id: Option<&str>, field: &str) -> String {
+    match line_id {
+        Some(line) => format!("line `{line}` {field}"),
+        None => field.to_owned(),
+    }
+}
+
+impl FoldError {
+    /// The organization the error concerns, when it concerns one (a runner
+    /// can set that organization aside and carry on with the others).
+    pub fn org_id(&self) -> Option<&OrgId> {
+        match self {
+            Self::Decode { .. } => None,
+            Self::AmountOutOfRange { org_id, .. } => Some(org_id),
+        }
+    }
 }
 
 /// Events the fold skipped, for operators.
@@ -155,20 +208,22 @@ impl Books {
             position: event.global_position,
             source,
         })?;
-        Ok(self.apply_decoded(event, &decoded))
+        self.apply_decoded(event, &decoded)
     }
 
     /// Fold an already decoded event (`decoded` must be `event.decode()`).
+    /// An error names the organization whose book must be set aside
+    /// ([`FoldError::org_id`]); the other books are unaffected.
     pub fn apply_decoded(
         &mut self,
         event: &RecordedEvent,
         decoded: &LedgerEvent,
-    ) -> Vec<InvoiceKey> {
+    ) -> Result<Vec<InvoiceKey>, FoldError> {
         if event.global_position <= self.last_position {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         self.last_position = event.global_position;
-        match decoded {
+        Ok(match decoded {
             LedgerEvent::PriceSet(price) => {
                 self.catalog.insert(event.global_position, price);
                 Vec::new()
@@ -184,22 +239,30 @@ impl Books {
                 Vec::new()
             }
             other => match other.org_id().and_then(|org| self.orgs.get_mut(org)) {
-                Some(book) => book.apply(&self.catalog, event, decoded),
+                Some(book) => book.apply(&self.catalog, event, decoded)?,
                 None => {
                     self.ignored.unknown_org += 1;
                     Vec::new()
                 }
             },
+        })
+    }
+
+    /// One invoice, as it stands ([`FoldError::AmountOutOfRange`] if one of
+    /// its amounts is out of range).
+    pub fn invoice(&self, key: &InvoiceKey) -> Result<Option<Invoice>, FoldError> {
+        match self.orgs.get(&key.org_id) {
+            Some(book) => book.invoice(key.period_start),
+            None => Ok(None),
         }
     }
 
-    /// One invoice, as it stands.
-    pub fn invoice(&self, key: &InvoiceKey) -> Option<Invoice> {
-        self.orgs.get(&key.org_id)?.invoice(key.period_start)
-    }
-
     /// Every invoice of every organization, by organization then period.
-    pub fn invoices(&self) -> Vec<Invoice> {
-        self.orgs.values().flat_map(OrgBook::invoices).collect()
+    pub fn invoices(&self) -> Result<Vec<Invoice>, FoldError> {
+        let mut invoices = Vec::new();
+        for book in self.orgs.values() {
+            invoices.extend(book.invoices()?);
+        }
+        Ok(invoices)
     }
 }

@@ -2,14 +2,15 @@
 
 use std::collections::BTreeSet;
 
-use ledger::money::Currency;
+use ledger::money::{Currency, MAX_AMOUNT};
 use rust_decimal::Decimal;
 
 use super::book::{OrgBook, PeriodBook};
 use super::format;
-use super::invoice::{Invoice, InvoiceLine, LineKind, LineSource};
+use super::invoice::{Invoice, InvoiceLine, LineKind, LineSource, LINE_DESCRIPTION_MAX};
 use super::lifecycle::CreditEntry;
 use super::lines::{late_lines, usage_lines};
+use super::FoldError;
 use crate::pricing::Sat;
 
 pub(crate) struct Rendered {
@@ -18,7 +19,9 @@ pub(crate) struct Rendered {
     pub carry: Vec<CreditEntry>,
 }
 
-pub(crate) fn render(org: &OrgBook, pb: &PeriodBook) -> Rendered {
+/// The invoice of `pb`, or [`FoldError::AmountOutOfRange`] when a line or
+/// a total would leave ±[`MAX_AMOUNT`] (never a clamped amount).
+pub(crate) fn render(org: &OrgBook, pb: &PeriodBook) -> Result<Rendered, FoldError> {
     let currency = org.currency;
     let mut lines = org.fee_lines(&pb.period);
     for (meter, segments) in &pb.usage {
@@ -49,14 +52,21 @@ pub(crate) fn render(org: &OrgBook, pb: &PeriodBook) -> Rendered {
             unit_price: Some(charge.amount),
             amount: round(currency, charge.amount),
             tiers: Vec::new(),
+            unit: None,
+            pricing: None,
+            proration: None,
             adjusts_period_start: charge.late_for,
             source: ids_source("ChargeAdded", &charge.charge_id),
         });
+    }
+    for line in &lines {
+        check(org, pb, Some(&line.line_id), "amount", line.amount)?;
     }
     let mut sat = Sat::default();
     let subtotal = lines
         .iter()
         .fold(Decimal::ZERO, |sum, l| sat.add(sum, l.amount));
+    check(org, pb, None, "subtotal", round(currency, subtotal))?;
 
     let mut carry = Vec::new();
     if subtotal.is_sign_negative() && !subtotal.is_zero() {
@@ -72,8 +82,11 @@ pub(crate) fn render(org: &OrgBook, pb: &PeriodBook) -> Rendered {
             price_id: None,
             quantity: Decimal::ONE,
             unit_price: None,
-            amount: balance,
+            amount: round(currency, balance),
             tiers: Vec::new(),
+            unit: None,
+            pricing: None,
+            proration: None,
             adjusts_period_start: None,
             source: LineSource::derived(),
         });
@@ -136,11 +149,23 @@ pub(crate) fn render(org: &OrgBook, pb: &PeriodBook) -> Rendered {
             unit_price: None,
             amount: round(currency, -applied),
             tiers: Vec::new(),
+            unit: None,
+            pricing: None,
+            proration: None,
             adjusts_period_start: None,
             source,
         });
     }
     dedupe_line_ids(&mut lines);
+    for line in &mut lines {
+        // Bytes bound characters: most descriptions need no counting.
+        if line.description.len() > LINE_DESCRIPTION_MAX {
+            line.description = format::clip(&line.description, LINE_DESCRIPTION_MAX);
+        }
+        // Balance and credit lines are bounded by the subtotal; checked
+        // all the same, so no amount escapes the rule.
+        check(org, pb, Some(&line.line_id), "amount", line.amount)?;
+    }
     let total = lines
         .iter()
         .fold(Decimal::ZERO, |sum, l| sat.add(sum, l.amount));
@@ -162,20 +187,44 @@ pub(crate) fn render(org: &OrgBook, pb: &PeriodBook) -> Rendered {
         total: round(currency, total),
         credit_remaining: round(currency, credit_remaining),
     };
-    Rendered { invoice, carry }
+    for (field, amount) in [
+        ("credit_applied", invoice.credit_applied),
+        ("total", invoice.total),
+        ("credit_remaining", invoice.credit_remaining),
+    ] {
+        check(org, pb, None, field, amount)?;
+    }
+    Ok(Rendered { invoice, carry })
 }
 
 /// Round once to the minor unit (half away from zero) and show the minor
 /// unit's places (`1` → `1.00`, never `-0.00`), so amounts serialise
-/// uniformly.
+/// uniformly. An amount beyond ±[`MAX_AMOUNT`] is left as it is, for
+/// [`check`] to refuse.
 pub(crate) fn round(currency: Currency, amount: Decimal) -> Decimal {
-    let mut rounded = currency.round(amount);
-    rounded.rescale(currency.minor_unit_scale());
-    // `-0.00` would serialise differently from `0.00`.
-    if rounded.is_zero() {
-        rounded.set_sign_positive(true);
+    currency.invoice_amount(amount).unwrap_or(amount)
+}
+
+/// Refuse an invoice amount beyond the bound (or, which cannot happen
+/// within it, one without exactly the minor unit's places).
+fn check(
+    org: &OrgBook,
+    pb: &PeriodBook,
+    line_id: Option<&str>,
+    field: &'static str,
+    amount: Decimal,
+) -> Result<(), FoldError> {
+    let exact = amount.abs() <= MAX_AMOUNT && amount.scale() == org.currency.minor_unit_scale();
+    if exact {
+        return Ok(());
     }
-    rounded
+    Err(FoldError::AmountOutOfRange {
+        org_id: org.org_id.clone(),
+        period_start: pb.period.start,
+        line_id: line_id.map(str::to_owned),
+        field,
+        amount,
+    })
 }
 
 fn ids_source(event_type: &str, id: &str) -> LineSource {

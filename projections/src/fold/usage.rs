@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::book::{Changed, OrgBook};
 use super::catalog::Catalog;
 use crate::period::Period;
-use crate::pricing::{price_after, Priced};
+use crate::pricing::{price_period, Priced};
 
 /// The catalog entry a segment of usage is priced with (copied, so a book
 /// renders without the catalog).
@@ -153,19 +153,13 @@ fn add_to_meter(
     result
 }
 
-/// Price a meter's segments in order; each segment's allowance is reduced
-/// by the units of the segments before it. `None` where there is no price.
+/// Price a meter's segments of a period together ([`price_period`]: the
+/// allowance is shared, the minimum is per meter). `None` where there is
+/// no price.
 pub(crate) fn price_chain<'a>(
     segments: impl Iterator<Item = (Option<&'a PriceRef>, Decimal)>,
 ) -> Vec<Option<Priced>> {
-    let mut preceding = Decimal::ZERO;
-    segments
-        .map(|(price, quantity)| {
-            let priced = price.map(|p| price_after(&p.spec, quantity, preceding));
-            preceding = preceding.checked_add(quantity).unwrap_or(Decimal::MAX);
-            priced
-        })
-        .collect()
+    price_period(segments.map(|(price, quantity)| (price.map(|p| &p.spec), quantity)))
 }
 
 /// A segment's price key, owned.

@@ -142,12 +142,40 @@ impl History {
         spec: PriceSpec,
         from: &str,
     ) {
+        let description = format!("{meter} price");
+        self.price_full(currency, price_id, meter, "unit", &description, spec, from);
+    }
+
+    /// A USD price with its unit ("second") and description ("Shared CPU").
+    pub fn price_named(
+        &mut self,
+        price_id: &str,
+        meter: &str,
+        unit: &str,
+        description: &str,
+        spec: PriceSpec,
+        from: &str,
+    ) {
+        self.price_full("USD", price_id, meter, unit, description, spec, from);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn price_full(
+        &mut self,
+        currency: &str,
+        price_id: &str,
+        meter: &str,
+        unit: &str,
+        description: &str,
+        spec: PriceSpec,
+        from: &str,
+    ) {
         let event = LedgerEvent::PriceSet(PriceSet {
             price_id: price_id.into(),
             meter: meter.into(),
             currency: currency.parse().unwrap(),
-            unit: "unit".into(),
-            description: format!("{meter} price"),
+            unit: unit.into(),
+            description: description.into(),
             spec,
             effective_from: t(from),
         });
@@ -312,6 +340,7 @@ impl History {
     pub fn invoice(&self, period_start: &str) -> Invoice {
         self.fold()
             .invoice(&key(period_start))
+            .unwrap()
             .unwrap_or_else(|| panic!("no invoice for {period_start}"))
     }
 }
