@@ -58,7 +58,10 @@ async fn demo_invoices_match_totals_computed_from_its_usage() {
     for log in [" INFO ", " DEBUG ", " WARN ", "\u{1b}["] {
         assert!(!stdout.contains(log), "a log line on stdout: {stdout}");
     }
-    assert!(!stderr.contains(" INFO "), "routine logs by default: {stderr}");
+    assert!(
+        !stderr.contains(" INFO "),
+        "routine logs by default: {stderr}"
+    );
     for expected in [
         "re-sent duplicates were recognised",
         "invoices finalized",

@@ -32,6 +32,7 @@ pub mod db;
 pub mod event;
 pub mod money;
 pub mod pricing;
+pub mod schema;
 pub mod store;
 
 pub use event::{EventMetadata, LedgerEvent, NewEvent, OrgId, RecordedEvent, StreamId};

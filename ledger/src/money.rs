@@ -176,6 +176,12 @@ impl Currency {
     pub const USD: Self = Self(iso_currency::Currency::USD);
     pub const EUR: Self = Self(iso_currency::Currency::EUR);
 
+    /// Every ISO 4217 code, in the standard's order (for schemas).
+    pub fn all_codes() -> Vec<&'static str> {
+        use iso_currency::IntoEnumIterator;
+        iso_currency::Currency::iter().map(|c| c.code()).collect()
+    }
+
     /// The upper-case ISO code, e.g. `USD`.
     pub fn code(self) -> &'static str {
         self.0.code()

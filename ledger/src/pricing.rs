@@ -28,7 +28,7 @@ use rust_decimal::Decimal;
 pub const MAX_TIERS: usize = 100;
 
 /// How a meter's quantity over a billing period becomes money.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PricingModel {
     /// quantity × unit price.
@@ -53,7 +53,7 @@ impl PricingModel {
 /// One tier: units up to `up_to` (inclusive; `None` = no upper bound) cost
 /// `unit_price` each, plus `flat_fee` once if any unit lands in the tier
 /// (graduated) or if the quantity reaches the tier (volume).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
     pub up_to: Option<Quantity>,
@@ -148,7 +148,7 @@ impl From<Tiers> for Vec<Tier> {
 ///
 /// Deserialisation validates every field and names the one it refuses
 /// ([`PriceSpecError`]); built in code, the field types are already valid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "RawSpec")]
 pub struct PriceSpec {
     pub model: PricingModel,

@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use chrono::{DateTime, Utc};
-use ledger::event::{EventMetadata, UsageRecorded};
-use ledger::money::Quantity;
-use ledger::{AppendResult, ExpectedVersion, LedgerEvent, NewEvent, OrgId, StreamId};
+
+use crate::commands::fields::QuantityText;
+use crate::commands::usage::{self, ItemStatus, QuantityValue, UsageRecord};
+use crate::commands::{Actor, Ctx, Directory};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum UsageCommand {
@@ -44,51 +45,52 @@ fn parse_attribute(raw: &str) -> Result<(String, String), String> {
 
 pub async fn run(url: &str, command: UsageCommand) -> anyhow::Result<()> {
     let UsageCommand::Record(args) = command;
-    let org = OrgId::new(args.org).map_err(|e| anyhow!("{e}"))?;
-    let quantity: Quantity = args
-        .quantity
-        .parse()
-        .with_context(|| format!("--quantity `{}`", args.quantity))?;
-    if args.meter.trim().is_empty() {
-        return Err(anyhow!("--meter must not be empty"));
-    }
-    let event = LedgerEvent::UsageRecorded(UsageRecorded {
-        org_id: org.clone(),
+    let quantity =
+        QuantityText::parse("--quantity", &args.quantity).map_err(|e| anyhow!("{}", e.message))?;
+    let record = UsageRecord {
+        org_id: args.org,
         meter: args.meter,
-        quantity,
+        quantity: QuantityValue(quantity.value()),
+        occurred_at: args.occurred_at.unwrap_or_else(Utc::now),
+        idempotency_key: args
+            .idempotency_key
+            .unwrap_or_else(|| format!("cli-{}", uuid::Uuid::now_v7())),
         window: None,
-        source: "cli".into(),
+        source: Some("cli".into()),
         attributes: args.attributes.into_iter().collect::<BTreeMap<_, _>>(),
-    });
-    let mut new = NewEvent::from_domain(&event, args.occurred_at.unwrap_or_else(Utc::now))?
-        .with_metadata(EventMetadata {
-            actor: std::env::var("USER").ok(),
-            source: Some("cli:usage-record".into()),
-            ..EventMetadata::default()
-        });
-    if let Some(key) = args.idempotency_key {
-        new = new.with_idempotency_key(key);
-    }
+    };
     let db = super::open(url).await?;
-    let outcome = db
-        .event_store()
-        .append(&StreamId::usage(&org), ExpectedVersion::Any, vec![new])
-        .await?;
-    match outcome.results.first() {
-        Some(AppendResult::Appended {
-            event_id,
-            global_position,
-            ..
-        }) => println!("accepted: event {event_id} at position {global_position}"),
-        Some(AppendResult::Duplicate {
-            event_id,
-            global_position,
-            ..
-        }) => println!(
-            "duplicate: idempotency key already stored as event {event_id} at position {global_position}"
-        ),
-        None => return Err(anyhow!("the store reported no result")),
-    }
+    let store = db.event_store();
+    let directory = Directory::default();
+    let ctx = Ctx {
+        store: store.as_ref(),
+        directory: &directory,
+        now: Utc::now(),
+    };
+    let actor = Actor {
+        actor: std::env::var("USER").unwrap_or_else(|_| "cli".into()),
+        source: "cli:usage-record".into(),
+    };
+    // The same rules as `POST /v1/usage`: a registered organization, a
+    // priced meter, a time inside the organization's life.
+    let recorded = usage::record(&ctx, &actor, vec![Ok(record)], false).await;
     db.close().await;
+    let recorded = recorded.map_err(|e| anyhow!("{e}"))?;
+    let Some(result) = recorded.results.first() else {
+        return Err(anyhow!("the store reported no result"));
+    };
+    match (result.status, result.event_id, result.position) {
+        (ItemStatus::Accepted, Some(id), Some(position)) => {
+            println!("accepted: event {id} at position {position}")
+        }
+        (ItemStatus::Duplicate, Some(id), Some(position)) => println!(
+            "duplicate: idempotency key already stored as event {id} at position {position}"
+        ),
+        _ => {
+            let field = result.field.as_deref().unwrap_or("record");
+            let reason = result.reason.as_deref().unwrap_or("rejected");
+            return Err(anyhow!("rejected ({field}): {reason}"));
+        }
+    }
     Ok(())
 }

@@ -1,16 +1,27 @@
 //! Support's audit trail: an organization's events and one event by id.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use ledger::store::{AuditQuery, Direction};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use ledger::{OrgId, RecordedEvent};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::error::ApiError;
-use super::extract::{org_id, ApiQuery, Auth};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiPath, ApiQuery, Auth, OrgPath};
+use super::invoices::page_limit;
 use super::AppState;
+
+/// Oldest or newest first.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    #[default]
+    Asc,
+    Desc,
+}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -18,15 +29,34 @@ use super::AppState;
 pub struct EventFilter {
     /// Comma-separated event types, e.g. `UsageRecorded,ChargeAdded`.
     #[serde(rename = "type")]
+    #[param(
+        rename = "type",
+        pattern = "^[A-Za-z]+(,[A-Za-z]+)*$",
+        example = "UsageRecorded,ChargeAdded"
+    )]
     types: Option<String>,
     /// Inclusive lower bound on `occurred_at` (RFC 3339).
     from: Option<DateTime<Utc>>,
     /// Exclusive upper bound on `occurred_at` (RFC 3339).
     to: Option<DateTime<Utc>>,
+    /// `next_cursor` of the previous page.
+    #[param(minimum = 0)]
     cursor: Option<i64>,
+    /// 1 to 1,000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
-    /// `asc` (oldest first, default) or `desc`.
-    order: Option<String>,
+    /// Oldest first (default) or newest first.
+    #[param(inline)]
+    order: Option<Order>,
+}
+
+/// A page of an organization's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    pub org_id: OrgId,
+    pub events: Vec<RecordedEvent>,
+    /// Pass as `?cursor=` for the next page; absent on the last one.
+    pub next_cursor: Option<i64>,
 }
 
 /// `GET /v1/organizations/{org_id}/events` (support, admin).
@@ -34,38 +64,35 @@ pub struct EventFilter {
     get,
     path = "/v1/organizations/{org_id}/events",
     tag = "audit",
+    operation_id = "org_events",
     summary = "An organization's event history (support)",
-    params(("org_id" = String, Path, description = "The platform's organization id"), EventFilter),
-    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    params(OrgPath, EventFilter),
+    responses(
+        (status = 200, description = "OK", body = EventPage),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn org_events(
     State(state): State<AppState>,
     auth: Auth,
-    Path(raw): Path<String>,
+    ApiPath(path): ApiPath<OrgPath>,
     ApiQuery(filter): ApiQuery<EventFilter>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventPage>, ApiError> {
     auth.support()?;
-    let org = org_id(&raw, "org_id")?;
-    let direction = match filter.order.as_deref() {
-        None | Some("asc") => Direction::Forward,
-        Some("desc") => Direction::Backward,
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "order",
-                format!("order must be `asc` or `desc`, not `{other}`"),
-            ))
-        }
+    let org = path.org()?;
+    let direction = match filter.order.unwrap_or_default() {
+        Order::Asc => Direction::Forward,
+        Order::Desc => Direction::Backward,
     };
+    let limit = page_limit(filter.limit)?;
+    if filter.cursor.is_some_and(|c| c < 0) {
+        return Err(ApiError::invalid("cursor", "cursor must not be negative"));
+    }
     let event_types: Vec<String> = filter
         .types
         .as_deref()
-        .map(|t| {
-            t.split(',')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
+        .map(|t| t.split(',').map(str::to_owned).collect())
         .unwrap_or_default();
     if let Some(unknown) = event_types
         .iter()
@@ -88,13 +115,30 @@ pub async fn org_events(
         occurred_to: filter.to,
         cursor: filter.cursor,
         direction,
-        limit: filter.limit.unwrap_or(100).clamp(1, 1_000),
+        limit,
         ..AuditQuery::default()
     };
     let page = state.store.read_audit(&query).await?;
-    Ok(Json(
-        json!({"org_id": org, "events": page.items, "next_cursor": page.next_cursor}),
-    ))
+    Ok(Json(EventPage {
+        org_id: org,
+        events: page.items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// `{event_id}`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct EventPath {
+    /// The event's UUID.
+    #[param(value_type = String, format = Uuid)]
+    event_id: Uuid,
+}
+
+/// One event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventBody {
+    pub event: RecordedEvent,
 }
 
 /// `GET /v1/events/{event_id}` (support, admin): one event, with who and
@@ -103,21 +147,23 @@ pub async fn org_events(
     get,
     path = "/v1/events/{event_id}",
     tag = "audit",
+    operation_id = "get_event",
     summary = "One event with its metadata (support)",
-    params(("event_id" = String, Path, description = "Event UUID")),
-    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    params(EventPath),
+    responses(
+        (status = 200, description = "OK", body = EventBody),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn event(
     State(state): State<AppState>,
     auth: Auth,
-    Path(raw): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    ApiPath(path): ApiPath<EventPath>,
+) -> Result<Json<EventBody>, ApiError> {
     auth.support()?;
-    let id = Uuid::parse_str(&raw)
-        .map_err(|_| ApiError::invalid("event_id", format!("`{raw}` is not a UUID")))?;
-    match state.store.event_by_id(id).await? {
-        Some(event) => Ok(Json(json!({"event": event}))),
-        None => Err(ApiError::not_found(format!("no event {id}"))),
+    match state.store.event_by_id(path.event_id).await? {
+        Some(event) => Ok(Json(EventBody { event })),
+        None => Err(ApiError::not_found(format!("no event {}", path.event_id))),
     }
 }

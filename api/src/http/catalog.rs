@@ -1,45 +1,37 @@
 //! Organizations and the price catalog (admin writes; reads for readers).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use ledger::event::{
-    EventMetadata, InvoiceKey, InvoicePeriodOpened, OrganizationCreated, PriceSet,
-};
+use chrono::{DateTime, Utc};
+use ledger::event::{OrganizationCreated, PriceSet};
 use ledger::money::Currency;
-use ledger::pricing::PriceSpec;
-use ledger::{ExpectedVersion, LedgerEvent, NewEvent, StreamAppend, StreamId};
+use ledger::OrgId;
 use projections::fold::OrgBook;
-use projections::period::period_containing;
 use projections::tables::INVOICES;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::directory::catalog;
-use super::error::ApiError;
-use super::extract::{org_id, ApiJson, ApiQuery, Auth};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{actor, ApiJson, ApiPath, ApiQuery, Auth, OrgPath};
 use super::AppState;
-use crate::tokens::{Principal, Role};
+use crate::commands::directory::catalog;
+use crate::commands::organizations::{self, NewOrganization};
+use crate::commands::prices::{self, NewPrice};
+use crate::tokens::Role;
 
-pub(super) fn metadata(principal: &Principal, source: &str) -> EventMetadata {
-    EventMetadata {
-        actor: Some(format!("token:{}", principal.name)),
-        source: Some(format!("api:{source}")),
-        correlation_id: Some(uuid::Uuid::now_v7().to_string()),
-        causation_id: None,
-    }
+/// A registered organization.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationBody {
+    pub organization: OrganizationCreated,
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewOrganization {
-    org_id: String,
-    name: String,
-    currency: String,
-    /// Start of the first billing period; default: today 00:00 UTC.
-    billing_anchor: Option<DateTime<Utc>>,
-    stripe_customer_id: Option<String>,
+/// What registering stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationRegistered {
+    pub organization: OrganizationCreated,
+    /// Read your write: `?min_position=` on the invoice reads.
+    pub position: i64,
 }
 
 /// `POST /v1/organizations` (admin): register an organization and open its
@@ -48,99 +40,31 @@ pub struct NewOrganization {
     post,
     path = "/v1/organizations",
     tag = "organizations",
+    operation_id = "create_org",
     summary = "Register an organization (admin)",
     request_body = NewOrganization,
-    responses((status = 201, description = "Registered", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    responses(
+        (status = 201, description = "Registered", body = OrganizationRegistered),
+        (status = 409, description = "Already registered", body = ErrorBody),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn create_org(
     State(state): State<AppState>,
     auth: Auth,
     ApiJson(body): ApiJson<NewOrganization>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<OrganizationRegistered>), ApiError> {
     let principal = auth.require(&[Role::Admin])?;
-    let org = org_id(&body.org_id, "org_id")?;
-    if body.name.trim().is_empty() || body.name.len() > 200 {
-        return Err(ApiError::invalid(
-            "name",
-            "name must be 1 to 200 characters",
-        ));
-    }
-    let currency: Currency = body
-        .currency
-        .parse()
-        .map_err(|e: ledger::money::ValueError| ApiError::invalid("currency", e.to_string()))?;
-    let now = Utc::now();
-    let anchor = match body.billing_anchor {
-        Some(anchor) if anchor > now => {
-            return Err(ApiError::invalid(
-                "billing_anchor",
-                "billing_anchor must not be in the future",
-            ))
-        }
-        Some(anchor) => anchor,
-        None => now.duration_trunc(TimeDelta::days(1)).unwrap_or(now),
-    };
-    let created = OrganizationCreated {
-        org_id: org.clone(),
-        name: body.name.trim().to_owned(),
-        currency,
-        billing_anchor: anchor,
-        stripe_customer_id: body.stripe_customer_id,
-    };
-    let period = period_containing(anchor, now);
-    let opened = InvoicePeriodOpened {
-        invoice: InvoiceKey {
-            org_id: org.clone(),
-            period_start: period.start,
-        },
-        period_end: period.end,
-    };
-    let meta = metadata(principal, "/v1/organizations");
-    let created_event =
-        NewEvent::from_domain(&LedgerEvent::OrganizationCreated(created.clone()), now)
-            .map_err(ApiError::internal)?
-            .with_metadata(meta.clone());
-    let opened_event = NewEvent::from_domain(&LedgerEvent::InvoicePeriodOpened(opened), now)
-        .map_err(ApiError::internal)?
-        .with_metadata(meta)
-        .with_idempotency_key(format!(
-            "invoice-opened:{}",
-            StreamId::invoice(&org, period.start)
-        ));
-    let result = state
-        .store
-        .append_batch(vec![
-            StreamAppend {
-                stream_id: StreamId::organization(&org),
-                expected: ExpectedVersion::NoStream,
-                events: vec![created_event],
-            },
-            StreamAppend {
-                stream_id: StreamId::invoice(&org, period.start),
-                expected: ExpectedVersion::Any,
-                events: vec![opened_event],
-            },
-        ])
-        .await;
-    match result {
-        Ok(outcomes) => {
-            let position = outcomes
-                .iter()
-                .flat_map(|o| &o.results)
-                .map(|r| r.global_position())
-                .max();
-            Ok((
-                StatusCode::CREATED,
-                Json(json!({"organization": created, "position": position})),
-            ))
-        }
-        Err(ledger::StoreError::Conflict { .. }) => Err(ApiError::conflict(format!(
-            "organization `{org}` is already registered"
-        ))
-        .with_field("org_id")),
-        Err(other) => Err(other.into()),
-    }
+    let actor = actor(principal, "/v1/organizations");
+    let registered = organizations::register(&state.ctx(), &actor, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(OrganizationRegistered {
+            organization: registered.organization,
+            position: registered.position,
+        }),
+    ))
 }
 
 /// `GET /v1/organizations/{org_id}`.
@@ -148,20 +72,24 @@ pub async fn create_org(
     get,
     path = "/v1/organizations/{org_id}",
     tag = "organizations",
+    operation_id = "get_org",
     summary = "One organization",
-    params(("org_id" = String, Path, description = "The platform's organization id")),
-    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    params(OrgPath),
+    responses(
+        (status = 200, description = "OK", body = OrganizationBody),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn get_org(
     State(state): State<AppState>,
     auth: Auth,
-    Path(raw): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let org = org_id(&raw, "org_id")?;
+    ApiPath(path): ApiPath<OrgPath>,
+) -> Result<Json<OrganizationBody>, ApiError> {
+    let org = path.org()?;
     auth.read_org(&org)?;
     match state.directory.org(state.store.as_ref(), &org).await? {
-        Some(created) => Ok(Json(json!({"organization": created}))),
+        Some(organization) => Ok(Json(OrganizationBody { organization })),
         None => Err(ApiError::not_found(format!(
             "organization `{org}` is not registered"
         ))),
@@ -172,8 +100,28 @@ pub async fn get_org(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Paging {
+    /// Continue after this organization id (`next_after` of the previous page).
+    #[param(min_length = 1, max_length = 200, pattern = "^[A-Za-z0-9._~:@-]+$")]
     after: Option<String>,
+    /// Page size, 1 to 1,000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+}
+
+/// An organization in the directory.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationSummary {
+    pub org_id: OrgId,
+    pub currency: Currency,
+    pub billing_anchor: DateTime<Utc>,
+}
+
+/// A page of the directory.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationList {
+    pub organizations: Vec<OrganizationSummary>,
+    /// Pass as `?after=` for the next page; absent on the last one.
+    pub next_after: Option<String>,
 }
 
 /// `GET /v1/organizations` (support, admin): registered organizations as
@@ -182,68 +130,55 @@ pub struct Paging {
     get,
     path = "/v1/organizations",
     tag = "organizations",
+    operation_id = "list_orgs",
     summary = "The organization directory (support)",
     params(Paging),
-    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    responses(
+        (status = 200, description = "OK", body = OrganizationList),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn list_orgs(
     State(state): State<AppState>,
     auth: Auth,
     ApiQuery(paging): ApiQuery<Paging>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrganizationList>, ApiError> {
     auth.support()?;
-    let limit = paging.limit.unwrap_or(100).clamp(1, 1_000);
+    let limit = match paging.limit {
+        None => 100,
+        Some(limit @ 1..=1_000) => limit,
+        Some(_) => return Err(ApiError::invalid("limit", "limit must be 1 to 1000")),
+    };
+    if let Some(after) = &paging.after {
+        crate::commands::org_id("after", after)?;
+    }
     let generation = state.tables.active_generation(INVOICES).await?;
     let after = paging.after.map(|a| format!("org:{a}")).unwrap_or_default();
     let rows = state.tables.org_states(generation, &after, limit).await?;
-    let mut orgs = Vec::with_capacity(rows.len());
+    let mut organizations = Vec::with_capacity(rows.len());
     for (_, book) in &rows {
         let book: OrgBook = serde_json::from_str(book.get()).map_err(ApiError::internal)?;
-        orgs.push(json!({
-            "org_id": book.org_id,
-            "currency": book.currency,
-            "billing_anchor": book.billing_anchor,
-        }));
+        organizations.push(OrganizationSummary {
+            org_id: book.org_id,
+            currency: book.currency,
+            billing_anchor: book.billing_anchor,
+        });
     }
-    let next = (rows.len() == limit as usize)
-        .then(|| {
-            orgs.last()
-                .and_then(|o| o["org_id"].as_str().map(str::to_owned))
-        })
+    let next_after = (rows.len() == limit as usize)
+        .then(|| organizations.last().map(|o| o.org_id.to_string()))
         .flatten();
-    Ok(Json(json!({"organizations": orgs, "next_after": next})))
+    Ok(Json(OrganizationList {
+        organizations,
+        next_after,
+    }))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewPrice {
-    price_id: String,
-    meter: String,
-    currency: String,
-    unit: String,
-    description: String,
-    /// `{"model": {"type": "per_unit"|"graduated"|"volume", …}, "free_allowance"?, "minimum_charge"?}`
-    #[schema(value_type = Object)]
-    spec: PriceSpec,
-    /// Default now; may not be in the past (history is never repriced).
-    effective_from: Option<DateTime<Utc>>,
-}
-
-fn plain_name(field: &str, value: &str) -> Result<(), ApiError> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            field,
-            format!("{field} must be 1 to 64 of a-z, 0-9, `_`, `-`"),
-        ))
-    }
+/// What setting a price stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PriceStored {
+    pub price: PriceSet,
+    pub position: i64,
 }
 
 /// `POST /v1/prices` (admin): a catalog entry, effective now or later.
@@ -251,52 +186,38 @@ fn plain_name(field: &str, value: &str) -> Result<(), ApiError> {
     post,
     path = "/v1/prices",
     tag = "catalog",
+    operation_id = "set_price",
     summary = "Set a price for a meter (admin)",
     request_body = NewPrice,
-    responses((status = 201, description = "Stored", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    responses(
+        (status = 201, description = "Stored", body = PriceStored),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn set_price(
     State(state): State<AppState>,
     auth: Auth,
     ApiJson(body): ApiJson<NewPrice>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<PriceStored>), ApiError> {
     let principal = auth.require(&[Role::Admin])?;
-    plain_name("meter", &body.meter)?;
-    plain_name("price_id", &body.price_id)?;
-    let currency: Currency = body
-        .currency
-        .parse()
-        .map_err(|e: ledger::money::ValueError| ApiError::invalid("currency", e.to_string()))?;
-    let now = Utc::now();
-    let effective_from = body.effective_from.unwrap_or(now);
-    if effective_from < now - TimeDelta::minutes(5) {
-        return Err(ApiError::invalid(
-            "effective_from",
-            "effective_from must not be in the past: a price change applies to usage from now on",
-        ));
-    }
-    let price = PriceSet {
-        price_id: body.price_id,
-        meter: body.meter,
-        currency,
-        unit: body.unit,
-        description: body.description,
-        spec: body.spec,
-        effective_from,
-    };
-    let event = NewEvent::from_domain(&LedgerEvent::PriceSet(price.clone()), now)
-        .map_err(ApiError::internal)?
-        .with_metadata(metadata(principal, "/v1/prices"));
-    let outcome = state
-        .store
-        .append(&StreamId::catalog(), ExpectedVersion::Any, vec![event])
-        .await?;
-    let position = outcome.results.first().map(|r| r.global_position());
+    let stored = prices::set(&state.ctx(), &actor(principal, "/v1/prices"), body).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"price": price, "position": position})),
+        Json(PriceStored {
+            price: stored.price,
+            position: stored.position,
+        }),
     ))
+}
+
+/// The price catalog.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PriceList {
+    /// Every entry, in the order set (later entries of a meter apply from their `effective_from`).
+    pub prices: Vec<PriceSet>,
+    /// The meters usage may name.
+    pub meters: Vec<String>,
 }
 
 /// `GET /v1/prices`: the catalog, in the order entries were set.
@@ -304,17 +225,24 @@ pub async fn set_price(
     get,
     path = "/v1/prices",
     tag = "catalog",
+    operation_id = "list_prices",
     summary = "The price catalog",
-    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    responses(
+        (status = 200, description = "OK", body = PriceList),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn list_prices(
     State(state): State<AppState>,
     auth: Auth,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PriceList>, ApiError> {
     auth.require(&[Role::Support, Role::Ingest, Role::Org])?;
     let prices = catalog(state.store.as_ref()).await?;
-    let meters: std::collections::BTreeSet<&str> =
-        prices.iter().map(|p| p.meter.as_str()).collect();
-    Ok(Json(json!({"prices": prices, "meters": meters})))
+    let meters: std::collections::BTreeSet<String> =
+        prices.iter().map(|p| p.meter.clone()).collect();
+    Ok(Json(PriceList {
+        prices,
+        meters: meters.into_iter().collect(),
+    }))
 }

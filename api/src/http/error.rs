@@ -110,6 +110,36 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::commands::FieldError> for ApiError {
+    fn from(err: crate::commands::FieldError) -> Self {
+        Self::invalid(err.field, err.message)
+    }
+}
+
+impl From<crate::commands::Rejection> for ApiError {
+    fn from(err: crate::commands::Rejection) -> Self {
+        use crate::commands::Rejection as R;
+        match err {
+            R::Invalid(e) => e.into(),
+            R::NotFound(message) => Self::not_found(message),
+            R::Conflict { message, field } => {
+                let conflict = Self::conflict(message);
+                match field {
+                    Some(field) => conflict.with_field(field),
+                    None => conflict,
+                }
+            }
+            R::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<sync::SyncError> for ApiError {
+    fn from(err: sync::SyncError) -> Self {
+        Self::internal(format!("{err:#}"))
+    }
+}
+
 impl From<ledger::StoreError> for ApiError {
     fn from(err: ledger::StoreError) -> Self {
         use ledger::StoreError as E;

@@ -1,10 +1,9 @@
 //! Extractors that answer bad input and missing credentials in our error
 //! shape, and the role checks handlers make.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
-use axum::Json;
 use ledger::OrgId;
 use serde::de::DeserializeOwned;
 
@@ -12,37 +11,72 @@ use super::error::ApiError;
 use super::AppState;
 use crate::tokens::{self, Principal, Role};
 
-/// A JSON body; malformed JSON, unknown fields or wrong types are a 400/422
-/// naming the problem.
+/// A JSON body. Malformed JSON is a 400 `malformed_json`; a body that
+/// does not match the operation's schema (a type, a required or unknown
+/// field, a pattern) is a 400 `invalid_body` whose `field` is the path to
+/// the offending value (`spec.minimum_charge`); a body that is not JSON is a
+/// 415; one over the size limit a 413.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                e.body_text(),
-            )),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        use axum::http::StatusCode;
+        let json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<mime::Mime>().ok())
+            .is_some_and(|m| {
+                m.type_() == "application"
+                    && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+            });
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "send the body as JSON with `Content-Type: application/json`",
-            )),
-            Err(JsonRejection::BytesRejection(e)) => Err(ApiError::new(
-                e.status(),
-                "body_too_large_or_unreadable",
-                e.body_text(),
-            )),
-            Err(e) => Err(ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "malformed_json",
-                e.body_text(),
-            )),
+            ));
         }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                ApiError::new(e.status(), "body_too_large_or_unreadable", e.body_text())
+            })?;
+        let malformed = |inner: serde_json::Error| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the body is not valid JSON: {inner}"),
+            )
+        };
+        let mut body = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize::<_, T>(&mut body).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_data() {
+                let error = ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    if path == "." {
+                        inner.to_string()
+                    } else {
+                        format!("{path}: {inner}")
+                    },
+                );
+                if path == "." {
+                    error
+                } else {
+                    error.with_field(path)
+                }
+            } else {
+                malformed(inner)
+            }
+        })?;
+        // Trailing characters after the value are malformed JSON too.
+        body.end().map_err(malformed)?;
+        Ok(Self(value))
     }
 }
 
@@ -64,6 +98,121 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
                 )
             })
     }
+}
+
+/// Path parameters; a malformed one is a 400 naming it.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| Self(v))
+            .map_err(|e: PathRejection| {
+                ApiError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "invalid_path",
+                    e.body_text(),
+                )
+            })
+    }
+}
+
+/// Who writes, for the metadata of the events a command appends.
+pub fn actor(principal: &Principal, route: &str) -> crate::commands::Actor {
+    crate::commands::Actor {
+        actor: format!("token:{}", principal.name),
+        source: format!("api:{route}"),
+    }
+}
+
+/// `{org_id}` in a path.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct OrgPath {
+    /// The platform's organization id.
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[A-Za-z0-9._~:@-]+$",
+        example = "acme"
+    )]
+    pub org_id: String,
+}
+
+impl OrgPath {
+    pub fn org(&self) -> Result<OrgId, ApiError> {
+        org_id(&self.org_id, "org_id")
+    }
+}
+
+/// Parse a period start — a date (`YYYY-MM-DD`, midnight UTC) or an RFC
+/// 3339 time — into a 422 naming it.
+pub fn period_start(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "period_start",
+                format!("`{raw}` is not a date (YYYY-MM-DD) or an RFC 3339 time"),
+            )
+        })
+}
+
+/// `{org_id}` and an invoice's `{period_start}`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct InvoicePath {
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[A-Za-z0-9._~:@-]+$",
+        example = "acme"
+    )]
+    pub org_id: String,
+    /// The period's start: `YYYY-MM-DD` (midnight UTC) or RFC 3339.
+    #[param(
+        example = "2026-11-01",
+        pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2}))?$"
+    )]
+    pub period_start: String,
+}
+
+impl InvoicePath {
+    pub fn invoice(&self) -> Result<(OrgId, chrono::DateTime<chrono::Utc>), ApiError> {
+        Ok((
+            org_id(&self.org_id, "org_id")?,
+            period_start(&self.period_start)?,
+        ))
+    }
+}
+
+/// An invoice line: `{org_id}`, `{period_start}`, `{line_id}`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct LinePath {
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[A-Za-z0-9._~:@-]+$",
+        example = "acme"
+    )]
+    pub org_id: String,
+    #[param(
+        example = "2026-11-01",
+        pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2}))?$"
+    )]
+    pub period_start: String,
+    /// A line id of the invoice (`line_id` of its lines).
+    #[param(min_length = 1, max_length = 300, example = "usage:cpu_seconds:cpu")]
+    pub line_id: String,
 }
 
 /// The authenticated caller (401 without a valid bearer token).
@@ -134,5 +283,5 @@ impl Auth {
 
 /// Parse a path or body org id into a 422 naming the field.
 pub fn org_id(raw: &str, field: &str) -> Result<OrgId, ApiError> {
-    OrgId::new(raw).map_err(|e| ApiError::invalid(field, e.to_string()))
+    Ok(crate::commands::org_id(field, raw)?)
 }

@@ -1,50 +1,33 @@
 //! Ingestion: batched usage with per-item results; charges, credits and
-//! subscriptions for one organization.
+//! subscriptions for one organization. Handlers parse, authorise and
+//! delegate to [`crate::commands`].
 
-use std::collections::BTreeMap;
-
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use ledger::event::{
-    ChargeAdded, CreditGranted, SubscriptionCancelled, SubscriptionChanged, SubscriptionStarted,
-    UsageRecorded, UsageWindow,
-};
-use ledger::money::{Amount, Quantity};
-use ledger::{AppendResult, ExpectedVersion, LedgerEvent, NewEvent, OrgId, StreamAppend, StreamId};
-use serde::Deserialize;
+use ledger::event::{ChargeAdded, CreditGranted};
+use ledger::LedgerEvent;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
+use utoipa::ToSchema;
 
-use super::catalog::metadata;
-use super::error::ApiError;
-use super::extract::{org_id, ApiJson, ApiQuery, Auth};
+use super::error::{ApiError, ErrorBody, ErrorDetail};
+use super::extract::{actor, ApiJson, ApiPath, ApiQuery, Auth, OrgPath};
 use super::AppState;
+use crate::commands::entries::{self, Appended, EntryKind, MoneyEntry};
+use crate::commands::subscriptions::{self, SubscriptionRequest};
+use crate::commands::usage::{self, ItemResult, Recorded, UsageRecord};
+use crate::commands::FieldError;
 use crate::tokens::Role;
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// A batch of usage records.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageBatch {
-    /// Up to 5,000 records: `{org_id, meter, quantity, occurred_at, idempotency_key, window?, source?, attributes?}`.
-    #[schema(value_type = Vec<Object>)]
+    /// 1 to 5,000 records (`BILLING_MAX_BATCH`); each is checked on its own.
+    #[schema(value_type = Vec<UsageRecord>, min_items = 1, max_items = 5000)]
     records: Vec<Box<RawValue>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UsageRecord {
-    org_id: String,
-    meter: String,
-    /// A decimal string, or a JSON number taken exactly as written.
-    quantity: Box<RawValue>,
-    /// RFC 3339, parsed by us so a bad value names the field.
-    occurred_at: String,
-    idempotency_key: String,
-    window: Option<UsageWindow>,
-    source: Option<String>,
-    #[serde(default)]
-    attributes: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -56,118 +39,15 @@ pub struct IngestOptions {
     atomic: bool,
 }
 
-/// Usage may not claim to happen more than this far ahead of our clock.
-const MAX_FUTURE: TimeDelta = TimeDelta::hours(24);
-
-fn quantity(raw: &RawValue) -> Result<Quantity, String> {
-    let text = raw.get().trim();
-    let unquoted = match serde_json::from_str::<Value>(text) {
-        Ok(Value::String(s)) => s,
-        Ok(Value::Number(_)) => text.to_owned(),
-        _ => {
-            return Err(
-                "quantity must be a decimal string such as \"12.5\" (or an exact JSON number)"
-                    .into(),
-            )
-        }
-    };
-    unquoted
-        .parse::<Quantity>()
-        .map_err(|e| format!("quantity: {e}"))
-}
-
-fn earliest() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
-        .single()
-        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
-}
-
-/// Validate one record into an org and its event, or say why not.
-async fn check(
-    state: &AppState,
-    raw: &RawValue,
-    now: DateTime<Utc>,
-) -> Result<(OrgId, NewEvent), String> {
-    let record: UsageRecord = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
-    let org = OrgId::new(&record.org_id).map_err(|e| e.to_string())?;
-    let quantity = quantity(&record.quantity)?;
-    let occurred_at = DateTime::parse_from_rfc3339(&record.occurred_at)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            format!(
-                "occurred_at `{}` is not an RFC 3339 time such as 2026-11-21T10:00:00Z",
-                record.occurred_at
-            )
-        })?;
-    if occurred_at > now + MAX_FUTURE {
-        return Err(format!(
-            "occurred_at {occurred_at} is more than 24 hours in the future"
-        ));
-    }
-    if occurred_at < earliest() {
-        return Err(format!("occurred_at {occurred_at} is before 2000-01-01"));
-    }
-    let key = &record.idempotency_key;
-    if key.is_empty() || key.len() > 255 || key.chars().any(char::is_control) {
-        return Err(
-            "idempotency_key must be 1 to 255 characters without control characters".into(),
-        );
-    }
-    if record.meter.is_empty() || record.meter.len() > 64 {
-        return Err("meter must be 1 to 64 characters".into());
-    }
-    if let Some(w) = record.window {
-        if w.start > w.end {
-            return Err("window.start must not be after window.end".into());
-        }
-    }
-    if record.attributes.len() > 32
-        || record
-            .attributes
-            .iter()
-            .any(|(k, v)| k.len() > 64 || v.len() > 256 || k.contains('\0') || v.contains('\0'))
-    {
-        return Err("attributes: at most 32, keys ≤ 64 and values ≤ 256 characters".into());
-    }
-    let store = state.store.as_ref();
-    if state
-        .directory
-        .org(store, &org)
-        .await
-        .map_err(|e| format!("lookup failed: {e}"))?
-        .is_none()
-    {
-        return Err(format!(
-            "unknown organization `{org}`: register it with POST /v1/organizations"
-        ));
-    }
-    if !state
-        .directory
-        .has_meter(store, &record.meter)
-        .await
-        .map_err(|e| format!("lookup failed: {e}"))?
-    {
-        return Err(format!(
-            "unknown meter `{}`: set a price for it with POST /v1/prices",
-            record.meter
-        ));
-    }
-    let source = record.source.unwrap_or_else(|| "api".to_owned());
-    if source.is_empty() || source.len() > 64 || source.contains('\0') {
-        return Err("source must be 1 to 64 characters".into());
-    }
-    let event = LedgerEvent::UsageRecorded(UsageRecorded {
-        org_id: org.clone(),
-        meter: record.meter,
-        quantity,
-        window: record.window,
-        source,
-        attributes: record.attributes,
-    });
-    let new = NewEvent::from_domain(&event, occurred_at)
-        .map_err(|e| e.to_string())?
-        .with_idempotency_key(record.idempotency_key);
-    Ok((org, new))
+/// An atomic batch with a rejected record: nothing was stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchRejected {
+    pub error: ErrorDetail,
+    /// Always false.
+    pub stored: bool,
+    pub rejected: usize,
+    /// The rejected records, with their reasons.
+    pub results: Vec<ItemResult>,
 }
 
 /// `POST /v1/usage` (ingest, admin).
@@ -175,10 +55,15 @@ async fn check(
     post,
     path = "/v1/usage",
     tag = "ingestion",
+    operation_id = "post_usage",
     summary = "Append a batch of usage records (ingest)",
     params(IngestOptions),
     request_body = UsageBatch,
-    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    responses(
+        (status = 200, description = "Per-record results: accepted, duplicate or rejected", body = Recorded),
+        (status = 422, description = "`?atomic=true` and a record was rejected: nothing stored", body = BatchRejected),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn post_usage(
@@ -186,7 +71,7 @@ pub async fn post_usage(
     auth: Auth,
     ApiQuery(options): ApiQuery<IngestOptions>,
     ApiJson(batch): ApiJson<UsageBatch>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let principal = auth.require(&[Role::Ingest])?;
     let max = state.config.max_batch;
     if batch.records.is_empty() || batch.records.len() > max {
@@ -195,164 +80,95 @@ pub async fn post_usage(
             format!("send 1 to {max} records per batch"),
         ));
     }
-    let now = Utc::now();
-    let meta = metadata(principal, "/v1/usage");
-    let mut results: Vec<Value> = vec![Value::Null; batch.records.len()];
-    let mut by_org: BTreeMap<OrgId, Vec<(usize, NewEvent)>> = BTreeMap::new();
-    for (index, raw) in batch.records.iter().enumerate() {
-        match check(&state, raw, now).await {
-            Ok((org, event)) => by_org
-                .entry(org)
-                .or_default()
-                .push((index, event.with_metadata(meta.clone()))),
-            Err(reason) => {
-                results[index] = json!({"index": index, "status": "rejected", "reason": reason})
-            }
-        }
-    }
-    let rejected = results.iter().filter(|r| !r.is_null()).count();
-    if options.atomic && rejected > 0 {
-        state.metrics.usage("rejected", rejected as u64);
-        return Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({"stored": false, "rejected": rejected, "results": results})),
-        ));
-    }
-    let mut order: Vec<Vec<usize>> = Vec::with_capacity(by_org.len());
-    let appends: Vec<StreamAppend> = by_org
-        .into_iter()
-        .map(|(org, items)| {
-            let (indices, events): (Vec<usize>, Vec<NewEvent>) = items.into_iter().unzip();
-            order.push(indices);
-            StreamAppend {
-                stream_id: StreamId::usage(&org),
-                expected: ExpectedVersion::Any,
-                events,
-            }
+    let items = batch
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let mut json = serde_json::Deserializer::from_str(raw.get());
+            serde_path_to_error::deserialize::<_, UsageRecord>(&mut json).map_err(|e| {
+                let path = e.path().to_string();
+                let field = if path == "." {
+                    format!("records[{i}]")
+                } else {
+                    format!("records[{i}].{path}")
+                };
+                let message = format!("{path}: {}", e.into_inner());
+                FieldError::new(field, message)
+            })
         })
         .collect();
-    let outcomes = if appends.is_empty() {
-        Vec::new()
+    let recorded = usage::record(
+        &state.ctx(),
+        &actor(principal, "/v1/usage"),
+        items,
+        options.atomic,
+    )
+    .await?;
+    state.metrics.usage("accepted", recorded.accepted as u64);
+    state.metrics.usage("duplicate", recorded.duplicates as u64);
+    state.metrics.usage("rejected", recorded.rejected as u64);
+    if options.atomic && recorded.rejected > 0 {
+        let body = BatchRejected {
+            error: ErrorDetail {
+                code: "batch_rejected".into(),
+                message: format!(
+                    "{} of {} records were rejected, so nothing was stored (?atomic=true); see results",
+                    recorded.rejected,
+                    batch.records.len()
+                ),
+                field: Some("records".into()),
+            },
+            stored: false,
+            rejected: recorded.rejected,
+            results: recorded.results,
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
+    }
+    Ok((StatusCode::OK, Json(recorded)).into_response())
+}
+
+/// Whether a write stored something or recognised a retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteStatus {
+    /// Stored now (201).
+    Accepted,
+    /// Stored before: nothing was written (200).
+    Duplicate,
+}
+
+/// A stored (or recognised) charge.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChargeStored {
+    pub status: WriteStatus,
+    pub position: i64,
+    pub charge: ChargeAdded,
+}
+
+/// A stored (or recognised) credit.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreditStored {
+    pub status: WriteStatus,
+    pub position: i64,
+    pub credit: CreditGranted,
+}
+
+/// A stored (or recognised) subscription event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionStored {
+    pub status: WriteStatus,
+    pub position: i64,
+    /// `SubscriptionStarted`, `SubscriptionChanged` or `SubscriptionCancelled`, with its payload.
+    pub event: LedgerEvent,
+}
+
+fn status_of(appended: &Appended) -> (StatusCode, WriteStatus) {
+    if appended.duplicate {
+        (StatusCode::OK, WriteStatus::Duplicate)
     } else {
-        state.store.append_batch(appends).await?
-    };
-    let (mut accepted, mut duplicates, mut position) = (0, 0, None::<i64>);
-    for (outcome, indices) in outcomes.iter().zip(&order) {
-        for (result, &index) in outcome.results.iter().zip(indices) {
-            position = position.max(Some(result.global_position()));
-            results[index] = match result {
-                AppendResult::Appended {
-                    event_id,
-                    global_position,
-                    ..
-                } => {
-                    accepted += 1;
-                    json!({"index": index, "status": "accepted", "event_id": event_id, "position": global_position})
-                }
-                AppendResult::Duplicate {
-                    event_id,
-                    global_position,
-                    ..
-                } => {
-                    duplicates += 1;
-                    json!({"index": index, "status": "duplicate", "event_id": event_id, "position": global_position})
-                }
-            };
-        }
+        (StatusCode::CREATED, WriteStatus::Accepted)
     }
-    state.metrics.usage("accepted", accepted);
-    state.metrics.usage("duplicate", duplicates);
-    state.metrics.usage("rejected", rejected as u64);
-    Ok((
-        StatusCode::OK,
-        Json(json!({
-            "accepted": accepted,
-            "duplicates": duplicates,
-            "rejected": rejected,
-            "position": position,
-            "results": results,
-        })),
-    ))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MoneyEntry {
-    id: String,
-    description: String,
-    /// Positive decimal string in the organization's currency.
-    amount: String,
-    /// The period it belongs to; default now.
-    occurred_at: Option<DateTime<Utc>>,
-}
-
-async fn registered(state: &AppState, raw: &str) -> Result<OrgId, ApiError> {
-    let org = org_id(raw, "org_id")?;
-    match state.directory.org(state.store.as_ref(), &org).await? {
-        Some(_) => Ok(org),
-        None => Err(ApiError::not_found(format!(
-            "organization `{org}` is not registered"
-        ))),
-    }
-}
-
-async fn append_one(
-    state: &AppState,
-    stream: StreamId,
-    event: LedgerEvent,
-    at: DateTime<Utc>,
-    key: String,
-    meta: ledger::EventMetadata,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let new = NewEvent::from_domain(&event, at)
-        .map_err(ApiError::internal)?
-        .with_metadata(meta)
-        .with_idempotency_key(key);
-    let outcome = state
-        .store
-        .append(&stream, ExpectedVersion::Any, vec![new])
-        .await?;
-    let Some(result) = outcome.results.first() else {
-        return Err(ApiError::internal("append reported no result"));
-    };
-    let (status, label) = if result.is_duplicate() {
-        (StatusCode::OK, "duplicate")
-    } else {
-        (StatusCode::CREATED, "accepted")
-    };
-    Ok((
-        status,
-        Json(json!({"status": label, "position": result.global_position(), "event": event})),
-    ))
-}
-
-fn checked_entry(entry: &MoneyEntry) -> Result<(Amount, DateTime<Utc>), ApiError> {
-    if entry.id.is_empty() || entry.id.len() > 100 || entry.id.chars().any(char::is_control) {
-        return Err(ApiError::invalid("id", "id must be 1 to 100 characters"));
-    }
-    if entry.description.trim().is_empty() || entry.description.len() > 500 {
-        return Err(ApiError::invalid(
-            "description",
-            "description must be 1 to 500 characters",
-        ));
-    }
-    let value = entry
-        .amount
-        .parse::<Amount>()
-        .map_err(|e| ApiError::invalid("amount", e.to_string()))?;
-    let amount =
-        Amount::positive(value.value()).map_err(|e| ApiError::invalid("amount", e.to_string()))?;
-    if amount.value().is_zero() {
-        return Err(ApiError::invalid("amount", "amount must be positive"));
-    }
-    let at = entry.occurred_at.unwrap_or_else(Utc::now);
-    if at > Utc::now() + MAX_FUTURE || at < earliest() {
-        return Err(ApiError::invalid(
-            "occurred_at",
-            "occurred_at is out of range",
-        ));
-    }
-    Ok((amount, at))
 }
 
 /// `POST /v1/organizations/{org_id}/charges` (admin). Retrying with the
@@ -361,19 +177,39 @@ fn checked_entry(entry: &MoneyEntry) -> Result<(Amount, DateTime<Utc>), ApiError
     post,
     path = "/v1/organizations/{org_id}/charges",
     tag = "ingestion",
+    operation_id = "post_charge",
     summary = "Add a one-off charge (admin)",
-    params(("org_id" = String, Path, description = "The platform's organization id")),
+    params(OrgPath),
     request_body = MoneyEntry,
-    responses((status = 201, description = "Stored (200 if a duplicate)", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    responses(
+        (status = 201, description = "Stored", body = ChargeStored),
+        (status = 200, description = "A retry of a stored charge (same id): nothing written", body = ChargeStored),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn post_charge(
     State(state): State<AppState>,
     auth: Auth,
-    Path(raw): Path<String>,
+    ApiPath(path): ApiPath<OrgPath>,
     ApiJson(entry): ApiJson<MoneyEntry>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    money_entry(&state, &auth, &raw, entry, "charge").await
+) -> Result<(StatusCode, Json<ChargeStored>), ApiError> {
+    let principal = auth.require(&[Role::Admin])?;
+    let org = path.org()?;
+    let actor = actor(principal, "/v1/charges");
+    let appended = entries::add(&state.ctx(), &actor, &org, EntryKind::Charge, entry).await?;
+    let (code, status) = status_of(&appended);
+    let LedgerEvent::ChargeAdded(charge) = appended.event else {
+        return Err(ApiError::internal("a charge appended another event"));
+    };
+    Ok((
+        code,
+        Json(ChargeStored {
+            status,
+            position: appended.position,
+            charge,
+        }),
+    ))
 }
 
 /// `POST /v1/organizations/{org_id}/credits` (admin).
@@ -381,73 +217,39 @@ pub async fn post_charge(
     post,
     path = "/v1/organizations/{org_id}/credits",
     tag = "ingestion",
+    operation_id = "post_credit",
     summary = "Grant a credit (admin)",
-    params(("org_id" = String, Path, description = "The platform's organization id")),
+    params(OrgPath),
     request_body = MoneyEntry,
-    responses((status = 201, description = "Stored (200 if a duplicate)", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    responses(
+        (status = 201, description = "Stored", body = CreditStored),
+        (status = 200, description = "A retry of a stored credit (same id): nothing written", body = CreditStored),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn post_credit(
     State(state): State<AppState>,
     auth: Auth,
-    Path(raw): Path<String>,
+    ApiPath(path): ApiPath<OrgPath>,
     ApiJson(entry): ApiJson<MoneyEntry>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    money_entry(&state, &auth, &raw, entry, "credit").await
-}
-
-/// A charge or a credit for one organization; the entry's id is the
-/// idempotency key, so a retry stores nothing twice.
-async fn money_entry(
-    state: &AppState,
-    auth: &Auth,
-    raw: &str,
-    entry: MoneyEntry,
-    kind: &'static str,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreditStored>), ApiError> {
     let principal = auth.require(&[Role::Admin])?;
-    let org = registered(state, raw).await?;
-    let (amount, at) = checked_entry(&entry)?;
-    let key = format!("{kind}:{org}:{}", entry.id);
-    let (org_id, description) = (org.clone(), entry.description);
-    let event = if kind == "charge" {
-        LedgerEvent::ChargeAdded(ChargeAdded {
-            org_id,
-            charge_id: entry.id,
-            description,
-            amount,
-        })
-    } else {
-        LedgerEvent::CreditGranted(CreditGranted {
-            org_id,
-            credit_id: entry.id,
-            description,
-            amount,
-        })
+    let org = path.org()?;
+    let actor = actor(principal, "/v1/credits");
+    let appended = entries::add(&state.ctx(), &actor, &org, EntryKind::Credit, entry).await?;
+    let (code, status) = status_of(&appended);
+    let LedgerEvent::CreditGranted(credit) = appended.event else {
+        return Err(ApiError::internal("a credit appended another event"));
     };
-    let meta = metadata(principal, &format!("/v1/{kind}s"));
-    append_one(state, StreamId::organization(&org), event, at, key, meta).await
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
-pub enum SubscriptionRequest {
-    Start {
-        subscription_id: String,
-        plan: String,
-        monthly_fee: String,
-        effective_at: Option<DateTime<Utc>>,
-    },
-    Change {
-        subscription_id: String,
-        plan: String,
-        monthly_fee: String,
-        effective_at: Option<DateTime<Utc>>,
-    },
-    Cancel {
-        subscription_id: String,
-        effective_at: Option<DateTime<Utc>>,
-    },
+    Ok((
+        code,
+        Json(CreditStored {
+            status,
+            position: appended.position,
+            credit,
+        }),
+    ))
 }
 
 /// `POST /v1/organizations/{org_id}/subscriptions` (admin): start, change
@@ -456,97 +258,34 @@ pub enum SubscriptionRequest {
     post,
     path = "/v1/organizations/{org_id}/subscriptions",
     tag = "ingestion",
+    operation_id = "post_subscription",
     summary = "Start, change or cancel a plan (admin)",
-    params(("org_id" = String, Path, description = "The platform's organization id")),
+    params(OrgPath),
     request_body = SubscriptionRequest,
-    responses((status = 201, description = "Stored (200 if a duplicate)", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    responses(
+        (status = 201, description = "Stored", body = SubscriptionStored),
+        (status = 200, description = "A retry (or a change to what the plan already is): nothing written", body = SubscriptionStored),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn post_subscription(
     State(state): State<AppState>,
     auth: Auth,
-    Path(raw): Path<String>,
+    ApiPath(path): ApiPath<OrgPath>,
     ApiJson(request): ApiJson<SubscriptionRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SubscriptionStored>), ApiError> {
     let principal = auth.require(&[Role::Admin])?;
-    let org = registered(&state, &raw).await?;
-    let fee = |raw: &str| {
-        raw.parse::<Amount>()
-            .and_then(|a| Amount::positive(a.value()))
-            .map_err(|e| ApiError::invalid("monthly_fee", e.to_string()))
-    };
-    let now = Utc::now();
-    let (event, id, at) = match request {
-        SubscriptionRequest::Start {
-            subscription_id,
-            plan,
-            monthly_fee,
-            effective_at,
-        } => {
-            let at = effective_at.unwrap_or(now);
-            let e = SubscriptionStarted {
-                org_id: org.clone(),
-                subscription_id: subscription_id.clone(),
-                plan,
-                monthly_fee: fee(&monthly_fee)?,
-                effective_at: at,
-            };
-            (LedgerEvent::SubscriptionStarted(e), subscription_id, at)
-        }
-        SubscriptionRequest::Change {
-            subscription_id,
-            plan,
-            monthly_fee,
-            effective_at,
-        } => {
-            let at = effective_at.unwrap_or(now);
-            let e = SubscriptionChanged {
-                org_id: org.clone(),
-                subscription_id: subscription_id.clone(),
-                plan,
-                monthly_fee: fee(&monthly_fee)?,
-                effective_at: at,
-            };
-            (LedgerEvent::SubscriptionChanged(e), subscription_id, at)
-        }
-        SubscriptionRequest::Cancel {
-            subscription_id,
-            effective_at,
-        } => {
-            let at = effective_at.unwrap_or(now);
-            let e = SubscriptionCancelled {
-                org_id: org.clone(),
-                subscription_id: subscription_id.clone(),
-                effective_at: at,
-            };
-            (LedgerEvent::SubscriptionCancelled(e), subscription_id, at)
-        }
-    };
-    if id.is_empty() || id.len() > 100 || id.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "subscription_id",
-            "subscription_id must be 1 to 100 characters",
-        ));
-    }
-    // A subscription starts once and is cancelled once, so a retry of
-    // either is a duplicate whatever its (defaulted) time. A change is
-    // identified by what it changes to and when.
-    let key = match &event {
-        LedgerEvent::SubscriptionChanged(c) => format!(
-            "subscription:{org}:{id}:changed:{}:{}:{}",
-            c.plan,
-            c.monthly_fee,
-            at.timestamp_micros()
-        ),
-        other => format!("subscription:{org}:{id}:{}", other.event_type()),
-    };
-    append_one(
-        &state,
-        StreamId::organization(&org),
-        event,
-        now,
-        key,
-        metadata(principal, "/v1/subscriptions"),
-    )
-    .await
+    let org = path.org()?;
+    let actor = actor(principal, "/v1/subscriptions");
+    let appended = subscriptions::apply(&state.ctx(), &actor, &org, request).await?;
+    let (code, status) = status_of(&appended);
+    Ok((
+        code,
+        Json(SubscriptionStored {
+            status,
+            position: appended.position,
+            event: appended.event,
+        }),
+    ))
 }

@@ -7,30 +7,59 @@
 
 use std::time::Instant;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
-use chrono::{DateTime, NaiveDate, Utc};
-use ledger::OrgId;
-use projections::fold::{Invoice, InvoiceStatus};
+use chrono::{DateTime, Utc};
+use ledger::money::Currency;
+use ledger::{OrgId, RecordedEvent};
+use projections::fold::{Invoice, InvoiceLine, InvoiceStatus};
 use projections::tables::{Checkpoint, INVOICES};
 use projections::views::{invoices_as_of, line_events as events_of_line, AsOf};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::error::ApiError;
-use super::extract::{org_id, ApiQuery, Auth};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{
+    org_id, period_start, ApiPath, ApiQuery, Auth, InvoicePath, LinePath, OrgPath,
+};
+use super::sync_status::SyncState;
 use super::AppState;
 
+/// Read-your-writes: wait for a position.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReadOptions {
-    /// Wait (up to 5 s) until the projection has folded this event position.
+    /// Wait (up to 5 s) until the projection has folded this event position;
+    /// 503 if it has not by then.
+    #[param(minimum = 0)]
+    min_position: Option<i64>,
+}
+
+/// The moment to look at: now, or a past one.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceOptions {
+    /// Wait (up to 5 s) until the projection has folded this event position;
+    /// 503 if it has not by then.
+    #[param(minimum = 0)]
     min_position: Option<i64>,
     /// RFC 3339 time: the invoice as the ledger knew it then.
     as_of: Option<DateTime<Utc>>,
     /// Event position: the invoice with events up to it.
+    #[param(minimum = 0)]
     as_of_position: Option<i64>,
+}
+
+/// The event position a read reflects.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Reflects {
+    /// Every event up to this position is in the answer.
+    pub position: i64,
+    /// When the projection folded it.
+    pub projected_at: DateTime<Utc>,
 }
 
 /// The live checkpoint, after waiting for `min_position` if asked.
@@ -38,6 +67,12 @@ pub(super) async fn reflecting(
     state: &AppState,
     min_position: Option<i64>,
 ) -> Result<Checkpoint, ApiError> {
+    if min_position.is_some_and(|p| p < 0) {
+        return Err(ApiError::invalid(
+            "min_position",
+            "min_position must not be negative",
+        ));
+    }
     let started = Instant::now();
     loop {
         let generation = state.tables.active_generation(INVOICES).await?;
@@ -57,37 +92,70 @@ pub(super) async fn reflecting(
     }
 }
 
-fn reflects(checkpoint: &Checkpoint) -> Value {
-    json!({"position": checkpoint.position, "projected_at": checkpoint.updated_at})
-}
-
-pub(super) fn period_start(raw: &str) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(t.with_timezone(&Utc));
+fn reflects(checkpoint: &Checkpoint) -> Reflects {
+    Reflects {
+        position: checkpoint.position,
+        projected_at: checkpoint.updated_at,
     }
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "period_start",
-                format!("`{raw}` is not a date (YYYY-MM-DD) or an RFC 3339 time"),
-            )
-        })
 }
 
-fn summary(invoice: &Invoice) -> Value {
-    json!({
-        "period_start": invoice.period_start,
-        "period_end": invoice.period_end,
-        "status": invoice.status,
-        "currency": invoice.currency,
-        "total": invoice.total,
-        "version": invoice.version,
-        "position": invoice.position,
-        "lines": invoice.lines.len(),
-    })
+/// An invoice in a list (without its lines).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvoiceSummary {
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub status: InvoiceStatus,
+    pub currency: Currency,
+    pub total: Decimal,
+    pub version: i64,
+    pub position: i64,
+    /// How many lines it has.
+    pub lines: usize,
+}
+
+fn summary(invoice: &Invoice) -> InvoiceSummary {
+    InvoiceSummary {
+        period_start: invoice.period_start,
+        period_end: invoice.period_end,
+        status: invoice.status,
+        currency: invoice.currency,
+        total: invoice.total,
+        version: invoice.version,
+        position: invoice.position,
+        lines: invoice.lines.len(),
+    }
+}
+
+/// An organization's invoices, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvoiceList {
+    pub org_id: OrgId,
+    pub reflects: Reflects,
+    pub invoices: Vec<InvoiceSummary>,
+}
+
+/// One invoice with its lines.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvoiceRead {
+    /// The live projection's position (absent for an as-of read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reflects: Option<Reflects>,
+    /// The past moment shown (only for an as-of read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<AsOfMoment>,
+    pub invoice: Invoice,
+    /// Where it stands in Stripe (live reads only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncState>,
+}
+
+/// The moment an as-of read shows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AsOfMoment {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<i64>,
 }
 
 async fn readable_org(state: &AppState, auth: &Auth, raw: &str) -> Result<OrgId, ApiError> {
@@ -111,25 +179,30 @@ async fn readable_org(state: &AppState, auth: &Auth, raw: &str) -> Result<OrgId,
     get,
     path = "/v1/organizations/{org_id}/invoices",
     tag = "invoices",
+    operation_id = "list_invoices",
     summary = "An organization's invoices, newest first",
-    params(("org_id" = String, Path, description = "The platform's organization id"), ReadOptions),
-    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    params(OrgPath, ReadOptions),
+    responses(
+        (status = 200, description = "OK", body = InvoiceList),
+        (status = 503, description = "`min_position` not reached within the wait: retry", body = ErrorBody),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn list(
     State(state): State<AppState>,
     auth: Auth,
-    Path(raw): Path<String>,
+    ApiPath(path): ApiPath<OrgPath>,
     ApiQuery(options): ApiQuery<ReadOptions>,
-) -> Result<Json<Value>, ApiError> {
-    let org = readable_org(&state, &auth, &raw).await?;
+) -> Result<Json<InvoiceList>, ApiError> {
+    let org = readable_org(&state, &auth, &path.org_id).await?;
     let checkpoint = reflecting(&state, options.min_position).await?;
     let invoices = state.tables.org_invoices(&org).await?;
-    Ok(Json(json!({
-        "org_id": org,
-        "reflects": reflects(&checkpoint),
-        "invoices": invoices.iter().map(summary).collect::<Vec<_>>(),
-    })))
+    Ok(Json(InvoiceList {
+        org_id: org,
+        reflects: reflects(&checkpoint),
+        invoices: invoices.iter().map(summary).collect(),
+    }))
 }
 
 /// `GET /v1/organizations/{org_id}/invoices/current`: the open invoice for
@@ -138,18 +211,23 @@ pub async fn list(
     get,
     path = "/v1/organizations/{org_id}/invoices/current",
     tag = "invoices",
+    operation_id = "current_invoice",
     summary = "The open invoice, live",
-    params(("org_id" = String, Path, description = "The platform's organization id"), ReadOptions),
-    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    params(OrgPath, ReadOptions),
+    responses(
+        (status = 200, description = "OK", body = InvoiceRead),
+        (status = 503, description = "`min_position` not reached within the wait: retry", body = ErrorBody),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn current(
     State(state): State<AppState>,
     auth: Auth,
-    Path(raw): Path<String>,
+    ApiPath(path): ApiPath<OrgPath>,
     ApiQuery(options): ApiQuery<ReadOptions>,
-) -> Result<Json<Value>, ApiError> {
-    let org = readable_org(&state, &auth, &raw).await?;
+) -> Result<Json<InvoiceRead>, ApiError> {
+    let org = readable_org(&state, &auth, &path.org_id).await?;
     let checkpoint = reflecting(&state, options.min_position).await?;
     let now = Utc::now();
     let invoices = state.tables.org_invoices(&org).await?;
@@ -163,9 +241,12 @@ pub async fn current(
         })?;
     let sync =
         super::sync_status::state_of(&state, &org, chosen.period_start, chosen.version).await?;
-    Ok(Json(
-        json!({"reflects": reflects(&checkpoint), "invoice": chosen, "sync": sync}),
-    ))
+    Ok(Json(InvoiceRead {
+        reflects: Some(reflects(&checkpoint)),
+        as_of: None,
+        invoice: chosen.clone(),
+        sync: Some(sync),
+    }))
 }
 
 /// `GET /v1/organizations/{org_id}/invoices/{period_start}` with lines;
@@ -174,26 +255,38 @@ pub async fn current(
     get,
     path = "/v1/organizations/{org_id}/invoices/{period_start}",
     tag = "invoices",
+    operation_id = "get_invoice",
     summary = "One invoice with lines, optionally as of a past moment",
-    params(("org_id" = String, Path, description = "The platform's organization id"), ("period_start" = String, Path, description = "Period start: YYYY-MM-DD or RFC 3339"), ReadOptions),
-    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    params(InvoicePath, InvoiceOptions),
+    responses(
+        (status = 200, description = "OK", body = InvoiceRead),
+        (status = 503, description = "`min_position` not reached within the wait: retry", body = ErrorBody),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn one(
     State(state): State<AppState>,
     auth: Auth,
-    Path((raw, start)): Path<(String, String)>,
-    ApiQuery(options): ApiQuery<ReadOptions>,
-) -> Result<Json<Value>, ApiError> {
-    let org = readable_org(&state, &auth, &raw).await?;
-    let start = period_start(&start)?;
+    ApiPath(path): ApiPath<InvoicePath>,
+    ApiQuery(options): ApiQuery<InvoiceOptions>,
+) -> Result<Json<InvoiceRead>, ApiError> {
+    let org = readable_org(&state, &auth, &path.org_id).await?;
+    let start = period_start(&path.period_start)?;
     let as_of = match (options.as_of, options.as_of_position) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::invalid(
+                "as_of",
                 "give either as_of or as_of_position, not both",
             ))
         }
         (Some(t), None) => Some(AsOf::Time(t)),
+        (None, Some(p)) if p < 0 => {
+            return Err(ApiError::invalid(
+                "as_of_position",
+                "as_of_position must not be negative",
+            ))
+        }
         (None, Some(p)) => Some(AsOf::Position(p)),
         (None, None) => None,
     };
@@ -207,11 +300,22 @@ pub async fn one(
                     "organization `{org}` had no invoice for {start} at that moment"
                 ))
             })?;
-        let as_of = match as_of {
-            AsOf::Time(t) => json!({"time": t}),
-            AsOf::Position(p) => json!({"position": p}),
+        let moment = match as_of {
+            AsOf::Time(t) => AsOfMoment {
+                time: Some(t),
+                position: None,
+            },
+            AsOf::Position(p) => AsOfMoment {
+                time: None,
+                position: Some(p),
+            },
         };
-        return Ok(Json(json!({"as_of": as_of, "invoice": invoice})));
+        return Ok(Json(InvoiceRead {
+            reflects: None,
+            as_of: Some(moment),
+            invoice,
+            sync: None,
+        }));
     }
     let checkpoint = reflecting(&state, options.min_position).await?;
     let invoice = state.tables.invoice(&org, start).await?.ok_or_else(|| {
@@ -221,17 +325,44 @@ pub async fn one(
     })?;
     let sync =
         super::sync_status::state_of(&state, &org, invoice.period_start, invoice.version).await?;
-    Ok(Json(
-        json!({"reflects": reflects(&checkpoint), "invoice": invoice, "sync": sync}),
-    ))
+    Ok(Json(InvoiceRead {
+        reflects: Some(reflects(&checkpoint)),
+        as_of: None,
+        invoice,
+        sync: Some(sync),
+    }))
 }
 
+/// Cursor paging.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageOptions {
+    /// `next_cursor` of the previous page.
+    #[param(minimum = 0)]
     cursor: Option<i64>,
+    /// 1 to 1,000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+}
+
+/// The events behind one line.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineEvents {
+    pub line: InvoiceLine,
+    /// Oldest first; each with who sent it (`metadata`) and when.
+    pub events: Vec<RecordedEvent>,
+    /// Pass as `?cursor=` for the next page; absent on the last one.
+    pub next_cursor: Option<i64>,
+}
+
+/// `limit` within 1..=1000, or a 422.
+pub(super) fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(100),
+        Some(limit @ 1..=1_000) => Ok(limit),
+        Some(_) => Err(ApiError::invalid("limit", "limit must be 1 to 1000")),
+    }
 }
 
 /// `GET …/invoices/{period_start}/lines/{line_id}/events`: the events
@@ -240,19 +371,27 @@ pub struct PageOptions {
     get,
     path = "/v1/organizations/{org_id}/invoices/{period_start}/lines/{line_id}/events",
     tag = "invoices",
+    operation_id = "line_events",
     summary = "The events behind one line (provenance)",
-    params(("org_id" = String, Path, description = "The platform's organization id"), ("period_start" = String, Path, description = "Period start: YYYY-MM-DD or RFC 3339"), ("line_id" = String, Path, description = "A line id of the invoice"), PageOptions),
-    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    params(LinePath, PageOptions),
+    responses(
+        (status = 200, description = "OK", body = LineEvents),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn line_events(
     State(state): State<AppState>,
     auth: Auth,
-    Path((raw, start, line_id)): Path<(String, String, String)>,
+    ApiPath(path): ApiPath<LinePath>,
     ApiQuery(page): ApiQuery<PageOptions>,
-) -> Result<Json<Value>, ApiError> {
-    let org = readable_org(&state, &auth, &raw).await?;
-    let start = period_start(&start)?;
+) -> Result<Json<LineEvents>, ApiError> {
+    let org = readable_org(&state, &auth, &path.org_id).await?;
+    let start = period_start(&path.period_start)?;
+    let limit = page_limit(page.limit)?;
+    if page.cursor.is_some_and(|c| c < 0) {
+        return Err(ApiError::invalid("cursor", "cursor must not be negative"));
+    }
     let invoice = state.tables.invoice(&org, start).await?.ok_or_else(|| {
         ApiError::not_found(format!(
             "organization `{org}` has no invoice for the period starting {start}"
@@ -261,14 +400,15 @@ pub async fn line_events(
     let line = invoice
         .lines
         .iter()
-        .find(|l| l.line_id == line_id)
-        .ok_or_else(|| ApiError::not_found(format!("the invoice has no line `{line_id}`")))?;
-    let limit = page.limit.unwrap_or(100).clamp(1, 1_000);
+        .find(|l| l.line_id == path.line_id)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("the invoice has no line `{}`", path.line_id))
+        })?;
     let events =
         events_of_line(state.store.as_ref(), &org, &line.source, page.cursor, limit).await?;
-    Ok(Json(json!({
-        "line": line,
-        "events": events.items,
-        "next_cursor": events.next_cursor,
-    })))
+    Ok(Json(LineEvents {
+        line: line.clone(),
+        events: events.items,
+        next_cursor: events.next_cursor,
+    }))
 }

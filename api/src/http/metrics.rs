@@ -16,7 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::Auth;
 use super::AppState;
 use crate::tokens::Role;
@@ -178,8 +178,13 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     get,
     path = "/metrics",
     tag = "ops",
+    operation_id = "metrics",
     summary = "Prometheus metrics (admin)",
-    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    responses(
+        (status = 200, description = "OpenMetrics text", body = String,
+         content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn render(State(state): State<AppState>, auth: Auth) -> Result<Response, ApiError> {

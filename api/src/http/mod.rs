@@ -7,7 +7,6 @@
 mod audit;
 mod catalog;
 mod corrections;
-mod directory;
 pub mod error;
 mod extract;
 mod ingest;
@@ -30,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use directory::Directory;
+pub use crate::commands::Directory;
 
 /// HTTP settings (see README for the environment variables).
 #[derive(Debug, Clone)]
@@ -69,6 +68,17 @@ pub struct AppState {
     /// The Stripe sync's circuit breaker when this process runs the sync
     /// (its state is per process).
     pub stripe: Option<Arc<sync::breaker::CircuitBreaker>>,
+}
+
+impl AppState {
+    /// What the write commands read the ledger through, as of now.
+    pub fn ctx(&self) -> crate::commands::Ctx<'_> {
+        crate::commands::Ctx {
+            store: self.store.as_ref(),
+            directory: &self.directory,
+            now: chrono::Utc::now(),
+        }
+    }
 }
 
 /// Declares the bearer-token scheme every protected endpoint uses.

@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use projections::rebuild::rebuild;
 use projections::tables::INVOICES;
 use serde::Serialize;
-use serde_json::{json, Value};
 use tokio::sync::Mutex;
+use utoipa::ToSchema;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::Auth;
 use super::AppState;
 use crate::tokens::Role;
@@ -21,9 +21,19 @@ pub struct OpsState {
     rebuild: Mutex<Option<RebuildStatus>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Where a rebuild started through the API stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RebuildState {
+    Running,
+    Finished,
+    Failed,
+}
+
+/// A rebuild's progress.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RebuildStatus {
-    state: &'static str,
+    state: RebuildState,
     started_at: DateTime<Utc>,
     position: i64,
     head: i64,
@@ -39,10 +49,29 @@ pub struct RebuildStatus {
     path = "/healthz",
     tag = "ops",
     summary = "Liveness",
-    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object))
+    operation_id = "healthz",
+    responses((status = 200, description = "OK", body = Health))
 )]
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// The process is up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+/// Whether the process can serve.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `GET /readyz`: the database answers and the schema is migrated.
@@ -51,18 +80,29 @@ pub async fn healthz() -> Json<Value> {
     path = "/readyz",
     tag = "ops",
     summary = "Readiness: database reachable and migrated",
-    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object))
+    operation_id = "readyz",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Database unreachable or not migrated", body = Readiness)
+    )
 )]
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     match state.tables.active_generation(INVOICES).await {
-        Ok(_) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Ok(_) => (
+            StatusCode::OK,
+            Json(Readiness {
+                status: "ready".into(),
+                reason: None,
+            }),
+        ),
         Err(err) => {
             tracing::warn!(error = %err, "not ready");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(
-                    json!({"status": "unavailable", "reason": "database unreachable or not migrated"}),
-                ),
+                Json(Readiness {
+                    status: "unavailable".into(),
+                    reason: Some("database unreachable or not migrated".into()),
+                }),
             )
         }
     }
@@ -77,14 +117,18 @@ pub async fn not_found() -> ApiError {
     get,
     path = "/v1/ops/projections",
     tag = "ops",
+    operation_id = "projections",
     summary = "Projection checkpoints and lag (admin)",
-    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    responses(
+        (status = 200, description = "OK", body = ProjectionsStatus),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn projections(
     State(state): State<AppState>,
     auth: Auth,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProjectionsStatus>, ApiError> {
     auth.require(&[Role::Admin])?;
     let generation = state.tables.active_generation(INVOICES).await?;
     let checkpoint = state.tables.checkpoint(INVOICES, generation).await?;
@@ -93,17 +137,45 @@ pub async fn projections(
     let seconds_behind = behind.first().map_or(0, |oldest| {
         (Utc::now() - oldest.recorded_at).num_seconds().max(0)
     });
-    Ok(Json(json!({
-        "projections": [{
-            "name": INVOICES,
-            "generation": generation,
-            "position": checkpoint.position,
-            "head": head,
-            "events_behind": (head - checkpoint.position).max(0),
-            "seconds_behind": seconds_behind,
-            "updated_at": checkpoint.updated_at,
-        }]
-    })))
+    Ok(Json(ProjectionsStatus {
+        projections: vec![ProjectionStatus {
+            name: INVOICES.to_owned(),
+            generation,
+            position: checkpoint.position,
+            head,
+            events_behind: (head - checkpoint.position).max(0),
+            seconds_behind,
+            updated_at: checkpoint.updated_at,
+        }],
+    }))
+}
+
+/// Each projection's progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectionsStatus {
+    pub projections: Vec<ProjectionStatus>,
+}
+
+/// One projection's checkpoint and lag.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectionStatus {
+    pub name: String,
+    /// The live generation (a rebuild makes a new one).
+    pub generation: i64,
+    /// The last event folded.
+    pub position: i64,
+    /// The newest event stored.
+    pub head: i64,
+    pub events_behind: i64,
+    /// Age of the oldest event not folded yet.
+    pub seconds_behind: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The latest rebuild started through the API (null: none yet).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RebuildBody {
+    pub rebuild: Option<RebuildStatus>,
 }
 
 /// `POST /v1/ops/rebuild` (admin): start rebuilding the invoice projection
@@ -112,21 +184,29 @@ pub async fn projections(
     post,
     path = "/v1/ops/rebuild",
     tag = "ops",
+    operation_id = "start_rebuild",
     summary = "Start a rebuild of the invoice projection (admin)",
-    responses((status = 202, description = "Started", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    responses(
+        (status = 202, description = "Started", body = RebuildBody),
+        (status = 409, description = "A rebuild is already running", body = ErrorBody),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn start_rebuild(
     State(state): State<AppState>,
     auth: Auth,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<RebuildBody>), ApiError> {
     auth.require(&[Role::Admin])?;
     let mut slot = state.ops.rebuild.lock().await;
-    if slot.as_ref().is_some_and(|s| s.state == "running") {
+    if slot
+        .as_ref()
+        .is_some_and(|s| s.state == RebuildState::Running)
+    {
         return Err(ApiError::conflict("a rebuild is already running"));
     }
     let status = RebuildStatus {
-        state: "running",
+        state: RebuildState::Running,
         started_at: Utc::now(),
         position: 0,
         head: 0,
@@ -155,20 +235,25 @@ pub async fn start_rebuild(
             s.finished_at = Some(Utc::now());
             match result {
                 Ok(report) => {
-                    s.state = "finished";
+                    s.state = RebuildState::Finished;
                     s.position = report.position;
                     s.generation = Some(report.generation);
                     s.checksum = Some(report.checksum);
                 }
                 Err(err) => {
                     tracing::error!(error = %err, "rebuild failed");
-                    s.state = "failed";
+                    s.state = RebuildState::Failed;
                     s.error = Some(err.to_string());
                 }
             }
         }
     });
-    Ok((StatusCode::ACCEPTED, Json(json!({"rebuild": status}))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RebuildBody {
+            rebuild: Some(status),
+        }),
+    ))
 }
 
 /// `GET /v1/ops/rebuild` (admin): the latest rebuild's progress.
@@ -176,15 +261,21 @@ pub async fn start_rebuild(
     get,
     path = "/v1/ops/rebuild",
     tag = "ops",
+    operation_id = "rebuild_status",
     summary = "Progress of the latest rebuild (admin)",
-    responses((status = 200, description = "OK", body = Object), (status = "4XX", description = "A JSON error naming the problem", body = Object)),
+    responses(
+        (status = 200, description = "OK", body = RebuildBody),
+        (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 pub async fn rebuild_status(
     State(state): State<AppState>,
     auth: Auth,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RebuildBody>, ApiError> {
     auth.require(&[Role::Admin])?;
     let slot = state.ops.rebuild.lock().await;
-    Ok(Json(json!({"rebuild": slot.clone()})))
+    Ok(Json(RebuildBody {
+        rebuild: slot.clone(),
+    }))
 }

@@ -17,7 +17,7 @@ use crate::money::{Amount, Currency, Quantity};
 use crate::pricing::PriceSpec;
 
 /// Every fact the ledger records.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "event_type", content = "payload")]
 pub enum LedgerEvent {
     OrganizationCreated(OrganizationCreated),
@@ -42,7 +42,7 @@ pub enum LedgerEvent {
 /// An organization the ledger bills. Periods are monthly, in UTC, starting
 /// at `billing_anchor` (and on the same day of each later month, clamped to
 /// the month's end).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationCreated {
     pub org_id: OrgId,
@@ -54,7 +54,7 @@ pub struct OrganizationCreated {
 }
 
 /// A recurring plan fee, billed monthly and prorated to the day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionStarted {
     pub org_id: OrgId,
@@ -64,7 +64,7 @@ pub struct SubscriptionStarted {
     pub effective_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionChanged {
     pub org_id: OrgId,
@@ -74,7 +74,7 @@ pub struct SubscriptionChanged {
     pub effective_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionCancelled {
     pub org_id: OrgId,
@@ -84,7 +84,7 @@ pub struct SubscriptionCancelled {
 
 /// A catalog entry: the price of a meter from `effective_from` on. Usage is
 /// priced by the entry in effect when it occurred, so prices are history too.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceSet {
     pub price_id: String,
@@ -98,7 +98,7 @@ pub struct PriceSet {
 }
 
 /// The interval a usage measurement covers, when the source knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageWindow {
     pub start: DateTime<Utc>,
@@ -107,7 +107,7 @@ pub struct UsageWindow {
 
 /// One usage measurement. Its billing period is the one containing the
 /// envelope's `occurred_at`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageRecorded {
     pub org_id: OrgId,
@@ -131,7 +131,7 @@ pub struct UsageRecorded {
 /// gives the envelope the corrected usage's `occurred_at`, so time-window
 /// queries (provenance, audit) find a usage event and its corrections
 /// together.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageCorrected {
     pub org_id: OrgId,
@@ -146,7 +146,7 @@ pub struct UsageCorrected {
 
 /// Cancels an earlier usage event (by its event id); carries what it
 /// cancels, like [`UsageCorrected`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageVoided {
     pub org_id: OrgId,
@@ -158,7 +158,7 @@ pub struct UsageVoided {
 }
 
 /// A one-off charge on the invoice of the period containing `occurred_at`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChargeAdded {
     pub org_id: OrgId,
@@ -168,7 +168,7 @@ pub struct ChargeAdded {
 }
 
 /// A credit, shown as a negative line on the invoice of its period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreditGranted {
     pub org_id: OrgId,
@@ -178,7 +178,9 @@ pub struct CreditGranted {
 }
 
 /// Identifies an invoice: one per organization and billing period.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceKey {
     pub org_id: OrgId,
@@ -191,7 +193,7 @@ impl InvoiceKey {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoicePeriodOpened {
     #[serde(flatten)]
@@ -201,7 +203,7 @@ pub struct InvoicePeriodOpened {
 
 /// Closes a period: the invoice's content is final from here on; later usage
 /// for the period becomes an adjustment on the next open invoice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceFinalized {
     #[serde(flatten)]
@@ -209,7 +211,7 @@ pub struct InvoiceFinalized {
     pub period_end: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceVoided {
     #[serde(flatten)]
@@ -217,7 +219,7 @@ pub struct InvoiceVoided {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoicePaid {
     #[serde(flatten)]
@@ -225,7 +227,7 @@ pub struct InvoicePaid {
     pub stripe_invoice_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoicePaymentFailed {
     #[serde(flatten)]
@@ -235,7 +237,7 @@ pub struct InvoicePaymentFailed {
 }
 
 /// Audit fact: the sync published version `version` of the invoice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoicePublishedToStripe {
     #[serde(flatten)]
@@ -245,7 +247,7 @@ pub struct InvoicePublishedToStripe {
 }
 
 /// Audit fact: the invoice was finalized in Stripe.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceFinalizedInStripe {
     #[serde(flatten)]

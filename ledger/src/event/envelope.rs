@@ -8,7 +8,7 @@ use super::domain::{upcast, DecodeError, LedgerEvent};
 use super::stream::StreamId;
 
 /// Who or what wrote an event, and why: for support's "who did this?".
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventMetadata {
     /// The principal: a token's name, an operator, `billing-closer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,7 +101,7 @@ impl NewEvent {
 }
 
 /// An event as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecordedEvent {
     pub event_id: Uuid,
     pub stream_id: StreamId,

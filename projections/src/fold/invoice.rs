@@ -17,7 +17,19 @@ pub const LINE_DESCRIPTION_MAX: usize = 5000;
 
 /// Open → Finalized → Paid | Void (an Open invoice may also be voided).
 /// A failed payment leaves it Finalized with [`Invoice::payment_failed`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {
     Open,
@@ -38,7 +50,7 @@ impl InvoiceStatus {
 }
 
 /// One organization's invoice for one billing period.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Invoice {
     pub org_id: OrgId,
     pub period_start: DateTime<Utc>,
@@ -76,7 +88,19 @@ impl Invoice {
 }
 
 /// What a line bills.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {
     Usage,
@@ -92,7 +116,7 @@ pub enum LineKind {
 }
 
 /// One line of an invoice.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InvoiceLine {
     /// Stable within the invoice across versions: `usage:<meter>:<price>`,
     /// `fee:<subscription>:<first day>`, `charge:<id>`, `credit:<id>`,
@@ -133,7 +157,7 @@ pub struct InvoiceLine {
 }
 
 /// The pricing model of a line's price (the spec's `model.type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PricingModelKind {
     PerUnit,
@@ -143,7 +167,7 @@ pub enum PricingModelKind {
 
 /// The terms behind a usage line's amount, for programs; the description
 /// says the same in words. Quantities and amounts are unrounded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LinePricing {
     pub model: PricingModelKind,
     /// The price's own description ("shared-cpu-1x machine time").
@@ -175,7 +199,7 @@ pub struct LinePricing {
 
 /// How a recurring fee line was prorated: `monthly_fee × days_billed /
 /// days_in_period`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Proration {
     pub plan: String,
     pub monthly_fee: Decimal,
@@ -206,7 +230,7 @@ pub struct Proration {
 ///   negative balance carried forward, and its credit on the next invoice)
 ///   selects nothing: `up_to_position: Some(0)`; its description names the
 ///   period it comes from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LineSource {
     pub event_types: Vec<String>,
     pub meter: Option<String>,
