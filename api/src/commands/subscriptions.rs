@@ -168,9 +168,11 @@ pub async fn apply(
             let given = effective_at.is_some();
             let at = when(effective_at)?;
             let key = match current(ctx, org, &subscription_id).await? {
-                Current::NotStarted => return Err(Rejection::NotFound(format!(
+                Current::NotStarted => {
+                    return Err(Rejection::NotFound(format!(
                     "organization `{org}` has no subscription `{subscription_id}`: start it first"
-                ))),
+                )))
+                }
                 Current::Cancelled => {
                     return Err(Rejection::Conflict {
                         message: format!("subscription `{subscription_id}` is cancelled"),

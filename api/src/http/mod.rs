@@ -7,6 +7,7 @@
 mod audit;
 mod catalog;
 mod corrections;
+mod envelope;
 pub mod error;
 mod extract;
 mod ingest;
@@ -159,6 +160,12 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            envelope::panicked,
+        ))
+        .layer(axum::middleware::from_fn(
+            envelope::every_error_is_an_envelope,
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

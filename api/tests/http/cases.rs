@@ -1326,3 +1326,84 @@ pub async fn invoice_amounts_carry_the_currencys_minor_unit_places_and_lines_nam
     assert_eq!(cpu["pricing"]["price_description"], "Shared CPU");
     assert_eq!(cpu["pricing"]["billable_quantity"], "2000");
 }
+
+pub async fn every_error_from_any_layer_is_the_json_envelope(app: &TestApp) {
+    let envelope = |what: &str, status: StatusCode, body: &str| {
+        let value: Value = serde_json::from_str(body)
+            .unwrap_or_else(|_| panic!("{what}: not JSON ({status}): {body:?}"));
+        assert!(
+            value["error"]["code"].is_string() && value["error"]["message"].is_string(),
+            "{what}: {value}"
+        );
+        value
+    };
+    // Routing: a method the path does not take.
+    let response = app
+        .client
+        .delete(format!("{}/v1/usage", app.base))
+        .bearer_auth(&app.ingest)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let allow = response.headers().get("allow").cloned();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        envelope("405", status, &body)["error"]["code"],
+        "method_not_allowed"
+    );
+    assert!(allow.is_some_and(|a| a.to_str().unwrap().contains("POST")));
+    // An Authorization header that is not text.
+    let response = app
+        .client
+        .get(format!("{}/v1/organizations", app.base))
+        .header(
+            "authorization",
+            reqwest::header::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    envelope("bad header", status, &body);
+    // Not JSON; trailing garbage after JSON; an unknown path.
+    for (content_type, payload, expected) in [
+        ("text/plain", "{}", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (
+            "application/json",
+            "{\"records\": []} trailing",
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let response = app
+            .client
+            .post(format!("{}/v1/usage", app.base))
+            .bearer_auth(&app.ingest)
+            .header("content-type", content_type)
+            .body(payload)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, expected, "{body}");
+        envelope(content_type, status, &body);
+    }
+    let (status, body) = app.get("/v2/anything", &app.admin).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    // An atomic batch with a rejection carries the envelope beside its results.
+    let (status, body) = app
+        .post(
+            "/v1/usage?atomic=true",
+            &app.ingest,
+            json!({"records": [usage("nobody", json!("1"), "atomic-1", &recent(1))]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "batch_rejected", "{body}");
+    assert_eq!(body["results"][0]["status"], "rejected");
+}

@@ -50,4 +50,5 @@ both_backends!(
     a_read_only_replica_answers_every_read_and_refuses_every_write,
     a_price_with_an_invalid_spec_is_refused_naming_the_field_and_stores_nothing,
     invoice_amounts_carry_the_currencys_minor_unit_places_and_lines_name_the_price,
+    every_error_from_any_layer_is_the_json_envelope,
 );
