@@ -127,6 +127,6 @@ pub async fn add(
             amount,
         }),
     };
-    let key = format!("{}:{org}:{}", kind.as_str(), entry.id);
+    let key = super::event_key(format!("{}:{org}:{}", kind.as_str(), entry.id));
     append_once(ctx, actor, org, event, at, key).await
 }

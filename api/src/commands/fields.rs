@@ -251,24 +251,28 @@ pub fn key(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
 /// The pattern [`key`] accepts (with `maxLength` beside it in schemas).
 pub const KEY: &str = "^[!-~]+$";
 
-/// An organization id as the API takes it: 1 to 200 of `A-Z a-z 0-9 . _ ~ : @ -`
+/// The longest organization id the API takes: the streams named after an
+/// organization (`invoice-<org>-<date>`) must stay within 200 bytes.
+pub const MAX_ORG_ID: usize = 150;
+
+/// An organization id as the API takes it: 1 to 150 of `A-Z a-z 0-9 . _ ~ : @ -`
 /// (safe in a URL path without encoding).
 pub fn org_id(field: &str, raw: &str) -> Result<ledger::OrgId, FieldError> {
     let ok = !raw.is_empty()
-        && raw.len() <= 200
+        && raw.len() <= MAX_ORG_ID
         && raw
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._~:@-".contains(&b));
     if !ok {
         return Err(FieldError::new(
             field,
-            format!("{field} must be 1 to 200 of A-Z, a-z, 0-9, `.`, `_`, `~`, `:`, `@`, `-` (got {raw:?})"),
+            format!("{field} must be 1 to {MAX_ORG_ID} of A-Z, a-z, 0-9, `.`, `_`, `~`, `:`, `@`, `-` (got {raw:?})"),
         ));
     }
     ledger::OrgId::new(raw).map_err(|e| FieldError::new(field, e.to_string()))
 }
 
-/// The pattern [`org_id`] accepts (with `maxLength: 200` in schemas).
+/// The pattern [`org_id`] accepts (with `maxLength: 150` in schemas).
 pub const ORG_ID: &str = "^[A-Za-z0-9._~:@-]+$";
 
 #[cfg(test)]

@@ -133,3 +133,23 @@ pub fn within(
 }
 
 pub use fields::org_id;
+
+/// The idempotency key of a command's event: its readable form when that
+/// fits the store's 255 bytes, else a prefix and the SHA-256 of it (both
+/// deterministic, so a retry finds the same key).
+pub fn event_key(readable: String) -> String {
+    if readable.len() <= 255 {
+        return readable;
+    }
+    use sha2::{Digest, Sha256};
+    let digest: String = Sha256::digest(readable.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let prefix: String = readable
+        .chars()
+        .take_while(|c| *c != ':')
+        .take(32)
+        .collect();
+    format!("{prefix}:sha256:{digest}")
+}

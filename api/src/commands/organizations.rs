@@ -19,7 +19,7 @@ pub struct NewOrganization {
     /// The platform's own id of the organization.
     #[schema(
         min_length = 1,
-        max_length = 200,
+        max_length = 150,
         pattern = "^[A-Za-z0-9._~:@-]+$",
         example = "acme"
     )]

@@ -229,5 +229,5 @@ pub async fn apply(
             (event, key)
         }
     };
-    append_once(ctx, actor, org, event, now, key).await
+    append_once(ctx, actor, org, event, now, super::event_key(key)).await
 }

@@ -78,7 +78,7 @@ pub struct UsageRecord {
     /// The organization (registered with `POST /v1/organizations`).
     #[schema(
         min_length = 1,
-        max_length = 200,
+        max_length = 150,
         pattern = "^[A-Za-z0-9._~:@-]+$",
         example = "acme"
     )]

@@ -101,7 +101,7 @@ pub async fn get_org(
 #[serde(deny_unknown_fields)]
 pub struct Paging {
     /// Continue after this organization id (`next_after` of the previous page).
-    #[param(min_length = 1, max_length = 200, pattern = "^[A-Za-z0-9._~:@-]+$")]
+    #[param(min_length = 1, max_length = 150, pattern = "^[A-Za-z0-9._~:@-]+$")]
     after: Option<String>,
     /// Page size, 1 to 1,000 (default 100).
     #[param(minimum = 1, maximum = 1000)]

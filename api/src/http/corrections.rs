@@ -19,7 +19,7 @@ use crate::tokens::Role;
 pub struct UsageEventPath {
     #[param(
         min_length = 1,
-        max_length = 200,
+        max_length = 150,
         pattern = "^[A-Za-z0-9._~:@-]+$",
         example = "acme"
     )]

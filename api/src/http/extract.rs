@@ -135,7 +135,7 @@ pub struct OrgPath {
     /// The platform's organization id.
     #[param(
         min_length = 1,
-        max_length = 200,
+        max_length = 150,
         pattern = "^[A-Za-z0-9._~:@-]+$",
         example = "acme"
     )]
@@ -172,7 +172,7 @@ pub fn period_start(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError
 pub struct InvoicePath {
     #[param(
         min_length = 1,
-        max_length = 200,
+        max_length = 150,
         pattern = "^[A-Za-z0-9._~:@-]+$",
         example = "acme"
     )]
@@ -200,7 +200,7 @@ impl InvoicePath {
 pub struct LinePath {
     #[param(
         min_length = 1,
-        max_length = 200,
+        max_length = 150,
         pattern = "^[A-Za-z0-9._~:@-]+$",
         example = "acme"
     )]

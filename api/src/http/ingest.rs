@@ -61,7 +61,7 @@ pub struct BatchRejected {
     request_body = UsageBatch,
     responses(
         (status = 200, description = "Per-record results: accepted, duplicate or rejected", body = Recorded),
-        (status = 422, description = "`?atomic=true` and a record was rejected: nothing stored", body = BatchRejected),
+        (status = 422, description = "Nothing stored: every record was rejected, or `?atomic=true` and one was", body = BatchRejected),
         (status = "4XX", description = "A JSON error naming the problem", body = ErrorBody)
     ),
     security(("bearer" = []))
@@ -75,10 +75,12 @@ pub async fn post_usage(
     let principal = auth.require(&[Role::Ingest])?;
     let max = state.config.max_batch;
     if batch.records.is_empty() || batch.records.len() > max {
-        return Err(ApiError::invalid(
-            "records",
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
             format!("send 1 to {max} records per batch"),
-        ));
+        )
+        .with_field("records"));
     }
     let items = batch
         .records
@@ -108,12 +110,20 @@ pub async fn post_usage(
     state.metrics.usage("accepted", recorded.accepted as u64);
     state.metrics.usage("duplicate", recorded.duplicates as u64);
     state.metrics.usage("rejected", recorded.rejected as u64);
-    if options.atomic && recorded.rejected > 0 {
+    // Nothing stored because records were rejected: an atomic batch with a
+    // rejection, or a batch whose every record was rejected.
+    let all_rejected = recorded.rejected == batch.records.len();
+    if (options.atomic && recorded.rejected > 0) || all_rejected {
+        let why = if all_rejected && !options.atomic {
+            "every record was rejected, so nothing was stored"
+        } else {
+            "so nothing was stored (?atomic=true)"
+        };
         let body = BatchRejected {
             error: ErrorDetail {
                 code: "batch_rejected".into(),
                 message: format!(
-                    "{} of {} records were rejected, so nothing was stored (?atomic=true); see results",
+                    "{} of {} records were rejected, {why}; see results",
                     recorded.rejected,
                     batch.records.len()
                 ),

@@ -80,6 +80,16 @@ pub(super) async fn reflecting(
         match min_position {
             Some(wanted) if checkpoint.position < wanted => {
                 if started.elapsed() >= state.config.read_wait {
+                    // The primary knows every position stored: one beyond
+                    // its head was never written. A replica may simply
+                    // not have received it yet.
+                    let head = state.store.head_position().await?;
+                    if wanted > head && !state.db.is_read_only() {
+                        return Err(ApiError::invalid(
+                            "min_position",
+                            format!("no event has position {wanted}: the newest stored is {head}"),
+                        ));
+                    }
                     return Err(ApiError::unavailable(format!(
                         "the invoice projection has reached event position {}, not yet {wanted}; retry shortly",
                         checkpoint.position

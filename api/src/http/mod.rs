@@ -12,6 +12,7 @@ pub mod error;
 mod extract;
 mod ingest;
 mod invoices;
+mod links;
 mod metrics;
 mod ops;
 mod sync_status;
@@ -109,7 +110,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use utoipa::OpenApi;
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(metrics::render))
@@ -131,13 +132,16 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::start_rebuild, ops::rebuild_status))
         .routes(routes!(sync_status::list))
         .routes(routes!(sync_status::retry))
-        .split_for_parts()
+        .split_for_parts();
+    links::add(&mut doc);
+    links::close_enums(&mut doc);
+    (router, doc)
 }
 
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let (routes, doc) = routes();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(links::served(&doc));
     routes
         .route(
             "/v1/openapi.json",

@@ -211,7 +211,7 @@ pub struct SyncList {
 #[serde(deny_unknown_fields)]
 pub struct SyncFilter {
     /// Only this organization.
-    #[param(min_length = 1, max_length = 200, pattern = "^[A-Za-z0-9._~:@-]+$")]
+    #[param(min_length = 1, max_length = 150, pattern = "^[A-Za-z0-9._~:@-]+$")]
     org: Option<String>,
     /// Only parked invoices.
     #[serde(default)]
