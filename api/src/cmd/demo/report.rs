@@ -19,17 +19,18 @@ fn print_invoice(invoice: &Invoice) {
         invoice.version,
         invoice.position
     );
+    // Amounts first, in one column; the description (which says what was
+    // bought and how it was priced) after it, as long as it needs.
     for line in &invoice.lines {
         println!(
-            "    {:<70} {:>12} {}",
-            line.description,
+            "    {:>12} {}  {}",
             line.amount.to_string(),
-            invoice.currency
+            invoice.currency,
+            line.description
         );
     }
     println!(
-        "    {:<70} {:>12} {}",
-        "TOTAL",
+        "    {:>12} {}  TOTAL",
         invoice.total.to_string(),
         invoice.currency
     );
