@@ -33,6 +33,17 @@ pub struct OutcomeLabels {
     outcome: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    event_type: String,
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    reason: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RouteLabels, Counter>,
@@ -44,6 +55,8 @@ pub struct Metrics {
     sync: Family<OutcomeLabels, Gauge>,
     /// The Stripe sync's circuit breaker, when this process runs the sync.
     stripe: Vec<(&'static str, Gauge)>,
+    webhooks: Family<WebhookLabels, Counter>,
+    signature_failures: Family<ReasonLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -100,6 +113,18 @@ impl Metrics {
             "Highest global position stored (its rate is the append rate)",
             head.clone(),
         );
+        let webhooks = Family::<WebhookLabels, Counter>::default();
+        registry.register(
+            "stripe_webhooks",
+            "Verified Stripe webhooks by event type and outcome (recorded, duplicate, unmatched, ignored, failed)",
+            webhooks.clone(),
+        );
+        let signature_failures = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "stripe_webhook_signature_failures",
+            "Stripe webhooks refused because the signature did not verify, by reason",
+            signature_failures.clone(),
+        );
         let stripe = if stripe {
             sync::breaker::StripeHealth::default()
                 .metrics()
@@ -123,7 +148,34 @@ impl Metrics {
             head,
             sync,
             stripe,
+            webhooks,
+            signature_failures,
         }
+    }
+
+    /// A verified webhook of `event_type` and what became of it.
+    pub fn webhook(&self, event_type: &str, outcome: &str) {
+        // Stripe's type names are a closed vocabulary of short dotted words;
+        // anything else is counted under one label (bounded cardinality).
+        let known = event_type.len() <= 64
+            && event_type
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_');
+        self.webhooks
+            .get_or_create(&WebhookLabels {
+                event_type: if known { event_type } else { "other" }.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A webhook refused for its signature.
+    pub fn signature_failure(&self, reason: &str) {
+        self.signature_failures
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     pub fn usage(&self, outcome: &str, n: u64) {

@@ -67,7 +67,40 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
+impl Default for Verifier {
+    /// No secret: every delivery is refused (`NotConfigured`).
+    fn default() -> Self {
+        Self {
+            secrets: Vec::new(),
+            tolerance: DEFAULT_TOLERANCE,
+        }
+    }
+}
+
 impl Verifier {
+    /// `STRIPE_WEBHOOK_SECRET` (comma-separated secrets) and
+    /// `STRIPE_WEBHOOK_TOLERANCE_SECS` (default 300).
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`Verifier::from_env`] over any lookup (for tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let tolerance = match lookup("STRIPE_WEBHOOK_TOLERANCE_SECS") {
+            Some(raw) if !raw.trim().is_empty() => match raw.trim().parse::<i64>() {
+                Ok(secs) if secs > 0 => TimeDelta::seconds(secs),
+                _ => {
+                    return Err(format!(
+                        "STRIPE_WEBHOOK_TOLERANCE_SECS must be a positive whole number of seconds, got {raw:?}"
+                    ))
+                }
+            },
+            _ => DEFAULT_TOLERANCE,
+        };
+        let secrets = SecretString::from(lookup("STRIPE_WEBHOOK_SECRET").unwrap_or_default());
+        Ok(Self::from_list(&secrets, tolerance))
+    }
+
     /// From `STRIPE_WEBHOOK_SECRET`'s value: one or more secrets separated
     /// by commas (blank entries ignored).
     pub fn from_list(list: &SecretString, tolerance: TimeDelta) -> Self {
