@@ -31,6 +31,8 @@ pub(crate) struct StripeErr {
     pub message: String,
     pub param: Option<String>,
     pub headers: Vec<(&'static str, String)>,
+    /// Card errors: the issuer's reason (`insufficient_funds`, …).
+    pub decline_code: Option<String>,
 }
 
 impl StripeErr {
@@ -42,6 +44,7 @@ impl StripeErr {
             message: message.into(),
             param: None,
             headers: Vec::new(),
+            decline_code: None,
         }
     }
 
@@ -99,6 +102,9 @@ impl StripeErr {
                     code.replace('_', "-")
                 )),
             );
+        }
+        if let Some(decline) = &self.decline_code {
+            error.insert("decline_code".into(), json!(decline));
         }
         error.insert("message".into(), json!(self.message));
         if let Some(param) = &self.param {
