@@ -57,6 +57,7 @@ pub struct Metrics {
     stripe: Vec<(&'static str, Gauge)>,
     webhooks: Family<WebhookLabels, Counter>,
     signature_failures: Family<ReasonLabels, Counter>,
+    catch_up_lag: Gauge,
 }
 
 impl Default for Metrics {
@@ -125,6 +126,12 @@ impl Metrics {
             "Stripe webhooks refused because the signature did not verify, by reason",
             signature_failures.clone(),
         );
+        let catch_up_lag = Gauge::default();
+        registry.register(
+            "stripe_catch_up_lag_seconds",
+            "Seconds since the payments catch-up last reached Stripe's newest event (-1 before its first pass)",
+            catch_up_lag.clone(),
+        );
         let stripe = if stripe {
             sync::breaker::StripeHealth::default()
                 .metrics()
@@ -150,6 +157,7 @@ impl Metrics {
             stripe,
             webhooks,
             signature_failures,
+            catch_up_lag,
         }
     }
 
@@ -271,6 +279,15 @@ pub async fn render(State(state): State<AppState>, auth: Auth) -> Result<Respons
             })
             .set(value);
     }
+    let caught_up = sync::payments::catchup::cursor(&state.db)
+        .await
+        .map_err(ApiError::internal)?
+        .caught_up_at;
+    metrics.catch_up_lag.set(if caught_up > 0 {
+        ((chrono::Utc::now().timestamp_millis() - caught_up) / 1000).max(0)
+    } else {
+        -1
+    });
     if let Some(breaker) = &state.stripe {
         let health = breaker.health();
         for ((_, gauge), (_, value)) in metrics.stripe.iter().zip(health.metrics()) {

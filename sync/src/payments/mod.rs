@@ -6,6 +6,8 @@
 //! - [`signature`]: `Stripe-Signature` verification (HMAC-SHA256 over
 //!   `"{t}.{body}"`, constant-time, tolerance, several secrets in rotation).
 //! - [`event`]: Stripe's event and invoice objects, as far as payments read them.
+//! - [`catchup`]: the poller over `GET /v1/events` from a stored cursor
+//!   (`stripe_event_cursor`, migration 0006), for webhooks that never arrived.
 //! - [`apply`]: one event into the ledger, matched to our invoice by metadata
 //!   or the sync's stored Stripe id — the one path webhook and catch-up share.
 //!
@@ -20,6 +22,7 @@
 //!   retry a refusal for days).
 
 pub mod apply;
+pub mod catchup;
 pub mod event;
 pub mod signature;
 
