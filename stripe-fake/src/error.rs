@@ -31,8 +31,15 @@ pub(crate) struct StripeErr {
     pub message: String,
     pub param: Option<String>,
     pub headers: Vec<(&'static str, String)>,
-    /// Card errors: the issuer's reason (`insufficient_funds`, …).
-    pub decline_code: Option<String>,
+    /// Card errors: the issuer's reason; boxed to keep the error small.
+    pub card: Option<Box<CardDecline>>,
+}
+
+/// What a card error adds to the error object.
+#[derive(Debug, Clone)]
+pub(crate) struct CardDecline {
+    /// `insufficient_funds`, `card_declined`, …
+    pub decline_code: String,
 }
 
 impl StripeErr {
@@ -44,7 +51,7 @@ impl StripeErr {
             message: message.into(),
             param: None,
             headers: Vec::new(),
-            decline_code: None,
+            card: None,
         }
     }
 
@@ -103,8 +110,8 @@ impl StripeErr {
                 )),
             );
         }
-        if let Some(decline) = &self.decline_code {
-            error.insert("decline_code".into(), json!(decline));
+        if let Some(card) = &self.card {
+            error.insert("decline_code".into(), json!(card.decline_code));
         }
         error.insert("message".into(), json!(self.message));
         if let Some(param) = &self.param {

@@ -80,7 +80,7 @@ pub(super) fn pay(
             "Your card was declined.",
         )
         .code("card_declined");
-        err.decline_code = Some(decline_code);
+        err.card = Some(Box::new(crate::error::CardDecline { decline_code }));
         return Err(err);
     }
     inv.status = Status::Paid;

@@ -58,8 +58,8 @@ pub async fn print(
         end.date_naive()
     );
     println!(
-        "  {:<22} {:<10} {:>5} {:>12}  {}",
-        "organization", "status", "lines", "total", "payment"
+        "  {:<22} {:<10} {:>5} {:>12}  payment",
+        "organization", "status", "lines", "total"
     );
     for invoice in &closed {
         let failure = match &invoice.payment_failed {
