@@ -71,6 +71,8 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         let config = ApiConfig {
             bind: args.bind,
             max_batch: args.max_batch,
+            stripe_webhook: sync::payments::signature::Verifier::from_env()
+                .map_err(anyhow::Error::msg)?,
             ..ApiConfig::default()
         };
         let app = Application::build_with(db.clone(), config, breaker).await?;

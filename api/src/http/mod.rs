@@ -1,7 +1,8 @@
 //! The internal HTTP API (axum), versioned under `/v1`.
 //!
-//! Every endpoint but `/healthz`, `/readyz` and `/metrics` needs a bearer
-//! token; see [`crate::tokens`] for roles. Bad input gets a 4xx JSON error
+//! Every endpoint but `/healthz`, `/readyz`, `/metrics` and the Stripe
+//! webhook (`/v1/webhooks/stripe`, authenticated by its signature) needs a
+//! bearer token; see [`crate::tokens`] for roles. Bad input gets a 4xx JSON error
 //! that names the problem and stores nothing.
 
 mod audit;
@@ -17,6 +18,7 @@ mod links;
 mod metrics;
 mod ops;
 mod sync_status;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +47,9 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// Longest a read waits for `?min_position=` before answering 503.
     pub read_wait: Duration,
+    /// Verifies `POST /v1/webhooks/stripe` (`STRIPE_WEBHOOK_SECRET`; without
+    /// a secret every delivery is refused).
+    pub stripe_webhook: sync::payments::signature::Verifier,
 }
 
 impl Default for ApiConfig {
@@ -55,6 +60,7 @@ impl Default for ApiConfig {
             body_limit: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             read_wait: Duration::from_secs(5),
+            stripe_webhook: Default::default(),
         }
     }
 }
@@ -133,6 +139,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::start_rebuild, ops::rebuild_status))
         .routes(routes!(sync_status::list))
         .routes(routes!(sync_status::retry))
+        .routes(routes!(webhooks::stripe))
         .split_for_parts();
     links::add(&mut doc);
     links::close_enums(&mut doc);
