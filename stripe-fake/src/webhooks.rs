@@ -51,6 +51,8 @@ pub(crate) struct Delivery {
     pub attempt: u32,
     pub due: Instant,
     pub held: bool,
+    /// The event's sequence number: a held delivery waits for a later one.
+    pub seq: u64,
 }
 
 /// What the delivery task keeps between rounds.
@@ -109,6 +111,7 @@ fn collect(shared: &Shared) {
                 attempt: 0,
                 due: now,
                 held: false,
+                seq: event.seq,
             };
             match outbox.take_fault(&event.kind) {
                 Some(DeliveryFaultKind::Drop) => {}
@@ -179,7 +182,7 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     loop {
         collect(&shared);
         let ready = due(&shared);
-        let sent_any = !ready.is_empty();
+        let latest_sent = ready.iter().map(|d| d.seq).max();
         for delivery in ready {
             let ok = send(&client, &delivery).await;
             let mut outbox = lock(&shared.outbox);
@@ -194,9 +197,14 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
                 });
             }
         }
-        if sent_any {
-            // A held (reordered) delivery goes after the one that overtook it.
-            for d in lock(&shared.outbox).pending.iter_mut().filter(|d| d.held) {
+        if let Some(latest) = latest_sent {
+            // A held (reordered) delivery goes once a later event's
+            // delivery has overtaken it.
+            for d in lock(&shared.outbox)
+                .pending
+                .iter_mut()
+                .filter(|d| d.held && d.seq < latest)
+            {
                 d.held = false;
             }
         }
