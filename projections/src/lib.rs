@@ -26,6 +26,7 @@
 //!   rebuild, an incremental run and an as-of view agree (checksums).
 #![forbid(unsafe_code)]
 
+pub mod budget;
 pub mod closer;
 pub mod fold;
 pub mod period;
@@ -53,6 +54,7 @@ pub fn projector_for(db: &Database) -> InvoiceProjector {
 }
 
 pub use fold::{
-    Books, Catalog, FoldError, Invoice, InvoiceLine, InvoiceStatus, LineKind, LinePricing,
-    LineSource, OrgBook, PricingModelKind, Proration, LINE_DESCRIPTION_MAX,
+    Books, Catalog, FoldError, Forecast, Invoice, InvoiceLine, InvoiceStatus, LineKind,
+    LinePricing, LineSource, MeterForecast, OrgBook, PricingModelKind, Proration,
+    LINE_DESCRIPTION_MAX,
 };

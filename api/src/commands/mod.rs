@@ -14,6 +14,7 @@
 //!   to a year from now;
 //! - `billing_anchor`: from 2000-01-01 to now.
 
+pub mod budgets;
 pub mod corrections;
 pub mod directory;
 pub mod entries;

@@ -5,6 +5,7 @@
 //! that names the problem and stores nothing.
 
 mod audit;
+mod budgets;
 mod catalog;
 mod corrections;
 mod envelope;
@@ -132,6 +133,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::start_rebuild, ops::rebuild_status))
         .routes(routes!(sync_status::list))
         .routes(routes!(sync_status::retry))
+        .routes(routes!(budgets::put_budget, budgets::get_budget))
+        .routes(routes!(budgets::spend))
         .split_for_parts();
     links::add(&mut doc);
     links::close_enums(&mut doc);

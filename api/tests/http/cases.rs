@@ -907,6 +907,8 @@ pub async fn openapi_document_describes_every_route_and_only_real_ones(app: &Tes
         "GET /v1/ops/sync",
         "POST /v1/ops/sync/{org_id}/{period_start}/retry",
         "POST /v1/organizations/{org_id}/usage/{event_id}/corrections",
+        "GET /v1/organizations/{org_id}/budget",
+        "GET /v1/organizations/{org_id}/spend",
     ];
     expected.sort();
     assert_eq!(documented, expected);

@@ -1,17 +1,21 @@
 //! The HTTP API over real HTTP on a random port, on both backends.
 
 mod app;
+mod budgets;
 mod cases;
 mod replica;
 
 macro_rules! both_backends {
     ($($case:ident),+ $(,)?) => {
+        both_backends!(cases: $($case),+);
+    };
+    ($module:ident: $($case:ident),+ $(,)?) => {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
                     let app = super::app::spawn_app(testkit::postgres().await).await;
-                    super::cases::$case(&app).await;
+                    super::$module::$case(&app).await;
                     app.shutdown().await;
                 }
             )+
@@ -21,7 +25,7 @@ macro_rules! both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
                     let app = super::app::spawn_app(testkit::sqlite().await).await;
-                    super::cases::$case(&app).await;
+                    super::$module::$case(&app).await;
                     app.shutdown().await;
                 }
             )+
@@ -52,3 +56,14 @@ both_backends!(
     invoice_amounts_carry_the_currencys_minor_unit_places_and_lines_name_the_price,
     every_error_from_any_layer_is_the_json_envelope,
 );
+
+mod budget_cases {
+    use super::{app, budgets};
+    both_backends!(
+        budgets:
+        a_budget_is_versioned_and_putting_the_same_budget_again_stores_nothing,
+        a_budget_breaking_a_rule_is_refused_naming_the_field,
+        admins_and_the_organizations_own_token_set_budgets_and_nobody_else,
+        spend_reports_the_total_forecast_budget_and_thresholds_crossed,
+    );
+}

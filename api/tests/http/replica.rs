@@ -24,6 +24,15 @@ fn concrete(path: &str, event_id: &str, period: &str, line: &str) -> String {
 
 pub async fn a_read_only_replica_answers_every_read_and_refuses_every_write(app: &TestApp) {
     app.platform("acme").await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/v1/organizations/acme/budget",
+            Some(&app.admin),
+            Some(json!({"amount": "100", "currency": "USD"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let now = chrono::Utc::now().to_rfc3339();
     let (status, body) = app
         .post(

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::budget::{AlertResolved, AlertTriggered, BudgetSet};
 use super::stream::{OrgId, StreamId};
 use crate::money::{Amount, Currency, Quantity};
 use crate::pricing::PriceSpec;
@@ -37,6 +38,9 @@ pub enum LedgerEvent {
     InvoicePaymentFailed(InvoicePaymentFailed),
     InvoicePublishedToStripe(InvoicePublishedToStripe),
     InvoiceFinalizedInStripe(InvoiceFinalizedInStripe),
+    BudgetSet(BudgetSet),
+    AlertTriggered(AlertTriggered),
+    AlertResolved(AlertResolved),
 }
 
 /// An organization the ledger bills. Periods are monthly, in UTC, starting
@@ -277,6 +281,9 @@ impl LedgerEvent {
             Self::InvoicePaymentFailed(_) => "InvoicePaymentFailed",
             Self::InvoicePublishedToStripe(_) => "InvoicePublishedToStripe",
             Self::InvoiceFinalizedInStripe(_) => "InvoiceFinalizedInStripe",
+            Self::BudgetSet(_) => "BudgetSet",
+            Self::AlertTriggered(_) => "AlertTriggered",
+            Self::AlertResolved(_) => "AlertResolved",
         }
     }
 
@@ -301,6 +308,9 @@ impl LedgerEvent {
             Self::InvoicePaymentFailed(e) => &e.invoice.org_id,
             Self::InvoicePublishedToStripe(e) => &e.invoice.org_id,
             Self::InvoiceFinalizedInStripe(e) => &e.invoice.org_id,
+            Self::BudgetSet(e) => &e.org_id,
+            Self::AlertTriggered(e) => &e.org_id,
+            Self::AlertResolved(e) => &e.org_id,
         })
     }
 
@@ -355,6 +365,9 @@ macro_rules! all_variants {
             InvoicePaymentFailed,
             InvoicePublishedToStripe,
             InvoiceFinalizedInStripe,
+            BudgetSet,
+            AlertTriggered,
+            AlertResolved,
         )
     };
 }
@@ -415,6 +428,9 @@ pub const KNOWN_EVENT_TYPES: &[&str] = &[
     "InvoicePaymentFailed",
     "InvoicePublishedToStripe",
     "InvoiceFinalizedInStripe",
+    "BudgetSet",
+    "AlertTriggered",
+    "AlertResolved",
 ];
 
 /// A stored event could not be turned back into a [`LedgerEvent`].

@@ -103,6 +103,7 @@
 mod book;
 mod catalog;
 mod fees;
+mod forecast;
 mod format;
 mod invoice;
 mod lifecycle;
@@ -113,6 +114,7 @@ mod words;
 
 pub use book::OrgBook;
 pub use catalog::Catalog;
+pub use forecast::{Forecast, MeterForecast, PROJECTED_QUANTITY_SCALE};
 pub use invoice::{
     Invoice, InvoiceLine, InvoiceStatus, LineKind, LinePricing, LineSource, PricingModelKind,
     Proration, LINE_DESCRIPTION_MAX,
