@@ -26,6 +26,7 @@
 pub mod alerter;
 pub mod cursor;
 pub mod error;
+pub mod webhooks;
 
 pub use error::NotifyError;
 
