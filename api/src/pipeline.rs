@@ -1,6 +1,6 @@
 //! The pipeline: everything that runs behind the API — the invoice
 //! projection runner, the budget alerter (after each batch), the period
-//! closer and the Stripe sync — decided and
+//! closer, the Stripe sync and the webhook dispatcher — decided and
 //! configured in one place, for every command that needs them
 //! (`billing serve`, `billing sync`, the demo, the benchmarks, tests).
 //!
@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use ledger::db::Database;
 use ledger::EventStore;
 use notifications::alerter::Alerter;
+use notifications::webhooks::{DispatchOptions, Dispatcher};
 use projections::closer::{close_periods, CloseReport, DEFAULT_GRACE};
 use projections::{InvoiceProjector, ProjectionTables};
 use sync::stripe::StripeApi;
@@ -42,6 +43,15 @@ pub struct PipelineArgs {
     /// Don't run the budget alerter (it runs after each projection batch).
     #[arg(long, env = "BILLING_NO_ALERTER", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_alerter: bool,
+    /// Don't run the outbound webhook dispatcher.
+    #[arg(long, env = "BILLING_NO_WEBHOOKS", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_webhooks: bool,
+    /// Comma-separated hosts webhook endpoints may point at (default: any host).
+    #[arg(long, env = "BILLING_WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub webhook_allowed_hosts: Vec<String>,
+    /// Seconds a webhook receiver may take to answer.
+    #[arg(long, env = "BILLING_WEBHOOK_TIMEOUT_SECS", default_value_t = 15)]
+    pub webhook_timeout_secs: u64,
     /// Idle poll interval of the projection runner, in milliseconds.
     #[arg(long, env = "BILLING_PROJECTION_POLL_MS", default_value_t = 100)]
     pub projection_poll_ms: u64,
@@ -62,6 +72,9 @@ impl Default for PipelineArgs {
             no_closer: false,
             no_sync: false,
             no_alerter: false,
+            no_webhooks: false,
+            webhook_allowed_hosts: Vec::new(),
+            webhook_timeout_secs: 15,
             projection_poll_ms: 100,
             close_interval_secs: 60,
             close_grace_minutes: DEFAULT_GRACE.num_minutes(),
@@ -104,6 +117,20 @@ pub struct Pipeline {
     closer: Option<Closer>,
     sync: Option<Arc<SyncProjector>>,
     alerter: Option<(Alerter, Duration)>,
+    dispatcher: Option<(Dispatcher, Duration)>,
+}
+
+impl PipelineArgs {
+    /// The webhook host allow-list, if one is configured.
+    pub fn webhook_hosts(&self) -> Option<Vec<String>> {
+        let hosts: Vec<String> = self
+            .webhook_allowed_hosts
+            .iter()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .collect();
+        (!hosts.is_empty()).then_some(hosts)
+    }
 }
 
 impl Pipeline {
@@ -131,11 +158,32 @@ impl Pipeline {
                 Duration::from_millis(args.projection_poll_ms.max(1)),
             )
         });
+        let dispatcher = if args.no_webhooks {
+            None
+        } else {
+            let options = DispatchOptions {
+                timeout: Duration::from_secs(args.webhook_timeout_secs.max(1)),
+                lease: Duration::from_secs(args.webhook_timeout_secs.max(1) * 4),
+                allowed_hosts: args.webhook_hosts(),
+                ..DispatchOptions::default()
+            };
+            match Dispatcher::new(db, options) {
+                Ok(dispatcher) => Some((
+                    dispatcher,
+                    Duration::from_millis(args.projection_poll_ms.max(100)),
+                )),
+                Err(err) => {
+                    tracing::error!(error = %err, "webhook dispatcher cannot start");
+                    None
+                }
+            }
+        };
         Self {
             runner,
             closer,
             sync,
             alerter,
+            dispatcher,
         }
     }
 
@@ -153,6 +201,7 @@ impl Pipeline {
             && self.closer.is_none()
             && self.sync.is_none()
             && self.alerter.is_none()
+            && self.dispatcher.is_none()
     }
 
     /// Whether the Stripe sync is part of it.
@@ -194,6 +243,12 @@ impl Pipeline {
                 .await
                 .context("publishing to Stripe")?;
         }
+        if let Some((dispatcher, _)) = &self.dispatcher {
+            dispatcher
+                .run_until_idle(now)
+                .await
+                .context("delivering webhooks")?;
+        }
         Ok(settled)
     }
 
@@ -209,6 +264,14 @@ impl Pipeline {
             let shutdown = shutdown.clone();
             tasks.spawn(async move { alerter.run(poll, shutdown).await });
             tracing::info!("budget alerter started");
+        }
+        if let Some((dispatcher, poll)) = self.dispatcher {
+            let shutdown = shutdown.clone();
+            tracing::info!(
+                workers = dispatcher.options().workers,
+                "webhook dispatcher started"
+            );
+            tasks.spawn(async move { dispatcher.run(poll, shutdown).await });
         }
         if let Some(closer) = self.closer {
             let shutdown = shutdown.clone();

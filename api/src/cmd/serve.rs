@@ -71,6 +71,7 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         let config = ApiConfig {
             bind: args.bind,
             max_batch: args.max_batch,
+            webhook_hosts: args.pipeline.webhook_hosts(),
             ..ApiConfig::default()
         };
         let app = Application::build_with(db.clone(), config, breaker).await?;

@@ -23,6 +23,7 @@ pub mod organizations;
 pub mod prices;
 pub mod subscriptions;
 pub mod usage;
+pub mod webhooks;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use ledger::event::{EventMetadata, OrganizationCreated};

@@ -17,6 +17,7 @@ mod links;
 mod metrics;
 mod ops;
 mod sync_status;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// Longest a read waits for `?min_position=` before answering 503.
     pub read_wait: Duration,
+    /// When set, webhook endpoints may only point at these hosts.
+    pub webhook_hosts: Option<Vec<String>>,
 }
 
 impl Default for ApiConfig {
@@ -55,6 +58,7 @@ impl Default for ApiConfig {
             body_limit: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             read_wait: Duration::from_secs(5),
+            webhook_hosts: None,
         }
     }
 }
@@ -135,6 +139,12 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sync_status::retry))
         .routes(routes!(budgets::put_budget, budgets::get_budget))
         .routes(routes!(budgets::spend))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::one, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::redeliver))
+        .routes(routes!(webhooks::replay))
         .split_for_parts();
     links::add(&mut doc);
     links::close_enums(&mut doc);

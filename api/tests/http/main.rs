@@ -4,6 +4,7 @@ mod app;
 mod budgets;
 mod cases;
 mod replica;
+mod webhooks;
 
 macro_rules! both_backends {
     ($($case:ident),+ $(,)?) => {
@@ -65,5 +66,14 @@ mod budget_cases {
         a_budget_breaking_a_rule_is_refused_naming_the_field,
         admins_and_the_organizations_own_token_set_budgets_and_nobody_else,
         spend_reports_the_total_forecast_budget_and_thresholds_crossed,
+    );
+}
+
+mod webhook_cases {
+    use super::{app, webhooks};
+    both_backends!(
+        webhooks:
+        admins_register_list_change_rotate_and_delete_webhook_endpoints,
+        usage_crossing_a_budget_reaches_the_receiver_as_a_signed_alert,
     );
 }
