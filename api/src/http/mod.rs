@@ -11,6 +11,7 @@ mod corrections;
 mod envelope;
 pub mod error;
 mod extract;
+pub mod idempotency;
 mod ingest;
 mod invoices;
 mod links;
@@ -148,12 +149,14 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     links::add(&mut doc);
     links::close_enums(&mut doc);
+    idempotency::document(&mut doc);
     (router, doc)
 }
 
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let (routes, doc) = routes();
+    let writes = Arc::new(idempotency::Writes::of(&doc));
     let doc = Arc::new(links::served(&doc));
     routes
         .route(
@@ -163,6 +166,12 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
+        // Only on routes that match (method included): an undeclared
+        // method gets its 405 whatever headers it carries.
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), writes),
+            idempotency::keep_answers,
+        ))
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
