@@ -25,7 +25,6 @@ use ledger::event::{alert_key, AlertKind, AlertResolved, AlertTriggered, BudgetS
 use ledger::{EventMetadata, EventStore, ExpectedVersion, LedgerEvent, NewEvent, OrgId, StreamId};
 use projections::budget::{levels, reached};
 use projections::fold::{Invoice, InvoiceStatus};
-use projections::tables::INVOICES;
 use projections::ProjectionTables;
 use rust_decimal::Decimal;
 use tokio_util::sync::CancellationToken;
@@ -199,12 +198,8 @@ impl Alerter {
         invoices: &[&Invoice],
         now: DateTime<Utc>,
     ) -> Result<BTreeMap<DateTime<Utc>, Decimal>, NotifyError> {
-        let generation = self.tables.active_generation(INVOICES).await?;
-        let orgs = BTreeSet::from([org.as_str().to_owned()]);
-        let books =
-            projections::runner::load_books(self.tables.as_ref(), generation, &orgs).await?;
         let mut out = BTreeMap::new();
-        if let Some(book) = books.orgs.get(org) {
+        if let Some(book) = projections::budget::live_book(self.tables.as_ref(), org).await? {
             for invoice in invoices {
                 match book.forecast(invoice.period_start, now) {
                     Ok(Some(f)) => {

@@ -57,3 +57,17 @@ pub fn levels(budget: &BudgetSet) -> Vec<Level> {
 pub fn reached(spend: Decimal, level: &Level) -> bool {
     spend >= level.amount
 }
+
+/// The live generation's book of `org` (what forecasts are computed from);
+/// `None` if it has none or it cannot be read (a parked organization).
+pub async fn live_book(
+    tables: &dyn crate::ProjectionTables,
+    org: &OrgId,
+) -> Result<Option<crate::OrgBook>, crate::ProjectionError> {
+    let generation = tables.active_generation(crate::tables::INVOICES).await?;
+    let key = crate::runner::org_key(org.as_str());
+    let states = tables.load_states(generation, &[key]).await?;
+    Ok(states
+        .first()
+        .and_then(|(_, state)| serde_json::from_str::<crate::OrgBook>(state.get()).ok()))
+}

@@ -3,8 +3,6 @@
 //! /v1/organizations/{org_id}/spend` (spend so far, forecast, budget,
 //! thresholds crossed, `over_budget`), cheap enough to call on every deploy.
 
-use std::collections::BTreeSet;
-
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -12,7 +10,6 @@ use ledger::event::{AlertKind, BudgetSet, BudgetThreshold};
 use ledger::money::Currency;
 use ledger::OrgId;
 use projections::fold::{Forecast, Invoice, InvoiceStatus};
-use projections::tables::INVOICES;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -215,10 +212,8 @@ pub(super) async fn forecast_of(
     invoice: &Invoice,
     now: DateTime<Utc>,
 ) -> Result<Option<Forecast>, ApiError> {
-    let generation = state.tables.active_generation(INVOICES).await?;
-    let orgs = BTreeSet::from([invoice.org_id.as_str().to_owned()]);
-    let books = projections::runner::load_books(state.tables.as_ref(), generation, &orgs).await?;
-    let Some(book) = books.orgs.get(&invoice.org_id) else {
+    let Some(book) = projections::budget::live_book(state.tables.as_ref(), &invoice.org_id).await?
+    else {
         return Ok(None);
     };
     match book.forecast(invoice.period_start, now) {
