@@ -338,8 +338,24 @@ pub struct Redeliver {
 #[serde(deny_unknown_fields)]
 pub struct Replay {
     /// Deliver the subscribed events after this ledger position (exclusive).
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, value_type = i64)]
+    #[serde(deserialize_with = "integer")]
     pub after_position: i64,
+}
+
+/// A JSON integer, also when written with a zero fraction (`1330.0`), as
+/// JSON Schema's `integer` allows.
+fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!(
+            "{n} is not an integer position"
+        ))),
+    }
 }
 
 /// What was queued.
