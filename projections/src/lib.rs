@@ -61,6 +61,6 @@ pub fn projector_for(db: &Database) -> InvoiceProjector {
 
 pub use fold::{
     Books, Catalog, FoldError, Forecast, Invoice, InvoiceLine, InvoiceStatus, LineKind,
-    LinePricing, LineSource, MeterForecast, OrgBook, PricingModelKind, Proration,
+    LinePricing, LineSource, MeterForecast, OrgBook, PaymentStatus, PricingModelKind, Proration,
     LINE_DESCRIPTION_MAX,
 };

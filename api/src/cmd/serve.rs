@@ -72,6 +72,8 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
             bind: args.bind,
             max_batch: args.max_batch,
             webhook_hosts: args.pipeline.webhook_hosts(),
+            stripe_webhook: sync::payments::signature::Verifier::from_env()
+                .map_err(anyhow::Error::msg)?,
             ..ApiConfig::default()
         };
         let app = Application::build_with(db.clone(), config, breaker).await?;

@@ -1,7 +1,8 @@
 //! The internal HTTP API (axum), versioned under `/v1`.
 //!
-//! Every endpoint but `/healthz`, `/readyz` and `/metrics` needs a bearer
-//! token; see [`crate::tokens`] for roles. Bad input gets a 4xx JSON error
+//! Every endpoint but `/healthz`, `/readyz`, `/metrics` and the Stripe
+//! webhook (`/v1/webhooks/stripe`, authenticated by its signature) needs a
+//! bearer token; see [`crate::tokens`] for roles. Bad input gets a 4xx JSON error
 //! that names the problem and stores nothing.
 
 mod audit;
@@ -18,6 +19,7 @@ mod links;
 mod metrics;
 mod ops;
 mod sync_status;
+mod webhook_endpoints;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -49,6 +51,9 @@ pub struct ApiConfig {
     pub read_wait: Duration,
     /// When set, webhook endpoints may only point at these hosts.
     pub webhook_hosts: Option<Vec<String>>,
+    /// Verifies `POST /v1/webhooks/stripe` (`STRIPE_WEBHOOK_SECRET`; without
+    /// a secret every delivery is refused).
+    pub stripe_webhook: sync::payments::signature::Verifier,
 }
 
 impl Default for ApiConfig {
@@ -60,6 +65,7 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(30),
             read_wait: Duration::from_secs(5),
             webhook_hosts: None,
+            stripe_webhook: Default::default(),
         }
     }
 }
@@ -140,12 +146,17 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sync_status::retry))
         .routes(routes!(budgets::put_budget, budgets::get_budget))
         .routes(routes!(budgets::spend))
-        .routes(routes!(webhooks::create, webhooks::list))
-        .routes(routes!(webhooks::one, webhooks::update, webhooks::delete))
-        .routes(routes!(webhooks::rotate))
-        .routes(routes!(webhooks::deliveries))
-        .routes(routes!(webhooks::redeliver))
-        .routes(routes!(webhooks::replay))
+        .routes(routes!(webhook_endpoints::create, webhook_endpoints::list))
+        .routes(routes!(
+            webhook_endpoints::one,
+            webhook_endpoints::update,
+            webhook_endpoints::delete
+        ))
+        .routes(routes!(webhook_endpoints::rotate))
+        .routes(routes!(webhook_endpoints::deliveries))
+        .routes(routes!(webhook_endpoints::redeliver))
+        .routes(routes!(webhook_endpoints::replay))
+        .routes(routes!(webhooks::stripe))
         .split_for_parts();
     links::add(&mut doc);
     links::close_enums(&mut doc);

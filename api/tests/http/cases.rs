@@ -916,6 +916,7 @@ pub async fn openapi_document_describes_every_route_and_only_real_ones(app: &Tes
         "GET /v1/webhook-endpoints/{endpoint_id}/deliveries",
         "POST /v1/webhook-endpoints/{endpoint_id}/redeliver",
         "POST /v1/webhook-endpoints/{endpoint_id}/replay",
+        "POST /v1/webhooks/stripe",
     ];
     expected.sort();
     assert_eq!(documented, expected);

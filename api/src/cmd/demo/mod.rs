@@ -3,6 +3,7 @@
 //! crossed and its alert delivered to a webhook receiver — then a tour.
 
 mod alerts;
+mod payments;
 mod report;
 mod world;
 
@@ -136,7 +137,10 @@ pub async fn run(database_url: Option<String>, args: DemoArgs) -> anyhow::Result
     pipeline.run_until_idle(now).await?;
     println!("300 late usage events for the closed month arrived afterwards: they land on the next invoices\n");
 
-    sync_and_reconcile(&db, now).await?;
+    let fake = sync_and_reconcile(&db, now).await?;
+    if let Some(fake) = &fake {
+        payments::collect(&db, fake, now).await?;
+    }
     alerts::tour(&db, &world::org(0), now).await?;
     report::print(&db, start, end, &url).await?;
     println!("\ndemo finished in {:.1}s", started.elapsed().as_secs_f64());
@@ -144,7 +148,11 @@ pub async fn run(database_url: Option<String>, args: DemoArgs) -> anyhow::Result
     Ok(())
 }
 
-async fn sync_and_reconcile(db: &ledger::db::Database, now: DateTime<Utc>) -> anyhow::Result<()> {
+/// Sync and reconcile; the in-process fake, if the demo started one.
+async fn sync_and_reconcile(
+    db: &ledger::db::Database,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<stripe_fake::FakeHandle>> {
     let (api, label, _fake): (Arc<dyn StripeApi>, String, Option<stripe_fake::FakeHandle>) =
         match StripeConfig::from_env().context("reading the Stripe configuration")? {
             StripeSetup::Enabled(config) => {
@@ -209,5 +217,5 @@ async fn sync_and_reconcile(db: &ledger::db::Database, now: DateTime<Utc>) -> an
     if !report.differences.is_empty() {
         println!("{}", sync::reconcile::render_table(&report));
     }
-    Ok(())
+    Ok(_fake)
 }
