@@ -1,5 +1,6 @@
 //! The pipeline: everything that runs behind the API — the invoice
-//! projection runner, the period closer and the Stripe sync — decided and
+//! projection runner, the budget alerter (after each batch), the period
+//! closer, the Stripe sync and the webhook dispatcher — decided and
 //! configured in one place, for every command that needs them
 //! (`billing serve`, `billing sync`, the demo, the benchmarks, tests).
 //!
@@ -18,6 +19,8 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use ledger::db::Database;
 use ledger::EventStore;
+use notifications::alerter::Alerter;
+use notifications::webhooks::{DispatchOptions, Dispatcher};
 use projections::closer::{close_periods, CloseReport, DEFAULT_GRACE};
 use projections::{InvoiceProjector, ProjectionTables};
 use sync::stripe::StripeApi;
@@ -37,6 +40,18 @@ pub struct PipelineArgs {
     /// Don't run the Stripe sync (it is also off without STRIPE_API_KEY).
     #[arg(long, env = "BILLING_NO_SYNC", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_sync: bool,
+    /// Don't run the budget alerter (it runs after each projection batch).
+    #[arg(long, env = "BILLING_NO_ALERTER", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_alerter: bool,
+    /// Don't run the outbound webhook dispatcher.
+    #[arg(long, env = "BILLING_NO_WEBHOOKS", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_webhooks: bool,
+    /// Comma-separated hosts webhook endpoints may point at (default: any host).
+    #[arg(long, env = "BILLING_WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub webhook_allowed_hosts: Vec<String>,
+    /// Seconds a webhook receiver may take to answer.
+    #[arg(long, env = "BILLING_WEBHOOK_TIMEOUT_SECS", default_value_t = 15)]
+    pub webhook_timeout_secs: u64,
     /// Idle poll interval of the projection runner, in milliseconds.
     #[arg(long, env = "BILLING_PROJECTION_POLL_MS", default_value_t = 100)]
     pub projection_poll_ms: u64,
@@ -56,6 +71,10 @@ impl Default for PipelineArgs {
             no_projections: false,
             no_closer: false,
             no_sync: false,
+            no_alerter: false,
+            no_webhooks: false,
+            webhook_allowed_hosts: Vec::new(),
+            webhook_timeout_secs: 15,
             projection_poll_ms: 100,
             close_interval_secs: 60,
             close_grace_minutes: DEFAULT_GRACE.num_minutes(),
@@ -88,6 +107,8 @@ pub struct Settled {
     pub folded: i64,
     /// Invoices the closer finalized.
     pub closed: CloseReport,
+    /// Budget alert facts the alerter appended.
+    pub alerts: usize,
 }
 
 /// The parts that run behind the API, as configured.
@@ -95,6 +116,21 @@ pub struct Pipeline {
     runner: Option<(InvoiceProjector, Duration)>,
     closer: Option<Closer>,
     sync: Option<Arc<SyncProjector>>,
+    alerter: Option<(Alerter, Duration)>,
+    dispatcher: Option<(Dispatcher, Duration)>,
+}
+
+impl PipelineArgs {
+    /// The webhook host allow-list, if one is configured.
+    pub fn webhook_hosts(&self) -> Option<Vec<String>> {
+        let hosts: Vec<String> = self
+            .webhook_allowed_hosts
+            .iter()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .collect();
+        (!hosts.is_empty()).then_some(hosts)
+    }
 }
 
 impl Pipeline {
@@ -116,10 +152,38 @@ impl Pipeline {
         let sync = stripe
             .filter(|_| !args.no_sync)
             .map(|api| Arc::new(SyncProjector::new(db.clone(), api, args.sync.clone())));
+        let alerter = (!args.no_alerter).then(|| {
+            (
+                Alerter::new(db),
+                Duration::from_millis(args.projection_poll_ms.max(1)),
+            )
+        });
+        let dispatcher = if args.no_webhooks {
+            None
+        } else {
+            let options = DispatchOptions {
+                timeout: Duration::from_secs(args.webhook_timeout_secs.max(1)),
+                lease: Duration::from_secs(args.webhook_timeout_secs.max(1) * 4),
+                allowed_hosts: args.webhook_hosts(),
+                ..DispatchOptions::default()
+            };
+            match Dispatcher::new(db, options) {
+                Ok(dispatcher) => Some((
+                    dispatcher,
+                    Duration::from_millis(args.projection_poll_ms.max(100)),
+                )),
+                Err(err) => {
+                    tracing::error!(error = %err, "webhook dispatcher cannot start");
+                    None
+                }
+            }
+        };
         Self {
             runner,
             closer,
             sync,
+            alerter,
+            dispatcher,
         }
     }
 
@@ -133,7 +197,11 @@ impl Pipeline {
 
     /// Whether any part is configured to run.
     pub fn is_empty(&self) -> bool {
-        self.runner.is_none() && self.closer.is_none() && self.sync.is_none()
+        self.runner.is_none()
+            && self.closer.is_none()
+            && self.sync.is_none()
+            && self.alerter.is_none()
+            && self.dispatcher.is_none()
     }
 
     /// Whether the Stripe sync is part of it.
@@ -161,10 +229,25 @@ impl Pipeline {
                 settled.folded += runner.catch_up().await.context("folding closed periods")?;
             }
         }
+        if let Some((alerter, _)) = &self.alerter {
+            settled.alerts = alerter
+                .run_until_idle(now)
+                .await
+                .context("recording budget alerts")?;
+            if let Some((runner, _)) = &self.runner {
+                settled.folded += runner.catch_up().await.context("folding alerts")?;
+            }
+        }
         if let Some(sync) = &self.sync {
             sync.run_until_idle()
                 .await
                 .context("publishing to Stripe")?;
+        }
+        if let Some((dispatcher, _)) = &self.dispatcher {
+            dispatcher
+                .run_until_idle(now)
+                .await
+                .context("delivering webhooks")?;
         }
         Ok(settled)
     }
@@ -176,6 +259,19 @@ impl Pipeline {
             let shutdown = shutdown.clone();
             tasks.spawn(async move { runner.run(poll, shutdown).await });
             tracing::info!("invoice projection runner started");
+        }
+        if let Some((alerter, poll)) = self.alerter {
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move { alerter.run(poll, shutdown).await });
+            tracing::info!("budget alerter started");
+        }
+        if let Some((dispatcher, poll)) = self.dispatcher {
+            let shutdown = shutdown.clone();
+            tracing::info!(
+                workers = dispatcher.options().workers,
+                "webhook dispatcher started"
+            );
+            tasks.spawn(async move { dispatcher.run(poll, shutdown).await });
         }
         if let Some(closer) = self.closer {
             let shutdown = shutdown.clone();

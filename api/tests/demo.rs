@@ -73,6 +73,9 @@ async fn demo_invoices_match_totals_computed_from_its_usage() {
         "Why was",
         "as it stood mid-month",
         "billing serve",
+        "webhook-signature: v1,",
+        "\"type\":\"alert.triggered\"",
+        "signature verified",
     ] {
         assert!(
             stdout.contains(expected),

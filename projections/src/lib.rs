@@ -31,6 +31,7 @@
 //!   what it cannot read or close and records why.
 #![forbid(unsafe_code)]
 
+pub mod budget;
 pub mod closer;
 pub mod fold;
 pub mod parked;
@@ -59,6 +60,7 @@ pub fn projector_for(db: &Database) -> InvoiceProjector {
 }
 
 pub use fold::{
-    Books, Catalog, FoldError, Invoice, InvoiceLine, InvoiceStatus, LineKind, LinePricing,
-    LineSource, OrgBook, PaymentStatus, PricingModelKind, Proration, LINE_DESCRIPTION_MAX,
+    Books, Catalog, FoldError, Forecast, Invoice, InvoiceLine, InvoiceStatus, LineKind,
+    LinePricing, LineSource, MeterForecast, OrgBook, PaymentStatus, PricingModelKind, Proration,
+    LINE_DESCRIPTION_MAX,
 };

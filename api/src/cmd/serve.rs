@@ -71,6 +71,7 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         let config = ApiConfig {
             bind: args.bind,
             max_batch: args.max_batch,
+            webhook_hosts: args.pipeline.webhook_hosts(),
             stripe_webhook: sync::payments::signature::Verifier::from_env()
                 .map_err(anyhow::Error::msg)?,
             ..ApiConfig::default()

@@ -14,6 +14,7 @@
 //!   to a year from now;
 //! - `billing_anchor`: from 2000-01-01 to now.
 
+pub mod budgets;
 pub mod corrections;
 pub mod directory;
 pub mod entries;
@@ -22,6 +23,7 @@ pub mod organizations;
 pub mod prices;
 pub mod subscriptions;
 pub mod usage;
+pub mod webhooks;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use ledger::event::{EventMetadata, OrganizationCreated};

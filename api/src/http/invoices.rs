@@ -162,6 +162,9 @@ pub struct InvoiceRead {
     /// Where it stands in Stripe (live reads only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sync: Option<SyncState>,
+    /// The month-end forecast (the current invoice only; see docs/pricing.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<projections::Forecast>,
 }
 
 /// The moment an as-of read shows.
@@ -246,21 +249,18 @@ pub async fn current(
     let checkpoint = reflecting(&state, options.min_position).await?;
     let now = Utc::now();
     let invoices = state.tables.org_invoices(&org).await?;
-    let open = invoices.iter().filter(|i| i.status == InvoiceStatus::Open);
-    let chosen = open
-        .clone()
-        .find(|i| i.period_start <= now && now < i.period_end)
-        .or_else(|| open.max_by_key(|i| i.period_start))
-        .ok_or_else(|| {
-            ApiError::not_found(format!("organization `{org}` has no open invoice yet"))
-        })?;
+    let chosen = super::budgets::current_invoice(&invoices, now).ok_or_else(|| {
+        ApiError::not_found(format!("organization `{org}` has no open invoice yet"))
+    })?;
     let sync =
         super::sync_status::state_of(&state, &org, chosen.period_start, chosen.version).await?;
+    let forecast = super::budgets::forecast_of(&state, chosen, now).await?;
     Ok(Json(InvoiceRead {
         reflects: Some(reflects(&checkpoint)),
         as_of: None,
         invoice: chosen.clone(),
         sync: Some(sync),
+        forecast,
     }))
 }
 
@@ -330,6 +330,7 @@ pub async fn one(
             as_of: Some(moment),
             invoice,
             sync: None,
+            forecast: None,
         }));
     }
     let checkpoint = reflecting(&state, options.min_position).await?;
@@ -345,6 +346,7 @@ pub async fn one(
         as_of: None,
         invoice,
         sync: Some(sync),
+        forecast: None,
     }))
 }
 

@@ -166,6 +166,7 @@ const CLOSED_ENUMS: &[&str] = &[
     "SubscriptionRequest",
     "CorrectionRequest",
     "PricingModelBody",
+    "ThresholdRequest",
 ];
 
 /// Mark the variants of [`CLOSED_ENUMS`] `additionalProperties: false`.

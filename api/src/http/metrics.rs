@@ -57,6 +57,10 @@ pub struct Metrics {
     sync: Family<OutcomeLabels, Gauge>,
     /// The Stripe sync's circuit breaker, when this process runs the sync.
     stripe: Vec<(&'static str, Gauge)>,
+    /// Webhook delivery attempts by outcome (from the attempt log).
+    webhook_deliveries: Family<OutcomeLabels, Gauge>,
+    /// Age of the oldest webhook message not yet delivered.
+    webhook_oldest: Gauge,
     webhooks: Family<WebhookLabels, Counter>,
     signature_failures: Family<ReasonLabels, Counter>,
     catch_up_lag: Gauge,
@@ -127,6 +131,18 @@ impl Metrics {
             "Highest global position stored (its rate is the append rate)",
             head.clone(),
         );
+        let webhook_deliveries = Family::<OutcomeLabels, Gauge>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts by outcome (delivered, failed, timeout, network_error)",
+            webhook_deliveries.clone(),
+        );
+        let webhook_oldest = Gauge::default();
+        registry.register(
+            "webhook_oldest_undelivered_seconds",
+            "Age of the oldest webhook message not yet delivered (0 when none is pending)",
+            webhook_oldest.clone(),
+        );
         let webhooks = Family::<WebhookLabels, Counter>::default();
         registry.register(
             "stripe_webhooks",
@@ -170,6 +186,8 @@ impl Metrics {
             head,
             sync,
             stripe,
+            webhook_deliveries,
+            webhook_oldest,
             webhooks,
             signature_failures,
             catch_up_lag,
@@ -298,6 +316,24 @@ pub async fn render(State(state): State<AppState>, auth: Auth) -> Result<Respons
             })
             .set(value);
     }
+    let webhooks =
+        notifications::webhooks::messages::totals(&state.db, chrono::Utc::now().timestamp_millis())
+            .await
+            .map_err(ApiError::internal)?;
+    for outcome in ["delivered", "failed", "timeout", "network_error"] {
+        let value = webhooks
+            .by_outcome
+            .iter()
+            .find(|(o, _)| o == outcome)
+            .map_or(0, |(_, n)| *n);
+        metrics
+            .webhook_deliveries
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .set(value);
+    }
+    metrics.webhook_oldest.set(webhooks.oldest_pending_seconds);
     let caught_up = sync::payments::catchup::cursor(&state.db)
         .await
         .map_err(ApiError::internal)?

@@ -6,6 +6,7 @@
 //! that names the problem and stores nothing.
 
 mod audit;
+mod budgets;
 mod catalog;
 mod corrections;
 mod envelope;
@@ -18,6 +19,7 @@ mod links;
 mod metrics;
 mod ops;
 mod sync_status;
+mod webhook_endpoints;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -47,6 +49,8 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// Longest a read waits for `?min_position=` before answering 503.
     pub read_wait: Duration,
+    /// When set, webhook endpoints may only point at these hosts.
+    pub webhook_hosts: Option<Vec<String>>,
     /// Verifies `POST /v1/webhooks/stripe` (`STRIPE_WEBHOOK_SECRET`; without
     /// a secret every delivery is refused).
     pub stripe_webhook: sync::payments::signature::Verifier,
@@ -60,6 +64,7 @@ impl Default for ApiConfig {
             body_limit: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             read_wait: Duration::from_secs(5),
+            webhook_hosts: None,
             stripe_webhook: Default::default(),
         }
     }
@@ -139,6 +144,18 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::start_rebuild, ops::rebuild_status))
         .routes(routes!(sync_status::list))
         .routes(routes!(sync_status::retry))
+        .routes(routes!(budgets::put_budget, budgets::get_budget))
+        .routes(routes!(budgets::spend))
+        .routes(routes!(webhook_endpoints::create, webhook_endpoints::list))
+        .routes(routes!(
+            webhook_endpoints::one,
+            webhook_endpoints::update,
+            webhook_endpoints::delete
+        ))
+        .routes(routes!(webhook_endpoints::rotate))
+        .routes(routes!(webhook_endpoints::deliveries))
+        .routes(routes!(webhook_endpoints::redeliver))
+        .routes(routes!(webhook_endpoints::replay))
         .routes(routes!(webhooks::stripe))
         .split_for_parts();
     links::add(&mut doc);

@@ -907,6 +907,15 @@ pub async fn openapi_document_describes_every_route_and_only_real_ones(app: &Tes
         "GET /v1/ops/sync",
         "POST /v1/ops/sync/{org_id}/{period_start}/retry",
         "POST /v1/organizations/{org_id}/usage/{event_id}/corrections",
+        "GET /v1/organizations/{org_id}/budget",
+        "GET /v1/organizations/{org_id}/spend",
+        "POST /v1/webhook-endpoints",
+        "GET /v1/webhook-endpoints",
+        "GET /v1/webhook-endpoints/{endpoint_id}",
+        "POST /v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+        "GET /v1/webhook-endpoints/{endpoint_id}/deliveries",
+        "POST /v1/webhook-endpoints/{endpoint_id}/redeliver",
+        "POST /v1/webhook-endpoints/{endpoint_id}/replay",
         "POST /v1/webhooks/stripe",
     ];
     expected.sort();
@@ -919,7 +928,8 @@ pub async fn openapi_document_describes_every_route_and_only_real_ones(app: &Tes
             .replace("{org_id}", "acme")
             .replace("{period_start}", "2026-01-01")
             .replace("{line_id}", "x")
-            .replace("{event_id}", "01a1fd9d-657f-7478-8d77-cdb4a162fbe2");
+            .replace("{event_id}", "01a1fd9d-657f-7478-8d77-cdb4a162fbe2")
+            .replace("{endpoint_id}", "01a1fd9d-657f-7478-8d77-cdb4a162fbe2");
         // (an unrouted path answers the fallback's 404, a routed one anything else)
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let (status, body) = app.call(method, &concrete, None, None).await;

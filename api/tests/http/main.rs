@@ -1,18 +1,23 @@
 //! The HTTP API over real HTTP on a random port, on both backends.
 
 mod app;
+mod budgets;
 mod cases;
 mod idempotency;
 mod replica;
+mod webhooks;
 
 macro_rules! both_backends {
     ($($case:ident),+ $(,)?) => {
+        both_backends!(cases: $($case),+);
+    };
+    ($module:ident: $($case:ident),+ $(,)?) => {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
                     let app = super::app::spawn_app(testkit::postgres().await).await;
-                    super::cases::$case(&app).await;
+                    super::$module::$case(&app).await;
                     app.shutdown().await;
                 }
             )+
@@ -22,7 +27,7 @@ macro_rules! both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
                     let app = super::app::spawn_app(testkit::sqlite().await).await;
-                    super::cases::$case(&app).await;
+                    super::$module::$case(&app).await;
                     app.shutdown().await;
                 }
             )+
@@ -57,3 +62,23 @@ both_backends!(
     a_malformed_idempotency_key_is_refused_naming_the_header,
     racing_retries_with_one_idempotency_key_execute_once,
 );
+
+mod budget_cases {
+    use super::{app, budgets};
+    both_backends!(
+        budgets:
+        a_budget_is_versioned_and_putting_the_same_budget_again_stores_nothing,
+        a_budget_breaking_a_rule_is_refused_naming_the_field,
+        admins_and_the_organizations_own_token_set_budgets_and_nobody_else,
+        spend_reports_the_total_forecast_budget_and_thresholds_crossed,
+    );
+}
+
+mod webhook_cases {
+    use super::{app, webhooks};
+    both_backends!(
+        webhooks:
+        admins_register_list_change_rotate_and_delete_webhook_endpoints,
+        usage_crossing_a_budget_reaches_the_receiver_as_a_signed_alert,
+    );
+}

@@ -15,8 +15,9 @@ use tokio_util::sync::CancellationToken;
 use super::app::{usage, TestApp};
 
 /// Fill a documented path's parameters with real values.
-fn concrete(path: &str, event_id: &str, period: &str, line: &str) -> String {
+fn concrete(path: &str, event_id: &str, period: &str, line: &str, endpoint: &str) -> String {
     path.replace("{org_id}", "acme")
+        .replace("{endpoint_id}", endpoint)
         .replace("{event_id}", event_id)
         .replace("{period_start}", period)
         .replace("{line_id}", line)
@@ -24,6 +25,24 @@ fn concrete(path: &str, event_id: &str, period: &str, line: &str) -> String {
 
 pub async fn a_read_only_replica_answers_every_read_and_refuses_every_write(app: &TestApp) {
     app.platform("acme").await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/v1/organizations/acme/budget",
+            Some(&app.admin),
+            Some(json!({"amount": "100", "currency": "USD"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, hook) = app
+        .post(
+            "/v1/webhook-endpoints",
+            &app.admin,
+            json!({"url": "https://platform.example/hooks", "event_types": ["alert.triggered"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let endpoint = hook["endpoint"]["endpoint_id"].as_str().unwrap().to_owned();
     let now = chrono::Utc::now().to_rfc3339();
     let (status, body) = app
         .post(
@@ -100,7 +119,7 @@ pub async fn a_read_only_replica_answers_every_read_and_refuses_every_write(app:
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, _) in item.as_object().unwrap() {
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let url = concrete(path, &event_id, &period, &line);
+            let url = concrete(path, &event_id, &period, &line, &endpoint);
             let (status, text) = call(method.clone(), url.clone()).await;
             if method == Method::GET {
                 reads += 1;

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::budget::{AlertResolved, AlertTriggered, BudgetSet};
 use super::stream::{OrgId, StreamId};
 use crate::money::{Amount, Currency, Quantity};
 use crate::pricing::PriceSpec;
@@ -37,6 +38,9 @@ pub enum LedgerEvent {
     InvoicePaymentFailed(InvoicePaymentFailed),
     InvoicePublishedToStripe(InvoicePublishedToStripe),
     InvoiceFinalizedInStripe(InvoiceFinalizedInStripe),
+    BudgetSet(BudgetSet),
+    AlertTriggered(AlertTriggered),
+    AlertResolved(AlertResolved),
     InvoicePaymentActionRequired(InvoicePaymentActionRequired),
     InvoiceMarkedUncollectible(InvoiceMarkedUncollectible),
     InvoiceVoidedInStripe(InvoiceVoidedInStripe),
@@ -376,6 +380,9 @@ impl LedgerEvent {
             Self::InvoicePaymentFailed(_) => "InvoicePaymentFailed",
             Self::InvoicePublishedToStripe(_) => "InvoicePublishedToStripe",
             Self::InvoiceFinalizedInStripe(_) => "InvoiceFinalizedInStripe",
+            Self::BudgetSet(_) => "BudgetSet",
+            Self::AlertTriggered(_) => "AlertTriggered",
+            Self::AlertResolved(_) => "AlertResolved",
             Self::InvoicePaymentActionRequired(_) => "InvoicePaymentActionRequired",
             Self::InvoiceMarkedUncollectible(_) => "InvoiceMarkedUncollectible",
             Self::InvoiceVoidedInStripe(_) => "InvoiceVoidedInStripe",
@@ -405,6 +412,9 @@ impl LedgerEvent {
             Self::InvoicePaymentFailed(e) => &e.invoice.org_id,
             Self::InvoicePublishedToStripe(e) => &e.invoice.org_id,
             Self::InvoiceFinalizedInStripe(e) => &e.invoice.org_id,
+            Self::BudgetSet(e) => &e.org_id,
+            Self::AlertTriggered(e) => &e.org_id,
+            Self::AlertResolved(e) => &e.org_id,
             Self::InvoicePaymentActionRequired(e) => &e.invoice.org_id,
             Self::InvoiceMarkedUncollectible(e) => &e.invoice.org_id,
             Self::InvoiceVoidedInStripe(e) => &e.invoice.org_id,
@@ -464,6 +474,9 @@ macro_rules! all_variants {
             InvoicePaymentFailed,
             InvoicePublishedToStripe,
             InvoiceFinalizedInStripe,
+            BudgetSet,
+            AlertTriggered,
+            AlertResolved,
             InvoicePaymentActionRequired,
             InvoiceMarkedUncollectible,
             InvoiceVoidedInStripe,
@@ -529,6 +542,9 @@ pub const KNOWN_EVENT_TYPES: &[&str] = &[
     "InvoicePaymentFailed",
     "InvoicePublishedToStripe",
     "InvoiceFinalizedInStripe",
+    "BudgetSet",
+    "AlertTriggered",
+    "AlertResolved",
     "InvoicePaymentActionRequired",
     "InvoiceMarkedUncollectible",
     "InvoiceVoidedInStripe",

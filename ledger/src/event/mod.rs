@@ -1,9 +1,11 @@
 //! Events: the stored envelope and the typed domain events of the ledger.
 
+mod budget;
 mod domain;
 mod envelope;
 mod stream;
 
+pub use budget::*;
 pub use domain::*;
 pub use envelope::{EventMetadata, NewEvent, RecordedEvent};
 pub use stream::{InvalidId, OrgId, StreamId};

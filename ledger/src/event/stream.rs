@@ -100,6 +100,18 @@ impl StreamId {
         Self(format!("invoice-{org}-{}", period_start.format("%Y-%m-%d")))
     }
 
+    /// An organization's budgets (`BudgetSet`; the stream version is the
+    /// budget version).
+    pub fn budget(org: &OrgId) -> Self {
+        Self(format!("budget-{org}"))
+    }
+
+    /// The alerts derived for an organization (`AlertTriggered`,
+    /// `AlertResolved`), appended with "any version" and keyed.
+    pub fn alerts(org: &OrgId) -> Self {
+        Self(format!("alerts-{org}"))
+    }
+
     /// The price catalog.
     pub fn catalog() -> Self {
         Self("catalog".to_owned())

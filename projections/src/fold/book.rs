@@ -188,7 +188,10 @@ impl OrgBook {
             LedgerEvent::InvoicePublishedToStripe(_)
             | LedgerEvent::InvoiceFinalizedInStripe(_)
             | LedgerEvent::OrganizationCreated(_)
-            | LedgerEvent::PriceSet(_) => {}
+            | LedgerEvent::PriceSet(_)
+            | LedgerEvent::BudgetSet(_)
+            | LedgerEvent::AlertTriggered(_)
+            | LedgerEvent::AlertResolved(_) => {}
             other => self.fold_by_comparison(other, event, &mut changed),
         }
         let mut keys = Vec::with_capacity(changed.len());

@@ -110,6 +110,7 @@
 mod book;
 mod catalog;
 mod fees;
+mod forecast;
 mod format;
 mod invoice;
 mod lifecycle;
@@ -121,6 +122,7 @@ mod words;
 
 pub use book::OrgBook;
 pub use catalog::Catalog;
+pub use forecast::{Forecast, MeterForecast, PROJECTED_QUANTITY_SCALE};
 pub use invoice::{
     Invoice, InvoiceLine, InvoiceStatus, LineKind, LinePricing, LineSource, PricingModelKind,
     Proration, LINE_DESCRIPTION_MAX,

@@ -1,6 +1,8 @@
 //! `billing demo`: a realistic platform, a month of usage, projections,
-//! period close, late usage, Stripe sync and reconciliation — then a tour.
+//! period close, late usage, Stripe sync and reconciliation, a budget
+//! crossed and its alert delivered to a webhook receiver — then a tour.
 
+mod alerts;
 mod payments;
 mod report;
 mod world;
@@ -139,6 +141,7 @@ pub async fn run(database_url: Option<String>, args: DemoArgs) -> anyhow::Result
     if let Some(fake) = &fake {
         payments::collect(&db, fake, now).await?;
     }
+    alerts::tour(&db, &world::org(0), now).await?;
     report::print(&db, start, end, &url).await?;
     println!("\ndemo finished in {:.1}s", started.elapsed().as_secs_f64());
     db.close().await;

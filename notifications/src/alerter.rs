@@ -1,0 +1,313 @@
+//! The alerter: budget thresholds crossed by spend or forecast, recorded as
+//! ledger facts.
+//!
+//! After each projection batch it reads the Open invoices that changed
+//! (after its cursor in the invoice change feed), and for each organization
+//! with a budget compares the invoice's total (`actual`) and its month-end
+//! forecast (`projected`) with every threshold of the budget in force:
+//! - reached and never triggered → `AlertTriggered`;
+//! - below again after triggering (a correction, a void, a credit) and not
+//!   yet resolved → `AlertResolved`.
+//!
+//! Each fact's idempotency key is (fact, organization, period, budget
+//! version, threshold, kind), so it is appended at most once whatever
+//! re-reads, restarts or second alerters happen: a threshold triggers and
+//! resolves at most once per budget version and period. The decision
+//! ([`decide`]) is pure; [`Alerter::step`] feeds it and appends.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ledger::db::Database;
+use ledger::event::{alert_key, AlertKind, AlertResolved, AlertTriggered, BudgetSet};
+use ledger::{EventMetadata, EventStore, ExpectedVersion, LedgerEvent, NewEvent, OrgId, StreamId};
+use projections::budget::{levels, reached};
+use projections::fold::{Invoice, InvoiceStatus};
+use projections::ProjectionTables;
+use rust_decimal::Decimal;
+use tokio_util::sync::CancellationToken;
+
+use crate::cursor::{self, ALERTER};
+use crate::{millis, NotifyError};
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Read `invoices` changed invoices and appended `appended` new facts.
+    Worked { invoices: usize, appended: usize },
+    /// Nothing changed after the cursor.
+    Idle,
+}
+
+/// Which alerts an organization already has: (period start, budget
+/// version, threshold label, kind).
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub triggered: BTreeSet<(DateTime<Utc>, i64, String, AlertKind)>,
+    pub resolved: BTreeSet<(DateTime<Utc>, i64, String, AlertKind)>,
+}
+
+impl History {
+    /// Fold an organization's alert facts.
+    pub fn record(&mut self, event: &LedgerEvent) {
+        match event {
+            LedgerEvent::AlertTriggered(a) => {
+                self.triggered.insert((
+                    a.period_start,
+                    a.budget_version,
+                    a.threshold.label(),
+                    a.kind,
+                ));
+            }
+            LedgerEvent::AlertResolved(a) => {
+                self.resolved.insert((
+                    a.period_start,
+                    a.budget_version,
+                    a.threshold.label(),
+                    a.kind,
+                ));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The facts to append for `invoice` (an Open invoice) under `budget`,
+/// given its forecast total and the alerts already recorded; each with its
+/// idempotency key. Pure.
+pub fn decide(
+    invoice: &Invoice,
+    forecast: Option<Decimal>,
+    budget: &BudgetSet,
+    history: &History,
+) -> Vec<(LedgerEvent, String)> {
+    let mut facts = Vec::new();
+    if invoice.status != InvoiceStatus::Open || budget.currency != invoice.currency {
+        return facts;
+    }
+    let spend = invoice.total;
+    let forecast_total = forecast.unwrap_or(spend);
+    for level in levels(budget) {
+        for (kind, value) in [
+            (AlertKind::Actual, Some(spend)),
+            (AlertKind::Projected, forecast),
+        ] {
+            let Some(value) = value else { continue };
+            let id = (
+                invoice.period_start,
+                budget.version,
+                level.threshold.label(),
+                kind,
+            );
+            let triggered = history.triggered.contains(&id);
+            if reached(value, &level) && !triggered {
+                let key = alert_key(
+                    "triggered",
+                    &invoice.org_id,
+                    invoice.period_start,
+                    budget.version,
+                    &level.threshold,
+                    kind,
+                );
+                let event = LedgerEvent::AlertTriggered(AlertTriggered {
+                    org_id: invoice.org_id.clone(),
+                    period_start: invoice.period_start,
+                    period_end: invoice.period_end,
+                    kind,
+                    budget_version: budget.version,
+                    budget_amount: budget.amount,
+                    currency: budget.currency,
+                    threshold: level.threshold,
+                    threshold_amount: level.amount,
+                    spend,
+                    forecast: forecast_total,
+                    invoice_version: invoice.version,
+                });
+                facts.push((event, key));
+            } else if !reached(value, &level) && triggered && !history.resolved.contains(&id) {
+                let key = alert_key(
+                    "resolved",
+                    &invoice.org_id,
+                    invoice.period_start,
+                    budget.version,
+                    &level.threshold,
+                    kind,
+                );
+                let event = LedgerEvent::AlertResolved(AlertResolved {
+                    org_id: invoice.org_id.clone(),
+                    period_start: invoice.period_start,
+                    kind,
+                    budget_version: budget.version,
+                    threshold: level.threshold,
+                    threshold_amount: level.amount,
+                    spend,
+                    forecast: forecast_total,
+                    invoice_version: invoice.version,
+                });
+                facts.push((event, key));
+            }
+        }
+    }
+    facts
+}
+
+/// Most changed invoices read per step.
+const BATCH: u32 = 500;
+
+/// The alerter over one database.
+#[derive(Clone)]
+pub struct Alerter {
+    db: Database,
+    store: Arc<dyn EventStore>,
+    tables: Arc<dyn ProjectionTables>,
+}
+
+impl Alerter {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            db: db.clone(),
+            store: db.event_store(),
+            tables: projections::tables_for(db),
+        }
+    }
+
+    /// Every alert fact of `org` so far.
+    async fn history(&self, org: &OrgId) -> Result<History, NotifyError> {
+        let stream = StreamId::alerts(org);
+        let mut history = History::default();
+        let mut version = 1;
+        loop {
+            let page = self.store.read_stream(&stream, version, 1_000).await?;
+            let Some(last) = page.last() else { break };
+            version = last.stream_version + 1;
+            for event in &page {
+                history.record(&event.decode().map_err(|e| {
+                    NotifyError::Corrupt(format!("alert event {}: {e}", event.event_id))
+                })?);
+            }
+        }
+        Ok(history)
+    }
+
+    /// Forecast totals of `invoices` (one organization's) as of `now`.
+    async fn forecasts(
+        &self,
+        org: &OrgId,
+        invoices: &[&Invoice],
+        now: DateTime<Utc>,
+    ) -> Result<BTreeMap<DateTime<Utc>, Decimal>, NotifyError> {
+        let mut out = BTreeMap::new();
+        if let Some(book) = projections::budget::live_book(self.tables.as_ref(), org).await? {
+            for invoice in invoices {
+                match book.forecast(invoice.period_start, now) {
+                    Ok(Some(f)) => {
+                        out.insert(invoice.period_start, f.total);
+                    }
+                    Ok(None) => {}
+                    Err(err) => {
+                        tracing::warn!(org_id = %org, error = %err, "no forecast for alerts")
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Read one page of changed invoices and append what they trigger or
+    /// resolve; then move the cursor past them.
+    pub async fn step(&self, now: DateTime<Utc>) -> Result<Outcome, NotifyError> {
+        let after = cursor::position(&self.db, ALERTER).await?;
+        let (invoices, _) = self.tables.changed_invoices(after, BATCH).await?;
+        let Some(max) = invoices.iter().map(|i| i.position).max() else {
+            return Ok(Outcome::Idle);
+        };
+        // A full page may cut through invoices sharing its last position:
+        // stop before it (re-reading is harmless, facts are keyed).
+        let to = if invoices.len() as u32 == BATCH && invoices.iter().any(|i| i.position < max) {
+            max - 1
+        } else {
+            max
+        };
+        let mut by_org: BTreeMap<&OrgId, Vec<&Invoice>> = BTreeMap::new();
+        for invoice in invoices.iter().filter(|i| i.position <= to) {
+            if invoice.status == InvoiceStatus::Open {
+                by_org.entry(&invoice.org_id).or_default().push(invoice);
+            }
+        }
+        let mut appended = 0;
+        for (org, invoices) in by_org {
+            let Some((budget, _)) = projections::budget::latest(self.store.as_ref(), org).await?
+            else {
+                continue;
+            };
+            let history = self.history(org).await?;
+            let forecasts = self.forecasts(org, &invoices, now).await?;
+            let mut events = Vec::new();
+            for invoice in invoices {
+                let forecast = forecasts.get(&invoice.period_start).copied();
+                for (event, key) in decide(invoice, forecast, &budget, &history) {
+                    let new = NewEvent::from_domain(&event, now)?
+                        .with_metadata(EventMetadata {
+                            actor: Some("alerter".into()),
+                            source: Some("alerter".into()),
+                            correlation_id: None,
+                            causation_id: None,
+                        })
+                        .with_idempotency_key(key);
+                    events.push(new);
+                }
+            }
+            if events.is_empty() {
+                continue;
+            }
+            let outcome = self
+                .store
+                .append(&StreamId::alerts(org), ExpectedVersion::Any, events)
+                .await?;
+            appended += outcome.results.iter().filter(|r| !r.is_duplicate()).count();
+        }
+        let mut tx = self.db.begin_write().await?;
+        cursor::advance(&mut tx, ALERTER, to, millis(now)).await?;
+        tx.commit().await?;
+        Ok(Outcome::Worked {
+            invoices: invoices.len(),
+            appended,
+        })
+    }
+
+    /// Step until idle; returns how many facts were appended.
+    pub async fn run_until_idle(&self, now: DateTime<Utc>) -> Result<usize, NotifyError> {
+        let mut appended = 0;
+        while let Outcome::Worked { appended: n, .. } = self.step(now).await? {
+            appended += n;
+        }
+        Ok(appended)
+    }
+
+    /// Step every `poll` until `shutdown`.
+    pub async fn run(self, poll: Duration, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            let idle = match self.step(Utc::now()).await {
+                Ok(Outcome::Worked { appended, .. }) => {
+                    if appended > 0 {
+                        tracing::info!(appended, "budget alerts recorded");
+                    }
+                    false
+                }
+                Ok(Outcome::Idle) => true,
+                Err(err) => {
+                    tracing::error!(error = %err, "alerter step failed; retrying");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    () = tokio::time::sleep(poll) => {}
+                    () = shutdown.cancelled() => {}
+                }
+            }
+        }
+    }
+}
