@@ -4,18 +4,18 @@
 //! token; see [`crate::tokens`] for roles. Bad input gets a 4xx JSON error
 //! that names the problem and stores nothing.
 
-mod audit;
-mod catalog;
+pub(crate) mod audit;
+pub(crate) mod catalog;
 mod corrections;
 mod envelope;
 pub mod error;
-mod extract;
+pub(crate) mod extract;
 mod ingest;
-mod invoices;
+pub(crate) mod invoices;
 mod links;
 mod metrics;
-mod ops;
-mod sync_status;
+pub(crate) mod ops;
+pub(crate) mod sync_status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,6 +44,10 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// Longest a read waits for `?min_position=` before answering 503.
     pub read_wait: Duration,
+    /// How long a console sign-in lasts.
+    pub console_session_ttl: Duration,
+    /// Mark the console's cookies `Secure` (serve it over HTTPS).
+    pub console_secure_cookie: bool,
 }
 
 impl Default for ApiConfig {
@@ -54,6 +58,8 @@ impl Default for ApiConfig {
             body_limit: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             read_wait: Duration::from_secs(5),
+            console_session_ttl: Duration::from_secs(8 * 3600),
+            console_secure_cookie: false,
         }
     }
 }
@@ -150,6 +156,8 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
+        // The HTML console: outside the OpenAPI document (it is not JSON).
+        .merge(crate::console::routes())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -188,7 +196,9 @@ async fn refuse_writes_on_a_replica(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if state.db.is_read_only() && !reads {
+    // The console answers a write on a replica with a page of its own.
+    let console = request.uri().path().starts_with("/console/");
+    if state.db.is_read_only() && !reads && !console {
         return error::ApiError::read_only().into_response();
     }
     next.run(request).await

@@ -129,6 +129,14 @@ pub async fn projections(
     State(state): State<AppState>,
     auth: Auth,
 ) -> Result<Json<ProjectionsStatus>, ApiError> {
+    read_projections(&state, &auth).await.map(Json)
+}
+
+/// Each projection's checkpoint and lag (the JSON API and the console).
+pub(crate) async fn read_projections(
+    state: &AppState,
+    auth: &Auth,
+) -> Result<ProjectionsStatus, ApiError> {
     auth.require(&[Role::Admin])?;
     let generation = state.tables.active_generation(INVOICES).await?;
     let checkpoint = state.tables.checkpoint(INVOICES, generation).await?;
@@ -137,7 +145,7 @@ pub async fn projections(
     let seconds_behind = behind.first().map_or(0, |oldest| {
         (Utc::now() - oldest.recorded_at).num_seconds().max(0)
     });
-    Ok(Json(ProjectionsStatus {
+    Ok(ProjectionsStatus {
         projections: vec![ProjectionStatus {
             name: INVOICES.to_owned(),
             generation,
@@ -147,7 +155,7 @@ pub async fn projections(
             seconds_behind,
             updated_at: checkpoint.updated_at,
         }],
-    }))
+    })
 }
 
 /// Each projection's progress.

@@ -1,0 +1,430 @@
+//! Typed view models of the console's pages and the askama templates that
+//! render them (`api/templates/console/`, checked at compile time).
+
+use askama::Template;
+use chrono::{DateTime, Utc};
+use ledger::RecordedEvent;
+use projections::fold::{Invoice, InvoiceLine, InvoiceStatus};
+
+use super::session::Session;
+use crate::http::invoices::InvoiceSummary;
+use crate::http::sync_status::{SyncPhase, SyncState};
+use crate::tokens::Role;
+
+/// What every page's header shows.
+pub struct Layout {
+    pub title: String,
+    pub signed_in: bool,
+    pub who: String,
+    pub role: String,
+    pub csrf: String,
+    pub support: bool,
+    pub admin: bool,
+    pub billing_href: Option<String>,
+}
+
+impl Layout {
+    pub fn anonymous(title: &str) -> Self {
+        Self {
+            title: title.to_owned(),
+            signed_in: false,
+            who: String::new(),
+            role: String::new(),
+            csrf: String::new(),
+            support: false,
+            admin: false,
+            billing_href: None,
+        }
+    }
+
+    pub fn of(session: &Session, title: impl Into<String>) -> Self {
+        let principal = &session.principal;
+        Self {
+            title: title.into(),
+            signed_in: true,
+            who: principal.name.clone(),
+            role: principal.role.as_str().to_owned(),
+            csrf: session.csrf.clone(),
+            support: matches!(principal.role, Role::Support | Role::Admin),
+            admin: principal.role == Role::Admin,
+            billing_href: principal
+                .org
+                .as_ref()
+                .map(|org| format!("/console/organizations/{}/billing", segment(org.as_str()))),
+        }
+    }
+}
+
+/// Percent-encode one path segment (everything but RFC 3986 unreserved).
+pub fn segment(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for byte in raw.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A query string value, form-encoded.
+pub fn query_value(raw: &str) -> String {
+    form_urlencoded::byte_serialize(raw.as_bytes()).collect()
+}
+
+/// `2026-11-03 14:05:07 UTC`.
+pub fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// The value a `datetime-local` input takes (seconds, UTC).
+pub fn datetime_local(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// The period of an invoice, `2026-11-01 – 2026-12-01`.
+pub fn period(start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+    format!("{} – {}", start.format("%Y-%m-%d"), end.format("%Y-%m-%d"))
+}
+
+/// The path segment of an invoice's period start (the date when it is midnight).
+pub fn period_segment(start: DateTime<Utc>) -> String {
+    use chrono::Timelike;
+    if start.num_seconds_from_midnight() == 0 && start.nanosecond() == 0 {
+        start.format("%Y-%m-%d").to_string()
+    } else {
+        segment(&start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    }
+}
+
+pub fn org_href(org: &str) -> String {
+    format!("/console/organizations/{}", segment(org))
+}
+
+pub fn invoice_href(org: &str, start: DateTime<Utc>) -> String {
+    format!("{}/invoices/{}", org_href(org), period_segment(start))
+}
+
+fn status(status: InvoiceStatus) -> String {
+    status.as_str().to_owned()
+}
+
+/// A row of an invoice list.
+pub struct InvoiceRow {
+    pub href: String,
+    pub period: String,
+    pub status: String,
+    pub total: String,
+    pub lines: usize,
+    pub version: i64,
+}
+
+impl InvoiceRow {
+    pub fn of(org: &str, invoice: &InvoiceSummary) -> Self {
+        Self {
+            href: invoice_href(org, invoice.period_start),
+            period: period(invoice.period_start, invoice.period_end),
+            status: status(invoice.status),
+            total: format!("{} {}", invoice.total, invoice.currency.code()),
+            lines: invoice.lines,
+            version: invoice.version,
+        }
+    }
+}
+
+/// Where the invoice stands in Stripe.
+pub struct SyncView {
+    pub class: String,
+    pub message: String,
+    pub stripe_invoice_id: Option<String>,
+    pub stripe_status: Option<String>,
+    pub published_version: Option<i64>,
+    pub attempts: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+impl SyncView {
+    pub fn of(sync: &SyncState) -> Self {
+        Self {
+            class: match sync.state {
+                SyncPhase::Failing => "bad",
+                SyncPhase::InStripe => "good",
+                SyncPhase::NotInStripe => "muted",
+            }
+            .to_owned(),
+            message: sync.message.clone(),
+            stripe_invoice_id: sync.stripe_invoice_id.clone(),
+            stripe_status: sync.stripe_status.clone(),
+            published_version: sync.published_version,
+            attempts: sync.attempts,
+            last_error: sync.last_error.clone(),
+        }
+    }
+}
+
+/// A line of an invoice.
+pub struct LineRow {
+    pub href: Option<String>,
+    pub description: String,
+    pub kind: String,
+    pub quantity: String,
+    pub amount: String,
+}
+
+fn kind(line: &InvoiceLine) -> String {
+    serde_json::to_value(line.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+        .unwrap_or_default()
+}
+
+impl LineRow {
+    /// `live`: lines of the live invoice open their events; an as-of
+    /// view's lines do not (the events page shows the live line).
+    pub fn of(invoice: &Invoice, line: &InvoiceLine, live: bool) -> Self {
+        Self {
+            href: live.then(|| {
+                format!(
+                    "{}/lines/{}",
+                    invoice_href(invoice.org_id.as_str(), invoice.period_start),
+                    segment(&line.line_id)
+                )
+            }),
+            description: line.description.clone(),
+            kind: kind(line),
+            quantity: line.quantity.normalize().to_string(),
+            amount: format!("{} {}", line.amount, invoice.currency.code()),
+        }
+    }
+}
+
+/// An event in a table: who, when, what.
+pub struct EventRow {
+    pub position: i64,
+    pub event_type: String,
+    pub what: String,
+    pub occurred_at: String,
+    pub recorded_at: String,
+    pub who: String,
+    pub correction: bool,
+}
+
+impl EventRow {
+    pub fn of(event: &RecordedEvent) -> Self {
+        let field = |name: &str| {
+            event
+                .payload
+                .get(name)
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        };
+        let what = match event.event_type.as_str() {
+            "UsageRecorded" => format!(
+                "{} {} from {}",
+                field("quantity").unwrap_or_default(),
+                field("meter").unwrap_or_default(),
+                field("source").unwrap_or_default()
+            ),
+            "UsageCorrected" => format!(
+                "corrected {} → {}: {}",
+                field("previous_quantity").unwrap_or_default(),
+                field("quantity").unwrap_or_default(),
+                field("reason").unwrap_or_default()
+            ),
+            "UsageVoided" => format!(
+                "voided {}: {}",
+                field("previous_quantity").unwrap_or_default(),
+                field("reason").unwrap_or_default()
+            ),
+            _ => String::new(),
+        };
+        let metadata = &event.metadata;
+        let who = match (&metadata.actor, &metadata.source) {
+            (Some(actor), Some(source)) => format!("{actor} via {source}"),
+            (Some(actor), None) => actor.clone(),
+            (None, Some(source)) => source.clone(),
+            (None, None) => "unknown".to_owned(),
+        };
+        Self {
+            position: event.global_position,
+            correction: matches!(event.event_type.as_str(), "UsageCorrected" | "UsageVoided"),
+            event_type: event.event_type.clone(),
+            what,
+            occurred_at: time(event.occurred_at),
+            recorded_at: time(event.recorded_at),
+            who,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/login.html")]
+pub struct LoginPage {
+    pub layout: Layout,
+    pub error: Option<String>,
+    pub login_csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/error.html")]
+pub struct ErrorPage {
+    pub layout: Layout,
+    pub heading: String,
+    pub message: String,
+    pub status: u16,
+}
+
+pub struct OrgRow {
+    pub href: String,
+    pub org_id: String,
+    pub currency: String,
+    pub anchor: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/orgs.html")]
+pub struct OrgsPage {
+    pub layout: Layout,
+    pub q: String,
+    pub orgs: Vec<OrgRow>,
+    pub truncated: bool,
+}
+
+/// The live current invoice on the organization page.
+pub struct CurrentView {
+    pub period: String,
+    pub total: String,
+    pub currency: String,
+    pub position: i64,
+    pub lines: usize,
+    pub href: String,
+    pub live_url: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/org.html")]
+pub struct OrgPage {
+    pub layout: Layout,
+    pub org_id: String,
+    pub events_href: String,
+    pub billing_href: String,
+    pub current: Option<CurrentView>,
+    pub no_current: String,
+    pub sync: Option<SyncView>,
+    pub invoices: Vec<InvoiceRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/invoice.html")]
+pub struct InvoicePage {
+    pub layout: Layout,
+    pub org_id: String,
+    pub org_href: String,
+    pub live_href: String,
+    pub period: String,
+    pub status: String,
+    pub version: i64,
+    pub total: String,
+    pub currency: String,
+    pub as_of_label: Option<String>,
+    pub as_of_value: String,
+    pub sync: Option<SyncView>,
+    pub lines: Vec<LineRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/line.html")]
+pub struct LinePage {
+    pub layout: Layout,
+    pub invoice_href: String,
+    pub period: String,
+    pub description: String,
+    pub amount: String,
+    pub quantity: String,
+    pub events: Vec<EventRow>,
+    pub next_href: Option<String>,
+}
+
+pub struct TypeOption {
+    pub name: String,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/events.html")]
+pub struct EventsPage {
+    pub layout: Layout,
+    pub org_id: String,
+    pub org_href: String,
+    pub action: String,
+    pub types: Vec<TypeOption>,
+    pub from: String,
+    pub to: String,
+    pub events: Vec<EventRow>,
+    pub next_href: Option<String>,
+}
+
+pub struct ProjectionRow {
+    pub name: String,
+    pub generation: i64,
+    pub position: i64,
+    pub head: i64,
+    pub events_behind: i64,
+    pub seconds_behind: i64,
+}
+
+pub struct ParkedRow {
+    pub org_id: String,
+    pub period_start: String,
+    pub attempts: i64,
+    pub last_error: String,
+    pub retry_action: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/ops.html")]
+pub struct OpsPage {
+    pub layout: Layout,
+    pub flash: Option<String>,
+    pub projections: Vec<ProjectionRow>,
+    pub stripe: String,
+    pub totals: String,
+    pub parked: Vec<ParkedRow>,
+}
+
+pub struct ChartView {
+    pub meter: String,
+    pub unit: String,
+    pub label: String,
+    pub svg: String,
+    pub days: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "console/billing.html")]
+pub struct BillingPage {
+    pub layout: Layout,
+    pub org_id: String,
+    pub owed: Option<String>,
+    pub currency: String,
+    pub period: String,
+    pub position: i64,
+    pub no_current: String,
+    pub charts: Vec<ChartView>,
+    pub invoices: Vec<InvoiceRow>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(
+            segment("usage:cpu_seconds:cpu"),
+            "usage%3Acpu_seconds%3Acpu"
+        );
+        assert_eq!(segment("a b/c"), "a%20b%2Fc");
+        assert_eq!(segment("acme-1.x~"), "acme-1.x~");
+    }
+}

@@ -1,0 +1,404 @@
+//! What a support agent and a developer do in the console, in a browser.
+
+use chrono::{Duration, SecondsFormat, Timelike, Utc};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use super::app::{usage, TestApp};
+use super::browser::Browser;
+
+fn ago(seconds: i64) -> String {
+    (Utc::now() - Duration::seconds(seconds)).to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Post usage over the JSON API; returns the event position it reached.
+async fn post_usage(app: &TestApp, org: &str, records: Vec<Value>) -> i64 {
+    let (status, body) = app
+        .post(
+            "/v1/usage",
+            &app.ingest,
+            json!({ "records": records.clone() }),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    assert!(records.iter().all(|r| r["org_id"] == org));
+    body["position"].as_i64().unwrap()
+}
+
+/// Wait until the invoice projection has folded `position`.
+async fn folded(app: &TestApp, org: &str, position: i64) -> Value {
+    let (status, body) = app
+        .get(
+            &format!("/v1/organizations/{org}/invoices/current?min_position={position}"),
+            &app.support,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+pub async fn a_support_agent_signs_in_searches_and_follows_an_invoice_line_to_its_events(
+    app: &TestApp,
+    name: &str,
+) {
+    app.platform("acme").await;
+    app.platform("globex").await;
+    let position = post_usage(
+        app,
+        "acme",
+        vec![
+            usage("acme", json!("100"), "u1", &ago(50)),
+            usage("acme", json!("250"), "u2", &ago(40)),
+        ],
+    )
+    .await;
+    let current = folded(app, "acme", position).await;
+    assert_eq!(current["invoice"]["total"], "3.50");
+
+    let mut browser = Browser::start(&app.base, name).await;
+    browser.goto("/console/organizations").await;
+    assert_eq!(
+        browser.path().await,
+        "/console/login",
+        "unsigned visits go to the sign-in page"
+    );
+    browser.screenshot("login").await;
+    browser.sign_in(&app.support).await;
+    assert_eq!(browser.path().await, "/console/organizations");
+
+    browser.fill("#q", "acm").await;
+    browser.click("#search").await;
+    let listed = browser.body().await;
+    assert!(
+        listed.contains("acme") && !listed.contains("globex"),
+        "{listed}"
+    );
+    browser.screenshot("search").await;
+
+    browser.click_link("acme").await;
+    assert_eq!(browser.text("#live-total").await, "3.50");
+    let page = browser.body().await;
+    assert!(
+        page.contains("Stripe sync") && page.contains("not yet in Stripe"),
+        "{page}"
+    );
+    assert!(
+        page.contains("not available yet"),
+        "placeholders for budget and payments"
+    );
+    browser.screenshot("organization").await;
+
+    browser.click("#open-current").await;
+    assert_eq!(browser.text("#invoice-total").await, "3.50");
+    let lines = browser.text("#lines").await;
+    assert!(lines.contains("Shared CPU"), "{lines}");
+    browser.screenshot("invoice").await;
+
+    browser.click("#lines tbody a").await;
+    let events = browser.text("#events").await;
+    assert!(events.contains("UsageRecorded"), "{events}");
+    assert!(events.contains("100") && events.contains("250"), "{events}");
+    assert!(
+        events.contains("token:test via api:/v1/usage"),
+        "who sent them: {events}"
+    );
+    browser.screenshot("line-events").await;
+    browser.close().await;
+}
+
+pub async fn the_as_of_picker_shows_the_invoice_as_it_stood_earlier(app: &TestApp, name: &str) {
+    app.platform("acme").await;
+    let first = post_usage(
+        app,
+        "acme",
+        vec![usage("acme", json!("100"), "e1", &ago(50))],
+    )
+    .await;
+    folded(app, "acme", first).await;
+    // A whole second after the first usage was recorded and before the
+    // second is: the picker's resolution.
+    let cut = {
+        let now = Utc::now();
+        let next = now.with_nanosecond(0).unwrap() + Duration::seconds(1);
+        while Utc::now() <= next {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        next
+    };
+    let second = post_usage(
+        app,
+        "acme",
+        vec![usage("acme", json!("400"), "e2", &ago(40))],
+    )
+    .await;
+    let current = folded(app, "acme", second).await;
+    assert_eq!(current["invoice"]["total"], "5.00");
+    let start = current["invoice"]["period_start"].as_str().unwrap()[..10].to_owned();
+
+    let mut browser = Browser::start(&app.base, name).await;
+    browser.sign_in(&app.support).await;
+    browser
+        .goto(&format!("/console/organizations/acme/invoices/{start}"))
+        .await;
+    assert_eq!(browser.text("#invoice-total").await, "5.00");
+    browser
+        .set_value("as_of", &cut.format("%Y-%m-%dT%H:%M:%S").to_string())
+        .await;
+    browser.click("#show-as-of").await;
+    assert_eq!(browser.text("#invoice-total").await, "1.00");
+    assert!(browser
+        .text("#as-of-notice")
+        .await
+        .contains("As it stood at"));
+    browser.screenshot("as-of").await;
+    browser.close().await;
+}
+
+pub async fn the_live_total_changes_as_usage_arrives_without_reloading(app: &TestApp, name: &str) {
+    app.platform("acme").await;
+    let first = post_usage(
+        app,
+        "acme",
+        vec![usage("acme", json!("100"), "l1", &ago(50))],
+    )
+    .await;
+    folded(app, "acme", first).await;
+
+    let mut browser = Browser::start(&app.base, name).await;
+    browser.sign_in(&app.support).await;
+    browser.goto("/console/organizations/acme").await;
+    assert_eq!(browser.text("#live-total").await, "1.00");
+    // A marker the page would lose on a reload.
+    browser
+        .client
+        .execute("window.__not_reloaded = true;", vec![])
+        .await
+        .unwrap();
+    post_usage(
+        app,
+        "acme",
+        vec![usage("acme", json!("150"), "l2", &ago(30))],
+    )
+    .await;
+    browser.wait_for_text("#live-total", |t| t == "2.50").await;
+    let same_page = browser
+        .client
+        .execute("return window.__not_reloaded === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(same_page, json!(true), "the total changed without a reload");
+    browser.screenshot("live-total").await;
+    browser.close().await;
+}
+
+pub async fn an_org_token_sees_its_billing_page_and_a_403_page_for_another_organization(
+    app: &TestApp,
+    name: &str,
+) {
+    app.platform("acme").await;
+    app.platform("globex").await;
+    let position = post_usage(
+        app,
+        "acme",
+        vec![
+            usage("acme", json!("100"), "b1", &ago(50)),
+            usage("acme", json!("300"), "b2", &ago(40)),
+        ],
+    )
+    .await;
+    folded(app, "acme", position).await;
+    let token = app.org_token("acme").await;
+
+    let mut browser = Browser::start(&app.base, name).await;
+    browser.sign_in(&token).await;
+    assert_eq!(browser.path().await, "/console/organizations/acme/billing");
+    assert_eq!(browser.text("#owed").await, "4.00");
+    let svg = browser
+        .client
+        .execute(
+            "return document.querySelectorAll('figure svg rect').length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(svg.as_u64().unwrap() > 1, "a server-drawn SVG chart: {svg}");
+    assert_eq!(browser.text("#forecast").await, "Not available yet.");
+    browser.screenshot("billing").await;
+
+    browser.goto("/console/organizations/globex/billing").await;
+    let page = browser.body().await;
+    assert!(
+        page.contains("Not allowed") && page.contains("HTTP 403"),
+        "{page}"
+    );
+    browser.goto("/console/organizations/globex").await;
+    assert!(browser.body().await.contains("HTTP 403"));
+    browser.screenshot("forbidden").await;
+    browser.close().await;
+
+    // The same answer over plain HTTP, with the status code.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = sign_in_over_http(&client, &app.base, &token).await;
+    let response = client
+        .get(format!("{}/console/organizations/globex/billing", app.base))
+        .header("Cookie", &signed_in)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+}
+
+/// Sign in with reqwest: returns the `Cookie` header to send.
+async fn sign_in_over_http(client: &reqwest::Client, base: &str, token: &str) -> String {
+    let form = client
+        .get(format!("{base}/console/login"))
+        .send()
+        .await
+        .unwrap();
+    let login_cookie = cookie_pair(&form, "ledger_console_login");
+    let html = form.text().await.unwrap();
+    let login_csrf = hidden(&html, "login_csrf");
+    let response = client
+        .post(format!("{base}/console/login"))
+        .header("Cookie", &login_cookie)
+        .form(&[("token", token), ("login_csrf", &login_csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let set = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("ledger_console="))
+        .unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    set.split(';').next().unwrap().to_owned()
+}
+
+fn cookie_pair(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap() + marker.len();
+    html[start..][..html[start..].find('"').unwrap()].to_owned()
+}
+
+pub async fn signing_out_ends_the_session(app: &TestApp, name: &str) {
+    app.platform("acme").await;
+    let mut browser = Browser::start(&app.base, name).await;
+    browser.sign_in(&app.support).await;
+    assert_eq!(browser.path().await, "/console/organizations");
+    // Keep the session cookie to replay it after signing out.
+    let cookie = browser
+        .client
+        .get_named_cookie("ledger_console")
+        .await
+        .unwrap();
+    browser.click("#sign-out").await;
+    assert_eq!(browser.path().await, "/console/login");
+    browser.goto("/console/organizations").await;
+    assert_eq!(browser.path().await, "/console/login");
+    browser.screenshot("signed-out").await;
+    browser.close().await;
+
+    // The old cookie signs nothing in any more: the session row is ended.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("{}/console/organizations", app.base))
+        .header("Cookie", format!("ledger_console={}", cookie.value()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/console/login");
+}
+
+pub async fn forms_that_write_are_refused_without_the_sessions_csrf_token(
+    app: &TestApp,
+    _name: &str,
+) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // No login form cookie: the sign-in is refused (login CSRF).
+    let response = client
+        .post(format!("{}/console/login", app.base))
+        .form(&[("token", app.admin.as_str()), ("login_csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // A bad token is refused without a session.
+    let cookie = sign_in_over_http(&client, &app.base, &app.admin).await;
+    let response = client
+        .post(format!("{}/console/logout", app.base))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", "not-the-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // The session survived the forged sign-out.
+    let response = client
+        .get(format!("{}/console/ops", app.base))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Projections"), "{html}");
+    let csrf = hidden(&html, "csrf");
+    let response = client
+        .post(format!("{}/console/logout", app.base))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    // Unknown tokens do not sign in.
+    let form = client
+        .get(format!("{}/console/login", app.base))
+        .send()
+        .await
+        .unwrap();
+    let login_cookie = cookie_pair(&form, "ledger_console_login");
+    let login_csrf = hidden(&form.text().await.unwrap(), "login_csrf");
+    let response = client
+        .post(format!("{}/console/login", app.base))
+        .header("Cookie", &login_cookie)
+        .form(&[("token", "blt_nope"), ("login_csrf", login_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
