@@ -162,7 +162,45 @@ impl Browser {
         self.text("body").await
     }
 
+    /// Click `css` and wait for the page it loads.
     pub async fn click(&self, css: &str) {
+        self.mark_page().await;
+        self.click_only(css).await;
+        self.wait_for_new_page().await;
+    }
+
+    /// Mark the current document, to tell when another one replaced it.
+    async fn mark_page(&self) {
+        self.client
+            .execute("window.__old_page = true;", vec![])
+            .await
+            .unwrap();
+    }
+
+    async fn wait_for_new_page(&self) {
+        let started = Instant::now();
+        loop {
+            let loaded = self
+                .client
+                .execute(
+                    "return window.__old_page !== true && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await
+                .is_ok_and(|v| v == json!(true));
+            if loaded {
+                return;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "no new page after {DEADLINE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Click without waiting for a navigation.
+    pub async fn click_only(&self, css: &str) {
         self.client
             .wait()
             .at_most(DEADLINE)
@@ -174,7 +212,9 @@ impl Browser {
             .unwrap();
     }
 
+    /// Click the link named `text` and wait for the page it loads.
     pub async fn click_link(&self, text: &str) {
+        self.mark_page().await;
         self.client
             .wait()
             .at_most(DEADLINE)
@@ -184,6 +224,7 @@ impl Browser {
             .click()
             .await
             .unwrap();
+        self.wait_for_new_page().await;
     }
 
     pub async fn fill(&self, css: &str, value: &str) {

@@ -402,3 +402,164 @@ pub async fn forms_that_write_are_refused_without_the_sessions_csrf_token(
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+pub async fn the_event_history_filters_by_type_and_pages_with_a_cursor(app: &TestApp, name: &str) {
+    app.platform("acme").await;
+    let records = (0..60)
+        .map(|i| usage("acme", json!("1"), &format!("h{i}"), &ago(50)))
+        .collect();
+    let position = post_usage(app, "acme", records).await;
+    folded(app, "acme", position).await;
+
+    let mut browser = Browser::start(&app.base, name).await;
+    browser.sign_in(&app.support).await;
+    browser.goto("/console/organizations/acme").await;
+    browser.click_link("Event history").await;
+    browser.set_value("type", "UsageRecorded").await;
+    browser.click("#filter").await;
+    let rows = |browser: &Browser| {
+        let client = browser.client.clone();
+        async move {
+            client
+                .execute(
+                    "return Array.from(document.querySelectorAll('#events tbody tr td:nth-child(2)')).map(td => td.textContent);",
+                    vec![],
+                )
+                .await
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let first = rows(&browser).await;
+    assert_eq!(first.len(), 50, "a page is 50 events");
+    assert!(first.iter().all(|t| t == "UsageRecorded"), "{first:?}");
+    browser.screenshot("history").await;
+    browser.click("#next-page").await;
+    let second = rows(&browser).await;
+    assert_eq!(second.len(), 10, "the rest on the next page: {second:?}");
+    assert!(second.iter().all(|t| t == "UsageRecorded"));
+    assert!(
+        !browser.body().await.contains("Next page"),
+        "the last page has no next link"
+    );
+    browser.close().await;
+}
+
+/// Park the sync of acme's current invoice, as the sync does after
+/// repeated failures.
+async fn park(app: &TestApp, period_start: chrono::DateTime<Utc>) {
+    let mut tx = app.db.db.begin_write().await.unwrap();
+    tx.query(
+        "INSERT INTO stripe_invoice_sync (org_id, period_start, target_version, ledger_status, \
+         attempts, last_error, parked, updated_at) VALUES ($1, $2, 1, 'open', 7, $3, $4, $5)",
+    )
+    .bind("acme")
+    .bind(ledger::db::format_timestamp(period_start))
+    .bind("stripe: card_declined (402)")
+    .bind(true)
+    .bind(Utc::now().timestamp_millis())
+    .execute()
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+pub async fn an_admin_retries_a_parked_sync_from_the_operations_page(app: &TestApp, name: &str) {
+    app.platform("acme").await;
+    let position = post_usage(app, "acme", vec![usage("acme", json!("5"), "p1", &ago(50))]).await;
+    let current = folded(app, "acme", position).await;
+    let start: chrono::DateTime<Utc> = current["invoice"]["period_start"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    park(app, start).await;
+
+    let mut browser = Browser::start(&app.base, name).await;
+    browser.sign_in(&app.support).await;
+    browser.goto("/console/ops").await;
+    assert!(
+        browser.body().await.contains("HTTP 403"),
+        "operations are admin only"
+    );
+    browser.goto("/console/organizations/acme").await;
+    let sync = browser.text("#sync-state").await;
+    assert!(sync.contains("parked"), "{sync}");
+    assert!(
+        browser.body().await.contains("card_declined"),
+        "the last error is shown"
+    );
+    browser.click("#sign-out").await;
+
+    browser.sign_in(&app.admin).await;
+    browser.goto("/console/ops").await;
+    let page = browser.body().await;
+    assert!(
+        page.contains("Projections") && page.contains("card_declined"),
+        "{page}"
+    );
+    browser.screenshot("ops-parked").await;
+    browser.click("table button").await;
+    let page = browser.body().await;
+    assert!(page.contains("Queued again: acme"), "{page}");
+    assert!(page.contains("Nothing is parked"), "{page}");
+    browser.screenshot("ops-retried").await;
+    browser.close().await;
+}
+
+pub async fn on_a_read_only_replica_pages_read_and_signing_in_needs_the_primary(
+    app: &TestApp,
+    _name: &str,
+) {
+    app.platform("acme").await;
+    let replica_db = ledger::db::Database::connect_read_only(&app.db.url)
+        .await
+        .unwrap();
+    let replica = api::http::Application::build(
+        replica_db,
+        api::http::ApiConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            ..api::http::ApiConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let replica_base = format!("http://127.0.0.1:{}", replica.port());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(replica.run(stop.clone()));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // Signed in on the primary, the session reads on the replica.
+    let cookie = sign_in_over_http(&client, &app.base, &app.support).await;
+    let response = client
+        .get(format!("{replica_base}/console/organizations/acme"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.text().await.unwrap().contains("Current invoice"));
+
+    // Signing in writes: the replica says to use the primary, as a page.
+    let response = client
+        .post(format!("{replica_base}/console/login"))
+        .form(&[("token", app.support.as_str()), ("login_csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(response.text().await.unwrap().contains("read-only replica"));
+    stop.cancel();
+    server.await.unwrap().unwrap();
+}

@@ -45,4 +45,7 @@ both_backends!(
     an_org_token_sees_its_billing_page_and_a_403_page_for_another_organization,
     signing_out_ends_the_session,
     forms_that_write_are_refused_without_the_sessions_csrf_token,
+    the_event_history_filters_by_type_and_pages_with_a_cursor,
+    an_admin_retries_a_parked_sync_from_the_operations_page,
+    on_a_read_only_replica_pages_read_and_signing_in_needs_the_primary,
 );
