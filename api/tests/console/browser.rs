@@ -278,6 +278,56 @@ impl Browser {
         path
     }
 
+    /// What every page keeps: one `main` landmark, a skip link as the first
+    /// thing the keyboard reaches, a label for every field, a language.
+    pub async fn assert_accessible_basics(&self) {
+        let report = self
+            .client
+            .execute(
+                "const fields = Array.from(document.querySelectorAll('input:not([type=hidden]), select'));
+                 const unlabelled = fields.filter(f => !f.labels || f.labels.length === 0).map(f => f.name);
+                 const first = document.querySelector('a, button, input:not([type=hidden]), select');
+                 return {
+                   main: document.querySelectorAll('main').length,
+                   lang: document.documentElement.lang,
+                   skip: first ? first.getAttribute('href') : null,
+                   unlabelled: unlabelled,
+                 };",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            report,
+            json!({"main": 1, "lang": "en", "skip": "#main", "unlabelled": []}),
+            "on {}",
+            self.path().await
+        );
+    }
+
+    /// At a phone's width the page fits: nothing scrolls sideways but
+    /// inside its own table box.
+    pub async fn assert_fits_a_phone(&self) {
+        self.client.set_window_size(390, 844).await.unwrap();
+        let overflow = self
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "{} scrolls sideways by {overflow}px on a phone",
+            self.path().await
+        );
+    }
+
+    pub async fn desktop(&self) {
+        self.client.set_window_size(1280, 1000).await.unwrap();
+    }
+
     /// Sign in through the form.
     pub async fn sign_in(&self, token: &str) {
         self.goto("/console/login").await;

@@ -43,17 +43,28 @@ pub async fn a_support_agent_signs_in_searches_and_follows_an_invoice_line_to_it
 ) {
     app.platform("acme").await;
     app.platform("globex").await;
-    let position = post_usage(
-        app,
-        "acme",
-        vec![
-            usage("acme", json!("100"), "u1", &ago(50)),
-            usage("acme", json!("250"), "u2", &ago(40)),
-        ],
-    )
-    .await;
-    let current = folded(app, "acme", position).await;
-    assert_eq!(current["invoice"]["total"], "3.50");
+    let (status, body) = app
+        .post(
+            "/v1/usage",
+            &app.ingest,
+            json!({"records": [
+                usage("acme", json!("100"), "u1", &ago(50)),
+                usage("acme", json!("250"), "u2", &ago(40)),
+            ]}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let first = body["results"][0]["event_id"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .post(
+            &format!("/v1/organizations/acme/usage/{first}/corrections"),
+            &app.admin,
+            json!({"action": "correct", "quantity": "40", "reason": "meter double-counted"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let current = folded(app, "acme", body["position"].as_i64().unwrap()).await;
+    assert_eq!(current["invoice"]["total"], "2.90");
 
     let mut browser = Browser::start(&app.base, name).await;
     browser.goto("/console/organizations").await;
@@ -62,6 +73,7 @@ pub async fn a_support_agent_signs_in_searches_and_follows_an_invoice_line_to_it
         "/console/login",
         "unsigned visits go to the sign-in page"
     );
+    browser.assert_accessible_basics().await;
     browser.screenshot("login").await;
     browser.sign_in(&app.support).await;
     assert_eq!(browser.path().await, "/console/organizations");
@@ -76,7 +88,7 @@ pub async fn a_support_agent_signs_in_searches_and_follows_an_invoice_line_to_it
     browser.screenshot("search").await;
 
     browser.click_link("acme").await;
-    assert_eq!(browser.text("#live-total").await, "3.50");
+    assert_eq!(browser.text("#live-total").await, "2.90");
     let page = browser.body().await;
     assert!(
         page.contains("Stripe sync") && page.contains("not yet in Stripe"),
@@ -86,12 +98,17 @@ pub async fn a_support_agent_signs_in_searches_and_follows_an_invoice_line_to_it
         page.contains("not available yet"),
         "placeholders for budget and payments"
     );
+    browser.assert_accessible_basics().await;
     browser.screenshot("organization").await;
+    browser.assert_fits_a_phone().await;
+    browser.screenshot("organization-phone").await;
+    browser.desktop().await;
 
     browser.click("#open-current").await;
-    assert_eq!(browser.text("#invoice-total").await, "3.50");
+    assert_eq!(browser.text("#invoice-total").await, "2.90");
     let lines = browser.text("#lines").await;
     assert!(lines.contains("Shared CPU"), "{lines}");
+    browser.assert_accessible_basics().await;
     browser.screenshot("invoice").await;
 
     browser.click("#lines tbody a").await;
@@ -102,6 +119,7 @@ pub async fn a_support_agent_signs_in_searches_and_follows_an_invoice_line_to_it
         events.contains("token:test via api:/v1/usage"),
         "who sent them: {events}"
     );
+    browser.assert_accessible_basics().await;
     browser.screenshot("line-events").await;
     browser.close().await;
 }
@@ -223,7 +241,11 @@ pub async fn an_org_token_sees_its_billing_page_and_a_403_page_for_another_organ
         .unwrap();
     assert!(svg.as_u64().unwrap() > 1, "a server-drawn SVG chart: {svg}");
     assert_eq!(browser.text("#forecast").await, "Not available yet.");
+    browser.assert_accessible_basics().await;
     browser.screenshot("billing").await;
+    browser.assert_fits_a_phone().await;
+    browser.screenshot("billing-phone").await;
+    browser.desktop().await;
 
     browser.goto("/console/organizations/globex/billing").await;
     let page = browser.body().await;
@@ -437,6 +459,7 @@ pub async fn the_event_history_filters_by_type_and_pages_with_a_cursor(app: &Tes
     let first = rows(&browser).await;
     assert_eq!(first.len(), 50, "a page is 50 events");
     assert!(first.iter().all(|t| t == "UsageRecorded"), "{first:?}");
+    browser.assert_accessible_basics().await;
     browser.screenshot("history").await;
     browser.click("#next-page").await;
     let second = rows(&browser).await;
