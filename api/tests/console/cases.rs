@@ -586,3 +586,73 @@ pub async fn on_a_read_only_replica_pages_read_and_signing_in_needs_the_primary(
     stop.cancel();
     server.await.unwrap().unwrap();
 }
+
+pub async fn a_session_dies_when_it_expires_or_its_token_is_revoked(app: &TestApp, _name: &str) {
+    app.platform("acme").await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = |cookie: String| {
+        let client = client.clone();
+        let url = format!("{}/console/organizations/acme", app.base);
+        async move {
+            let response = client
+                .get(url)
+                .header("Cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            response.status()
+        }
+    };
+
+    let expiring = sign_in_over_http(&client, &app.base, &app.support).await;
+    assert_eq!(page(expiring.clone()).await, StatusCode::OK);
+    let mut tx = app.db.db.begin_write().await.unwrap();
+    tx.query("UPDATE console_session SET expires_at = $1, created_at = $2")
+        .bind(ledger::db::DbTime(Utc::now() - Duration::seconds(1)))
+        .bind(ledger::db::DbTime(Utc::now() - Duration::hours(9)))
+        .execute()
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(page(expiring).await, StatusCode::SEE_OTHER, "expired");
+
+    let (token, token_id) =
+        api::tokens::create(&app.db.db, "temp", api::tokens::Role::Support, None)
+            .await
+            .unwrap();
+    let revoked = sign_in_over_http(&client, &app.base, &token).await;
+    assert_eq!(page(revoked.clone()).await, StatusCode::OK);
+    assert!(api::tokens::revoke(&app.db.db, token_id).await.unwrap());
+    assert_eq!(
+        page(revoked).await,
+        StatusCode::SEE_OTHER,
+        "its token was revoked"
+    );
+
+    // Only a hash of the session id is stored.
+    let cookie = sign_in_over_http(&client, &app.base, &app.support).await;
+    let id = cookie.trim_start_matches("ledger_console=").to_owned();
+    let (found,): (i64,) = app
+        .db
+        .db
+        .query_as("SELECT COUNT(*) FROM console_session WHERE session_hash = $1")
+        .bind(id)
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(found, 0, "the session id itself is never stored");
+}
+
+pub async fn the_console_stays_out_of_the_openapi_document(app: &TestApp, _name: &str) {
+    let (status, doc) = app.get("/v1/openapi.json", &app.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    assert!(!paths.is_empty());
+    assert!(
+        paths.iter().all(|p| !p.starts_with("/console")),
+        "HTML pages are not part of the JSON contract: {paths:?}"
+    );
+}

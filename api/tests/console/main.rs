@@ -48,4 +48,6 @@ both_backends!(
     the_event_history_filters_by_type_and_pages_with_a_cursor,
     an_admin_retries_a_parked_sync_from_the_operations_page,
     on_a_read_only_replica_pages_read_and_signing_in_needs_the_primary,
+    a_session_dies_when_it_expires_or_its_token_is_revoked,
+    the_console_stays_out_of_the_openapi_document,
 );
