@@ -1,7 +1,8 @@
 // The console's only script: the live current invoice. It long-polls the
 // console's live endpoint with `min_position` one past what it shows, so
-// the server answers as soon as new usage has been folded, and it updates
-// the total in place (announced politely to screen readers).
+// the server answers as soon as a newer event has been folded (any
+// organization's: the position is global), and it updates the total in
+// place (announced politely to screen readers).
 (function () {
   "use strict";
   var box = document.querySelector("[data-live-url]");
@@ -26,7 +27,8 @@
         if (stamp) { stamp.textContent = String(body.position); }
         box.setAttribute("data-position", String(body.position));
       } catch (e) { /* keep what is shown */ }
-      window.setTimeout(poll, 0);
+      // At most two requests a second, however busy the ledger is.
+      window.setTimeout(poll, 500);
     };
     request.onerror = later;
     request.send();
