@@ -16,6 +16,7 @@ use ledger::{EventStore, ExpectedVersion, NewEvent, OrgId, StoreError, StreamApp
 use crate::period::{next_period, Period};
 use crate::runner::ProjectionError;
 use crate::tables::{EndedPeriod, ProjectionTables, TableError};
+use ledger::db::format_timestamp;
 
 /// Default grace after a period's end before it is finalized: late usage
 /// reported within it still lands on its own invoice.
@@ -28,6 +29,18 @@ pub struct CloseReport {
     pub finalized: Vec<InvoiceKey>,
     /// Invoices already closed by someone else (the projection lagged).
     pub already_closed: usize,
+    /// Invoices this pass could not finalize, with why (recorded for the
+    /// ops API; every other invoice was still finalized).
+    pub failed: Vec<FailedClose>,
+}
+
+/// An invoice a closing pass could not finalize.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedClose {
+    pub org_id: String,
+    /// As stored in the invoice row.
+    pub period_start: String,
+    pub error: String,
 }
 
 /// Finalize every open invoice whose period ended before `now - grace`.
@@ -41,18 +54,67 @@ pub async fn close_periods(
     grace: Duration,
 ) -> Result<CloseReport, ProjectionError> {
     let mut report = CloseReport::default();
-    for ended in tables.ended_open_periods(now - grace).await? {
+    let periods = tables.ended_open_periods(now - grace).await?;
+    for unreadable in periods.unreadable {
+        report.failed.push(FailedClose {
+            org_id: unreadable.org_id,
+            period_start: unreadable.period_start,
+            error: format!("the invoice row cannot be read: {}", unreadable.error),
+        });
+    }
+    for ended in periods.ended {
         let key = InvoiceKey {
             org_id: ended.org_id.clone(),
             period_start: ended.period_start,
         };
-        if finalize(store, &ended, now).await? {
-            report.finalized.push(key);
-        } else {
-            report.already_closed += 1;
+        let period_start = format_timestamp(ended.period_start);
+        // One invoice that cannot be closed never stops the others.
+        match finalize(store, &ended, now).await {
+            Ok(true) => report.finalized.push(key),
+            Ok(false) => report.already_closed += 1,
+            Err(e) if is_transient(&e) => return Err(e),
+            Err(e) => {
+                report.failed.push(FailedClose {
+                    org_id: ended.org_id.as_str().to_owned(),
+                    period_start,
+                    error: e.to_string(),
+                });
+                continue;
+            }
         }
+        tables
+            .clear_close_failure(ended.org_id.as_str(), &period_start)
+            .await?;
+    }
+    for failed in &report.failed {
+        tracing::error!(org = %failed.org_id, period_start = %failed.period_start,
+            error = %failed.error, "invoice not finalized; every other invoice carries on");
+        tables
+            .record_close_failure(&failed.org_id, &failed.period_start, &failed.error)
+            .await?;
     }
     Ok(report)
+}
+
+/// An error that says nothing about the invoice (the database is
+/// unreachable or busy): the whole pass is retried rather than blaming it.
+fn is_transient(error: &ProjectionError) -> bool {
+    let sqlx = match error {
+        ProjectionError::Store(StoreError::Database(e)) => e,
+        ProjectionError::Tables(TableError::Database(e)) => e,
+        ProjectionError::Tables(TableError::Store(StoreError::Database(e))) => e,
+        _ => return false,
+    };
+    matches!(
+        sqlx,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Database(_)
+    )
 }
 
 fn is_closing(event_type: &str) -> bool {

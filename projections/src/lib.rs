@@ -16,6 +16,8 @@
 //!   verification against a replay (drift detection).
 //! - [`views`]: invoices as of a position or time; a line's events.
 //! - [`closer`]: finalizes ended periods and opens the next ones.
+//! - [`parked`]: poison pills isolated — an organization the fold cannot
+//!   process is set aside, with its error, and the others carry on.
 //!
 //! # Guarantees
 //! - **Exactly-once effect**: each event is folded into a generation once;
@@ -24,10 +26,14 @@
 //! - **Ordering**: events are folded in global order from a gap-safe read.
 //! - **Determinism**: the same events give byte-identical invoices, so a
 //!   rebuild, an incremental run and an as-of view agree (checksums).
+//! - **Isolation**: no stored event or row of one organization stops the
+//!   others' billing: the runner and a rebuild park it, the closer skips
+//!   what it cannot read or close and records why.
 #![forbid(unsafe_code)]
 
 pub mod closer;
 pub mod fold;
+pub mod parked;
 pub mod period;
 pub mod pricing;
 pub mod rebuild;

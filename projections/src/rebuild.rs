@@ -12,7 +12,10 @@ use ledger::EventStore;
 use sha2::{Digest, Sha256};
 
 use crate::fold::{Books, Invoice};
-use crate::runner::{all_orgs, commit_for, InvoiceProjector, Outcome, ProjectionError};
+use crate::parked::Parked;
+use crate::runner::{
+    all_orgs, commit_for, fold_isolated, InvoiceProjector, Outcome, ProjectionError,
+};
 use crate::tables::{ProjectionTables, INVOICES};
 
 /// Events read per page while replaying.
@@ -37,12 +40,38 @@ pub fn checksum(invoices: &[Invoice]) -> Result<String, ProjectionError> {
         .collect())
 }
 
-/// Fold replayed events. The fold reads only the position and
-/// `occurred_at` of an envelope (besides the typed event), so a replay
-/// builds a minimal envelope instead of a full `RecordedEvent`.
+/// One page of a replay: decoded in the store, or — when some event of the
+/// page cannot be decoded — as stored, so the fold parks only the
+/// organization the undecodable event belongs to.
+enum ReplayPage {
+    Decoded(Vec<ledger::ReplayedEvent>),
+    Stored(Vec<ledger::RecordedEvent>),
+}
+
+impl ReplayPage {
+    fn last_position(&self) -> Option<i64> {
+        match self {
+            Self::Decoded(events) => events.last().map(|e| e.global_position),
+            Self::Stored(events) => events.last().map(|e| e.global_position),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Decoded(events) => events.len(),
+            Self::Stored(events) => events.len(),
+        }
+    }
+}
+
+/// Fold replayed events, isolating poison pills (see [`crate::parked`]).
+/// The fold reads only the position and `occurred_at` of an envelope
+/// (besides the typed event), so a replay builds a minimal envelope
+/// instead of a full `RecordedEvent`.
 pub fn fold_replayed(
     books: &mut Books,
     events: &[ledger::ReplayedEvent],
+    parked: &mut Parked,
 ) -> Result<(), ProjectionError> {
     let mut envelope = ledger::RecordedEvent {
         event_id: uuid::Uuid::nil(),
@@ -59,55 +88,86 @@ pub fn fold_replayed(
         idempotency_key: None,
     };
     for e in events {
+        if e.org_id.as_deref().is_some_and(|org| parked.contains(org)) {
+            continue;
+        }
         envelope.global_position = e.global_position;
         envelope.occurred_at = e.occurred_at;
-        books
-            .apply_decoded(&envelope, &e.event)
-            .map_err(|source| ProjectionError::Fold {
-                position: e.global_position,
+        if let Err(source) = books.apply_decoded(&envelope, &e.event) {
+            crate::parked::park_or_fail(
+                parked,
+                books,
+                e.org_id.as_deref(),
+                e.global_position,
                 source,
-            })?;
+            )?;
+        }
     }
     Ok(())
+}
+
+fn fold_page(
+    books: &mut Books,
+    page: &ReplayPage,
+    parked: &mut Parked,
+) -> Result<(), ProjectionError> {
+    match page {
+        ReplayPage::Decoded(events) => fold_replayed(books, events, parked),
+        ReplayPage::Stored(events) => fold_isolated(books, events, parked).map(|_| ()),
+    }
 }
 
 /// Replay progress: (position reached, head position when the replay began).
 pub type Progress<'a> = &'a (dyn Fn(i64, i64) + Send + Sync);
 
 /// Fold every event up to `up_to` (inclusive; `None` = the head when the
-/// replay starts) in memory. Returns the books, the last position folded and
-/// the number of events. Reading and folding are pipelined: page N is
-/// folded on a blocking thread while page N+1 is read and decoded.
+/// replay starts) in memory. Returns the books, the last position folded,
+/// the number of events and the organizations parked. Reading and folding
+/// are pipelined: page N is folded on a blocking thread while page N+1 is
+/// read and decoded.
 pub async fn replay(
     store: &dyn EventStore,
     up_to: Option<i64>,
     progress: Progress<'_>,
-) -> Result<(Books, i64, u64), ProjectionError> {
+) -> Result<(Books, i64, u64, Parked), ProjectionError> {
     let head = match up_to {
         Some(p) => p,
         None => store.head_position().await?,
     };
     let mut books = Books::default();
+    let mut parked = Parked::default();
     let (mut position, mut count) = (0, 0u64);
     let page = |after: i64| async move {
         if after >= head {
-            return Ok(Vec::new());
+            return Ok(ReplayPage::Decoded(Vec::new()));
         }
-        let mut events = store.replay_page(after, REPLAY_PAGE).await?;
-        events.retain(|e| e.global_position <= head);
-        Ok::<_, ProjectionError>(events)
+        let page = match store.replay_page(after, REPLAY_PAGE).await {
+            Ok(mut events) => {
+                events.retain(|e| e.global_position <= head);
+                ReplayPage::Decoded(events)
+            }
+            // Some event of the page cannot be decoded: read it as stored
+            // and let the fold park the organization it belongs to.
+            Err(ledger::StoreError::Corrupt(_)) => {
+                let mut events = store.read_all(after, REPLAY_PAGE).await?;
+                events.retain(|e| e.global_position <= head);
+                ReplayPage::Stored(events)
+            }
+            Err(other) => return Err(other.into()),
+        };
+        Ok::<_, ProjectionError>(page)
     };
     let mut events = page(0).await?;
-    while let Some(last) = events.last() {
-        position = last.global_position;
+    while let Some(last) = events.last_position() {
+        position = last;
         count += events.len() as u64;
         let folding = tokio::task::spawn_blocking(move || {
-            let folded = fold_replayed(&mut books, &events);
-            (books, folded)
+            let folded = fold_page(&mut books, &events, &mut parked);
+            (books, parked, folded)
         });
         let (task, next) = tokio::join!(folding, page(position));
         let folded;
-        (books, folded) = task.map_err(|e| {
+        (books, parked, folded) = task.map_err(|e| {
             ProjectionError::Tables(crate::tables::TableError::Corrupt(format!(
                 "fold task: {e}"
             )))
@@ -116,7 +176,34 @@ pub async fn replay(
         events = next?;
         progress(position, head);
     }
-    Ok((books, position, count))
+    Ok((books, position, count, parked))
+}
+
+/// Every invoice of `books` but those of organizations whose invoice
+/// cannot be shown (parked).
+fn shown_invoices(mut books: Books, parked: &mut Parked) -> Result<Vec<Invoice>, ProjectionError> {
+    let keys = books.invoice_keys();
+    let mut invoices = Vec::with_capacity(keys.len());
+    for key in keys {
+        let Some(book) = books.orgs.get(&key.org_id) else {
+            continue;
+        };
+        match book.invoice(key.period_start) {
+            Ok(invoice) => invoices.extend(invoice),
+            Err(source) => {
+                let position = book.last_position;
+                crate::parked::park_or_fail(
+                    parked,
+                    &mut books,
+                    Some(key.org_id.as_str()),
+                    position,
+                    source,
+                )?;
+            }
+        }
+    }
+    invoices.retain(|i| !parked.contains(i.org_id.as_str()));
+    Ok(invoices)
 }
 
 /// What a rebuild did.
@@ -141,25 +228,18 @@ pub async fn rebuild(
 ) -> Result<RebuildReport, ProjectionError> {
     let started = Instant::now();
     let generation = tables.new_generation(INVOICES).await?;
-    let (books, position, events) = replay(store.as_ref(), None, progress).await?;
-    let invoices = books
-        .invoices()
-        .map_err(|source| ProjectionError::Fold { position, source })?;
-    let changed = invoices
-        .iter()
-        .map(|i| ledger::event::InvoiceKey {
-            org_id: i.org_id.clone(),
-            period_start: i.period_start,
-        })
-        .collect();
+    let (mut books, position, events, mut parked) = replay(store.as_ref(), None, progress).await?;
+    let changed = books.invoice_keys();
+    let orgs = all_orgs(&books);
     let commit = commit_for(
-        &books,
+        &mut books,
         generation,
         0,
         position,
-        &all_orgs(&books),
+        &orgs,
         true,
         &changed,
+        &mut parked,
     )?;
     if !tables.commit(INVOICES, &commit).await? {
         return Err(ProjectionError::Tables(crate::tables::TableError::Corrupt(
@@ -222,10 +302,20 @@ pub async fn verify(
             break (before, live);
         }
     };
-    let (books, _, _) = replay(store, Some(position), progress).await?;
-    let rebuilt: Vec<Invoice> = books
-        .invoices()
-        .map_err(|source| ProjectionError::Fold { position, source })?;
+    let (books, _, _, mut parked) = replay(store, Some(position), progress).await?;
+    let rebuilt = shown_invoices(books, &mut parked)?;
+    // Parked organizations are reported apart (the ops API), not as drift:
+    // live holds their invoices as last committed, a replay none.
+    let live_parked = tables.parked(INVOICES).await?;
+    let is_parked = |org: &str| parked.contains(org) || live_parked.iter().any(|p| p.org_id == org);
+    let live: Vec<Invoice> = live
+        .into_iter()
+        .filter(|i| !is_parked(i.org_id.as_str()))
+        .collect();
+    let rebuilt: Vec<Invoice> = rebuilt
+        .into_iter()
+        .filter(|i| !is_parked(i.org_id.as_str()))
+        .collect();
     let key = |i: &Invoice| (i.org_id.as_str().to_owned(), i.period_start);
     let live_map: std::collections::BTreeMap<_, _> = live.iter().map(|i| (key(i), i)).collect();
     let rebuilt_map: std::collections::BTreeMap<_, _> =

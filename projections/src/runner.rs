@@ -14,6 +14,7 @@ use ledger::{EventStore, OrgId, RecordedEvent};
 use tokio_util::sync::CancellationToken;
 
 use crate::fold::{Books, Catalog, FoldError, OrgBook};
+use crate::parked::{self, Parked};
 use crate::tables::{Commit, ProjectionTables, TableError, INVOICES};
 
 /// State key of the price catalog in `projection_state`.
@@ -49,11 +50,15 @@ pub enum Outcome {
     Idle,
 }
 
-/// Load the catalog and the books of `orgs` from a generation's state.
+/// Load the catalog and the books of `orgs` from a generation's state. An
+/// organization whose state row cannot be read is parked; a catalog that
+/// cannot be read is an error (every organization is priced through it).
 pub async fn load_books(
     tables: &dyn ProjectionTables,
     generation: i64,
     orgs: &BTreeSet<String>,
+    parked: &mut Parked,
+    position: i64,
 ) -> Result<Books, ProjectionError> {
     let mut keys: Vec<String> = orgs.iter().map(|o| org_key(o)).collect();
     keys.push(CATALOG_KEY.to_owned());
@@ -62,10 +67,22 @@ pub async fn load_books(
         if key == CATALOG_KEY {
             books.catalog = serde_json::from_str::<Catalog>(state.get())?;
         } else if let Some(org) = key.strip_prefix("org:") {
-            let org = OrgId::new(org).map_err(|e| TableError::Corrupt(e.to_string()))?;
-            books
-                .orgs
-                .insert(org, serde_json::from_str::<OrgBook>(state.get())?);
+            let book = OrgId::new(org).map_err(|e| e.to_string()).and_then(|id| {
+                serde_json::from_str::<OrgBook>(state.get())
+                    .map(|book| (id, book))
+                    .map_err(|e| e.to_string())
+            });
+            match book {
+                Ok((id, book)) => {
+                    books.orgs.insert(id, book);
+                }
+                Err(e) => parked.park(
+                    &mut books,
+                    org,
+                    position,
+                    format!("its stored fold state cannot be read: {e}"),
+                ),
+            }
         }
     }
     Ok(books)
@@ -87,16 +104,63 @@ pub fn fold_events(
     Ok(changed)
 }
 
-/// The state rows and invoices a set of changes must write.
+/// [`fold_events`], isolating poison pills: an event of a parked
+/// organization is skipped, and one the fold cannot use parks its
+/// organization (see [`crate::parked`]). Returns the changed invoices of
+/// organizations still folding.
+pub fn fold_isolated(
+    books: &mut Books,
+    events: &[RecordedEvent],
+    parked: &mut Parked,
+) -> Result<BTreeSet<ledger::event::InvoiceKey>, ProjectionError> {
+    let mut changed = BTreeSet::new();
+    for event in events {
+        if parked::skips(parked, event) {
+            continue;
+        }
+        match books.apply(event) {
+            Ok(keys) => changed.extend(keys),
+            Err(source) => parked::park_or_fail(
+                parked,
+                books,
+                event.org_id.as_deref(),
+                event.global_position,
+                source,
+            )?,
+        }
+    }
+    changed.retain(|key| !parked.contains(key.org_id.as_str()));
+    Ok(changed)
+}
+
+/// The state rows and invoices a set of changes must write. An
+/// organization with an invoice the fold cannot show (an amount out of
+/// range) is parked instead: none of its rows are written.
+#[allow(clippy::too_many_arguments)]
 pub fn commit_for(
-    books: &Books,
+    books: &mut Books,
     generation: i64,
     from_position: i64,
     to_position: i64,
     orgs: &BTreeSet<String>,
     catalog_changed: bool,
     changed: &BTreeSet<ledger::event::InvoiceKey>,
+    parked: &mut Parked,
 ) -> Result<Commit, ProjectionError> {
+    let mut invoices = Vec::with_capacity(changed.len());
+    for key in changed {
+        let Some(book) = books.orgs.get(&key.org_id) else {
+            continue;
+        };
+        match book.invoice(key.period_start) {
+            Ok(invoice) => invoices.extend(invoice),
+            Err(source) => {
+                let position = book.last_position;
+                parked::park_or_fail(parked, books, Some(key.org_id.as_str()), position, source)?;
+            }
+        }
+    }
+    invoices.retain(|i| !parked.contains(i.org_id.as_str()));
     let mut states = Vec::with_capacity(orgs.len() + 1);
     if catalog_changed {
         states.push((
@@ -105,23 +169,11 @@ pub fn commit_for(
         ));
     }
     for (org, book) in &books.orgs {
-        if orgs.contains(org.as_str()) {
+        if orgs.contains(org.as_str()) && !parked.contains(org.as_str()) {
             states.push((
                 org_key(org.as_str()),
                 serde_json::value::to_raw_value(book)?,
             ));
-        }
-    }
-    let mut invoices = Vec::with_capacity(changed.len());
-    for key in changed {
-        if let Some(book) = books.orgs.get(&key.org_id) {
-            let invoice =
-                book.invoice(key.period_start)
-                    .map_err(|source| ProjectionError::Fold {
-                        position: book.last_position,
-                        source,
-                    })?;
-            invoices.extend(invoice);
         }
     }
     Ok(Commit {
@@ -130,6 +182,7 @@ pub fn commit_for(
         to_position,
         states,
         invoices,
+        parked: parked.newly_parked().to_vec(),
     })
 }
 
@@ -174,18 +227,25 @@ impl InvoiceProjector {
             return Ok(Outcome::Idle);
         };
         let to = last.global_position;
-        let orgs: BTreeSet<String> = events.iter().filter_map(|e| e.org_id.clone()).collect();
+        let mut parked = Parked::stored(self.tables.parked_orgs(INVOICES, generation).await?);
+        let orgs: BTreeSet<String> = events
+            .iter()
+            .filter(|e| !parked::skips(&parked, e))
+            .filter_map(|e| e.org_id.clone())
+            .collect();
         let catalog_changed = events.iter().any(|e| e.org_id.is_none());
-        let mut books = load_books(self.tables.as_ref(), generation, &orgs).await?;
-        let changed = fold_events(&mut books, &events)?;
+        let mut books =
+            load_books(self.tables.as_ref(), generation, &orgs, &mut parked, from).await?;
+        let changed = fold_isolated(&mut books, &events, &mut parked)?;
         let commit = commit_for(
-            &books,
+            &mut books,
             generation,
             from,
             to,
             &orgs,
             catalog_changed,
             &changed,
+            &mut parked,
         )?;
         if !self.tables.commit(INVOICES, &commit).await? {
             tracing::info!(

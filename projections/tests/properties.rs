@@ -268,7 +268,7 @@ async fn check_backend(db: testkit::TestDb, events: &[Planned], batches: &[u32])
     let tables = tables_for(&db.db);
     let generation = tables.active_generation(INVOICES).await.unwrap();
     let live = tables.invoices(generation).await.unwrap();
-    let (books, _, _) = replay(store.as_ref(), None, &|_, _| {}).await.unwrap();
+    let (books, _, _, _) = replay(store.as_ref(), None, &|_, _| {}).await.unwrap();
     assert_eq!(
         live,
         books.invoices().unwrap(),

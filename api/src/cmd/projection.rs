@@ -118,5 +118,18 @@ pub async fn close(url: &str, args: CloseArgs) -> anyhow::Result<()> {
         println!("  {} {}", key.org_id, key.period_start.format("%Y-%m-%d"));
     }
     db.close().await;
+    if !report.failed.is_empty() {
+        for failed in &report.failed {
+            eprintln!(
+                "  not finalized: {} {}: {}",
+                failed.org_id, failed.period_start, failed.error
+            );
+        }
+        bail!(
+            "{} invoice(s) could not be finalized (every other invoice was); \
+             they are listed under `unclosed_invoices` in GET /v1/ops/projections",
+            report.failed.len()
+        );
+    }
     Ok(())
 }

@@ -41,6 +41,8 @@ pub struct Metrics {
     events_behind: Gauge,
     seconds_behind: Gauge,
     head: Gauge,
+    parked_orgs: Gauge,
+    unclosed_invoices: Gauge,
     sync: Family<OutcomeLabels, Gauge>,
     /// The Stripe sync's circuit breaker, when this process runs the sync.
     stripe: Vec<(&'static str, Gauge)>,
@@ -89,6 +91,17 @@ impl Metrics {
             "Age of the oldest event not yet folded",
             seconds_behind.clone(),
         );
+        let (parked_orgs, unclosed_invoices) = (Gauge::default(), Gauge::default());
+        registry.register(
+            "projection_parked_organizations",
+            "Organizations the invoice projection parked (cannot fold; the others carry on)",
+            parked_orgs.clone(),
+        );
+        registry.register(
+            "invoices_unclosed",
+            "Invoices the period closer failed to finalize on its last passes",
+            unclosed_invoices.clone(),
+        );
         let sync = Family::<OutcomeLabels, Gauge>::default();
         registry.register(
             "sync_invoices",
@@ -118,6 +131,8 @@ impl Metrics {
             requests,
             latency,
             usage,
+            parked_orgs,
+            unclosed_invoices,
             events_behind,
             seconds_behind,
             head,
@@ -203,6 +218,10 @@ pub async fn render(State(state): State<AppState>, auth: Auth) -> Result<Respons
     metrics.seconds_behind.set(oldest.first().map_or(0, |e| {
         (chrono::Utc::now() - e.recorded_at).num_seconds().max(0)
     }));
+    let parked = state.tables.parked(INVOICES).await?.len();
+    metrics.parked_orgs.set(parked as i64);
+    let unclosed = state.tables.close_failures().await?.len();
+    metrics.unclosed_invoices.set(unclosed as i64);
     let totals = sync::status::summary(&state.db)
         .await
         .map_err(ApiError::internal)?;

@@ -10,6 +10,7 @@ mod corrections;
 mod envelope;
 pub mod error;
 pub(crate) mod extract;
+pub mod idempotency;
 mod ingest;
 pub(crate) mod invoices;
 mod links;
@@ -141,12 +142,14 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     links::add(&mut doc);
     links::close_enums(&mut doc);
+    idempotency::document(&mut doc);
     (router, doc)
 }
 
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let (routes, doc) = routes();
+    let writes = Arc::new(idempotency::Writes::of(&doc));
     let doc = Arc::new(links::served(&doc));
     routes
         .route(
@@ -156,7 +159,14 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
-        // The HTML console: outside the OpenAPI document (it is not JSON).
+        // Only on routes that match (method included): an undeclared
+        // method gets its 405 whatever headers it carries.
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), writes),
+            idempotency::keep_answers,
+        ))
+        // The HTML console: outside the OpenAPI document (it is not JSON),
+        // and after the route layer (its forms are not API writes).
         .merge(crate::console::routes())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -145,6 +145,8 @@ pub(crate) async fn read_projections(
     let seconds_behind = behind.first().map_or(0, |oldest| {
         (Utc::now() - oldest.recorded_at).num_seconds().max(0)
     });
+    let parked = state.tables.parked(INVOICES).await?;
+    let unclosed = state.tables.close_failures().await?;
     Ok(ProjectionsStatus {
         projections: vec![ProjectionStatus {
             name: INVOICES.to_owned(),
@@ -155,13 +157,66 @@ pub(crate) async fn read_projections(
             seconds_behind,
             updated_at: checkpoint.updated_at,
         }],
+        parked_organizations: parked
+            .into_iter()
+            .map(|p| ParkedOrganization {
+                org_id: p.org_id,
+                position: p.position,
+                error: p.error,
+                parked_at: p.parked_at,
+            })
+            .collect(),
+        unclosed_invoices: unclosed
+            .into_iter()
+            .map(|f| UnclosedInvoice {
+                org_id: f.org_id,
+                period_start: f.period_start,
+                error: f.error,
+                attempts: f.attempts,
+                first_failed_at: f.first_failed_at,
+                last_failed_at: f.last_failed_at,
+            })
+            .collect(),
     })
 }
 
-/// Each projection's progress.
+/// Each projection's progress, and what it has set aside.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectionsStatus {
     pub projections: Vec<ProjectionStatus>,
+    /// Organizations the live invoice projection cannot fold: their
+    /// invoices stay as last folded and are not finalized, while every
+    /// other organization carries on. Fix the cause, then rebuild
+    /// (`POST /v1/ops/rebuild`): the new generation folds them again.
+    pub parked_organizations: Vec<ParkedOrganization>,
+    /// Invoices the period closer failed to finalize on its last passes
+    /// (it tries again every pass; every other invoice is finalized).
+    pub unclosed_invoices: Vec<UnclosedInvoice>,
+}
+
+/// An organization the invoice projection set aside.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParkedOrganization {
+    #[schema(example = "acme")]
+    pub org_id: String,
+    /// The event being folded when it was parked.
+    pub position: i64,
+    /// What could not be folded.
+    pub error: String,
+    pub parked_at: DateTime<Utc>,
+}
+
+/// An invoice the period closer could not finalize.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnclosedInvoice {
+    pub org_id: String,
+    /// The period start as stored (it may be the value that cannot be read).
+    pub period_start: String,
+    pub error: String,
+    /// Closing passes that failed.
+    pub attempts: i64,
+    pub first_failed_at: DateTime<Utc>,
+    pub last_failed_at: DateTime<Utc>,
 }
 
 /// One projection's checkpoint and lag.

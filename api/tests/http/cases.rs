@@ -1410,3 +1410,5 @@ pub async fn every_error_from_any_layer_is_the_json_envelope(app: &TestApp) {
     assert_eq!(body["error"]["code"], "batch_rejected", "{body}");
     assert_eq!(body["results"][0]["status"], "rejected");
 }
+
+pub use super::idempotency::*;

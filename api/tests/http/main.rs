@@ -2,6 +2,7 @@
 
 mod app;
 mod cases;
+mod idempotency;
 mod replica;
 
 macro_rules! both_backends {
@@ -51,4 +52,8 @@ both_backends!(
     a_price_with_an_invalid_spec_is_refused_naming_the_field_and_stores_nothing,
     invoice_amounts_carry_the_currencys_minor_unit_places_and_lines_name_the_price,
     every_error_from_any_layer_is_the_json_envelope,
+    an_idempotency_key_replays_the_first_answer_and_refuses_another_request,
+    a_failed_request_keeps_nothing_so_its_retry_runs_again,
+    a_malformed_idempotency_key_is_refused_naming_the_header,
+    racing_retries_with_one_idempotency_key_execute_once,
 );

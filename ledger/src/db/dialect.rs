@@ -44,6 +44,19 @@ impl Dialect {
         }
     }
 
+    /// A time column as the canonical text of [`super::format_timestamp`]
+    /// (`YYYY-MM-DDTHH:MM:SS.ffffffZ`), for reads that must survive a value
+    /// the time type cannot decode: `to_char(…)` on PostgreSQL; the column
+    /// itself on SQLite, which stores that text.
+    pub fn time_text(self, column: &str) -> String {
+        match self.0 {
+            Backend::Postgres => {
+                format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+            }
+            Backend::Sqlite => column.to_owned(),
+        }
+    }
+
     /// Row locks for a claim: `FOR UPDATE SKIP LOCKED` on PostgreSQL;
     /// nothing on SQLite, whose write transaction already excludes every
     /// other writer.

@@ -251,6 +251,11 @@ impl OrgBook {
 
     /// The invoice of the period starting at `period_start`, as it stands;
     /// [`FoldError::AmountOutOfRange`] if one of its amounts is out of range.
+    /// The start of every period this book holds, in order.
+    pub fn period_starts(&self) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        self.periods.keys().copied()
+    }
+
     pub fn invoice(&self, period_start: DateTime<Utc>) -> Result<Option<Invoice>, FoldError> {
         self.periods
             .get(&period_start)

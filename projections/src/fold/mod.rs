@@ -118,7 +118,7 @@ pub use invoice::{
     Proration, LINE_DESCRIPTION_MAX,
 };
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use ledger::event::{DecodeError, InvoiceKey};
@@ -258,6 +258,19 @@ impl Books {
     }
 
     /// Every invoice of every organization, by organization then period.
+    /// The key of every invoice the books hold, by (organization, period).
+    pub fn invoice_keys(&self) -> BTreeSet<InvoiceKey> {
+        self.orgs
+            .iter()
+            .flat_map(|(org, book)| {
+                book.period_starts().map(|period_start| InvoiceKey {
+                    org_id: org.clone(),
+                    period_start,
+                })
+            })
+            .collect()
+    }
+
     pub fn invoices(&self) -> Result<Vec<Invoice>, FoldError> {
         let mut invoices = Vec::new();
         for book in self.orgs.values() {

@@ -20,6 +20,7 @@ pub use sql::SqlTables;
 pub type State = Box<RawValue>;
 
 use crate::fold::Invoice;
+pub use crate::parked::ParkedOrg;
 
 /// The invoice projection's name in `projection` and checkpoints.
 pub const INVOICES: &str = "invoices";
@@ -36,6 +37,8 @@ pub struct Commit {
     pub states: Vec<(String, State)>,
     /// Invoices whose content changed, in full.
     pub invoices: Vec<Invoice>,
+    /// Organizations this step parked (see [`crate::parked`]).
+    pub parked: Vec<ParkedOrg>,
 }
 
 /// A projection's progress, for operators.
@@ -52,6 +55,33 @@ pub struct EndedPeriod {
     pub org_id: OrgId,
     pub period_start: DateTime<Utc>,
     pub period_end: DateTime<Utc>,
+}
+
+/// An invoice row the closer selected but could not read, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadablePeriod {
+    pub org_id: String,
+    pub period_start: String,
+    pub error: String,
+}
+
+/// Ended open invoices: those to finalize and those whose row cannot be read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndedPeriods {
+    pub ended: Vec<EndedPeriod>,
+    pub unreadable: Vec<UnreadablePeriod>,
+}
+
+/// An invoice the closer failed to finalize on its last attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseFailure {
+    pub org_id: String,
+    /// As stored in the invoice row.
+    pub period_start: String,
+    pub error: String,
+    pub attempts: i64,
+    pub first_failed_at: DateTime<Utc>,
+    pub last_failed_at: DateTime<Utc>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,11 +161,30 @@ pub trait ProjectionTables: Send + Sync + 'static {
         up_to: i64,
         limit: u32,
     ) -> Result<Vec<Invoice>, TableError>;
-    /// Open invoices of the live generation whose period ended before `cutoff`.
-    async fn ended_open_periods(
+    /// Open invoices of the live generation whose period ended before
+    /// `cutoff`, but for those of parked organizations; rows that cannot be
+    /// read are returned apart, as stored.
+    async fn ended_open_periods(&self, cutoff: DateTime<Utc>) -> Result<EndedPeriods, TableError>;
+    /// Organizations a generation has parked.
+    async fn parked_orgs(
         &self,
-        cutoff: DateTime<Utc>,
-    ) -> Result<Vec<EndedPeriod>, TableError>;
+        projection: &str,
+        generation: i64,
+    ) -> Result<Vec<String>, TableError>;
+    /// Organizations parked in the live generation, with their errors.
+    async fn parked(&self, projection: &str) -> Result<Vec<ParkedOrg>, TableError>;
+    /// Record that closing an invoice failed (one more attempt).
+    async fn record_close_failure(
+        &self,
+        org_id: &str,
+        period_start: &str,
+        error: &str,
+    ) -> Result<(), TableError>;
+    /// Forget an invoice's close failures (it was finalized).
+    async fn clear_close_failure(&self, org_id: &str, period_start: &str)
+        -> Result<(), TableError>;
+    /// Invoices the closer failed to finalize, oldest failure first.
+    async fn close_failures(&self) -> Result<Vec<CloseFailure>, TableError>;
 }
 
 /// The serde name of a unit enum variant (status, line kind) for a column.

@@ -4,11 +4,14 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ledger::db::{Database, DbDecimal, DbList, DbTime, Json, WriteTx};
+use ledger::db::{parse_timestamp, Database, DbDecimal, DbList, DbTime, Json, WriteTx};
 use ledger::OrgId;
 use serde_json::value::RawValue;
 
-use super::{label, Checkpoint, Commit, EndedPeriod, ProjectionTables, State, TableError};
+use super::{
+    label, Checkpoint, CloseFailure, Commit, EndedPeriod, EndedPeriods, ParkedOrg,
+    ProjectionTables, State, TableError, UnreadablePeriod,
+};
 use crate::fold::Invoice;
 
 /// Rows per multi-row `INSERT … VALUES`: far below both backends' limits
@@ -72,6 +75,31 @@ async fn write_states(
             insert = insert.bind(key.as_str()).bind(Json(state.as_ref()));
         }
         insert.execute().await?;
+    }
+    Ok(())
+}
+
+async fn write_parked(
+    tx: &mut WriteTx,
+    projection: &str,
+    generation: i64,
+    parked: &[ParkedOrg],
+) -> Result<(), TableError> {
+    for org in parked {
+        tx.query(
+            "INSERT INTO projection_parked_org \
+               (projection_name, generation, org_id, position, error, parked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (projection_name, generation, org_id) DO NOTHING",
+        )
+        .bind(projection)
+        .bind(generation)
+        .bind(org.org_id.as_str())
+        .bind(org.position)
+        .bind(org.error.as_str())
+        .bind(DbTime(org.parked_at))
+        .execute()
+        .await?;
     }
     Ok(())
 }
@@ -208,6 +236,7 @@ impl ProjectionTables for SqlTables {
         }
         write_states(&mut tx, commit.generation, &commit.states).await?;
         write_invoices(&mut tx, commit.generation, &commit.invoices).await?;
+        write_parked(&mut tx, projection, commit.generation, &commit.parked).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -256,13 +285,16 @@ impl ProjectionTables for SqlTables {
         ] {
             tx.query(sql).bind(generation).execute().await?;
         }
-        tx.query(
+        for sql in [
             "DELETE FROM projection_checkpoint WHERE projection_name = $1 AND generation = $2",
-        )
-        .bind(projection)
-        .bind(generation)
-        .execute()
-        .await?;
+            "DELETE FROM projection_parked_org WHERE projection_name = $1 AND generation = $2",
+        ] {
+            tx.query(sql)
+                .bind(projection)
+                .bind(generation)
+                .execute()
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -336,31 +368,172 @@ impl ProjectionTables for SqlTables {
         Ok(decode(rows))
     }
 
-    async fn ended_open_periods(
-        &self,
-        cutoff: DateTime<Utc>,
-    ) -> Result<Vec<EndedPeriod>, TableError> {
+    async fn ended_open_periods(&self, cutoff: DateTime<Utc>) -> Result<EndedPeriods, TableError> {
         let generation = self.live().await?;
-        let rows: Vec<(String, DbTime, DbTime)> = self
+        // Times as text, parsed here, so one row holding a value the time
+        // type cannot decode is reported rather than failing the pass.
+        let dialect = self.db.dialect();
+        let sql = format!(
+            "SELECT org_id, {start}, {end} FROM invoice \
+             WHERE generation = $1 AND status = 'open' AND period_end <= $2 \
+               AND org_id NOT IN (SELECT org_id FROM projection_parked_org \
+                 WHERE projection_name = $3 AND generation = $1) \
+             ORDER BY period_end, org_id",
+            start = dialect.time_text("period_start"),
+            end = dialect.time_text("period_end"),
+        );
+        let rows: Vec<(String, String, String)> = self
             .db
-            .query_as(
-                "SELECT org_id, period_start, period_end FROM invoice \
-                 WHERE generation = $1 AND status = 'open' AND period_end <= $2 \
-                 ORDER BY period_end, org_id",
-            )
+            .query_as(&sql)
             .bind(generation)
             .bind(DbTime(cutoff))
+            .bind(super::INVOICES)
             .fetch_all()
             .await?;
-        rows.into_iter()
-            .map(|(org, period_start, period_end)| {
-                Ok(EndedPeriod {
-                    org_id: OrgId::new(org).map_err(|e| TableError::Corrupt(e.to_string()))?,
-                    period_start: period_start.0,
-                    period_end: period_end.0,
-                })
+        let mut periods = EndedPeriods::default();
+        for (org, start, end) in rows {
+            let read = OrgId::new(org.as_str())
+                .map_err(|e| e.to_string())
+                .and_then(|org_id| {
+                    let start_at = parse_timestamp(&start)
+                        .map_err(|e| format!("period start `{start}` cannot be read: {e}"))?;
+                    let end_at = parse_timestamp(&end)
+                        .map_err(|e| format!("period end `{end}` cannot be read: {e}"))?;
+                    Ok(EndedPeriod {
+                        org_id,
+                        period_start: start_at,
+                        period_end: end_at,
+                    })
+                });
+            match read {
+                Ok(ended) => periods.ended.push(ended),
+                Err(error) => periods.unreadable.push(UnreadablePeriod {
+                    org_id: org,
+                    period_start: start,
+                    error,
+                }),
+            }
+        }
+        Ok(periods)
+    }
+
+    async fn parked_orgs(
+        &self,
+        projection: &str,
+        generation: i64,
+    ) -> Result<Vec<String>, TableError> {
+        let rows: Vec<(String,)> = self
+            .db
+            .query_as(
+                "SELECT org_id FROM projection_parked_org \
+                 WHERE projection_name = $1 AND generation = $2",
+            )
+            .bind(projection)
+            .bind(generation)
+            .fetch_all()
+            .await?;
+        Ok(rows.into_iter().map(|(org,)| org).collect())
+    }
+
+    async fn parked(&self, projection: &str) -> Result<Vec<ParkedOrg>, TableError> {
+        let generation = self.active_generation(projection).await?;
+        let rows: Vec<(String, i64, String, DbTime)> = self
+            .db
+            .query_as(
+                "SELECT org_id, position, error, parked_at FROM projection_parked_org \
+                 WHERE projection_name = $1 AND generation = $2 ORDER BY parked_at, org_id",
+            )
+            .bind(projection)
+            .bind(generation)
+            .fetch_all()
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(org_id, position, error, at)| ParkedOrg {
+                org_id,
+                position,
+                error,
+                parked_at: at.0,
             })
-            .collect()
+            .collect())
+    }
+
+    async fn record_close_failure(
+        &self,
+        org_id: &str,
+        period_start: &str,
+        error: &str,
+    ) -> Result<(), TableError> {
+        let mut tx = self.db.begin_write().await?;
+        tx.query(
+            "INSERT INTO invoice_close_failure \
+               (org_id, period_start, error, attempts, first_failed_at, last_failed_at) \
+             VALUES ($1, $2, $3, 1, $4, $4) \
+             ON CONFLICT (org_id, period_start) DO UPDATE SET error = excluded.error, \
+               attempts = invoice_close_failure.attempts + 1, \
+               last_failed_at = excluded.last_failed_at",
+        )
+        .bind(org_id)
+        .bind(period_start)
+        .bind(error)
+        .bind(now())
+        .execute()
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn clear_close_failure(
+        &self,
+        org_id: &str,
+        period_start: &str,
+    ) -> Result<(), TableError> {
+        // A read first: the common case (nothing failed) writes nothing.
+        let failed: Option<(i64,)> = self
+            .db
+            .query_as(
+                "SELECT attempts FROM invoice_close_failure \
+                 WHERE org_id = $1 AND period_start = $2",
+            )
+            .bind(org_id)
+            .bind(period_start)
+            .fetch_optional()
+            .await?;
+        if failed.is_none() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin_write().await?;
+        tx.query("DELETE FROM invoice_close_failure WHERE org_id = $1 AND period_start = $2")
+            .bind(org_id)
+            .bind(period_start)
+            .execute()
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn close_failures(&self) -> Result<Vec<CloseFailure>, TableError> {
+        let rows: Vec<(String, String, String, i64, DbTime, DbTime)> = self
+            .db
+            .query_as(
+                "SELECT org_id, period_start, error, attempts, first_failed_at, last_failed_at \
+                 FROM invoice_close_failure ORDER BY first_failed_at, org_id, period_start",
+            )
+            .fetch_all()
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(org_id, period_start, error, attempts, first, last)| CloseFailure {
+                    org_id,
+                    period_start,
+                    error,
+                    attempts,
+                    first_failed_at: first.0,
+                    last_failed_at: last.0,
+                },
+            )
+            .collect())
     }
 }
 
