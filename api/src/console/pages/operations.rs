@@ -22,7 +22,8 @@ pub struct OpsQuery {
     retried: String,
 }
 
-/// `GET /console/ops` (admin): projection lag and the parked syncs.
+/// `GET /console/ops` (admin): projection lag, what the projection and
+/// the closer set aside, and the parked syncs.
 pub async fn ops(
     State(state): State<AppState>,
     session: Session,
@@ -41,10 +42,30 @@ pub async fn ops(
     )
     .await?;
     let totals = &sync.summary;
+    let parked_orgs = projections
+        .parked_organizations
+        .iter()
+        .map(|p| views::SetAside {
+            what: format!("{} (at event {})", p.org_id, p.position),
+            error: p.error.clone(),
+            since: views::time(p.parked_at),
+        })
+        .collect();
+    let unclosed = projections
+        .unclosed_invoices
+        .iter()
+        .map(|f| views::SetAside {
+            what: format!("{} {} ({} attempts)", f.org_id, f.period_start, f.attempts),
+            error: f.error.clone(),
+            since: views::time(f.first_failed_at),
+        })
+        .collect();
     Ok(render(
         StatusCode::OK,
         &views::OpsPage {
             layout: Layout::of(&session, "Operations"),
+            parked_orgs,
+            unclosed,
             flash: (!query.retried.is_empty())
                 .then(|| format!("Queued again: {}", query.retried)),
             projections: projections

@@ -187,6 +187,17 @@ pub struct OpsPage {
     pub stripe: String,
     pub totals: String,
     pub parked: Vec<ParkedRow>,
+    /// Organizations the projection set aside (poison pills), and why.
+    pub parked_orgs: Vec<SetAside>,
+    /// Invoices the period closer could not finalize, and why.
+    pub unclosed: Vec<SetAside>,
+}
+
+/// Something the pipeline set aside for an operator: what, and why.
+pub struct SetAside {
+    pub what: String,
+    pub error: String,
+    pub since: String,
 }
 
 pub struct ChartView {
