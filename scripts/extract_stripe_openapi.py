@@ -37,10 +37,16 @@ OPERATIONS = [
     ("get", "/v1/invoiceitems/{invoiceitem}"),
     ("post", "/v1/invoiceitems/{invoiceitem}"),
     ("delete", "/v1/invoiceitems/{invoiceitem}"),
+    # Payments (issue 12): webhooks, the event list, paying and writing off.
+    ("post", "/v1/webhook_endpoints"),
+    ("get", "/v1/events"),
+    ("post", "/v1/invoices/{invoice}/pay"),
+    ("post", "/v1/invoices/{invoice}/mark_uncollectible"),
 ]
 
 # Objects the operations return; kept one level deep (nested $refs stay as refs).
-OBJECTS = ["customer", "invoice", "invoiceitem", "line_item", "error", "api_errors"]
+OBJECTS = ["customer", "invoice", "invoiceitem", "line_item", "error", "api_errors",
+           "event", "webhook_endpoint"]
 
 DROP_KEYS = {"description", "x-expansionResources", "x-resourceId", "x-stripeMostCommon",
              "x-stripeOperations", "x-stripeResource", "x-stripeBypassValidation"}

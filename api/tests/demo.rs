@@ -67,6 +67,9 @@ async fn demo_invoices_match_totals_computed_from_its_usage() {
         "invoices finalized",
         "in-process Stripe fake",
         "0 differences",
+        "payments through the fake's signed webhooks",
+        "card declined (insufficient_funds)",
+        "uncollectible",
         "Why was",
         "as it stood mid-month",
         "billing serve",
@@ -87,9 +90,14 @@ async fn demo_invoices_match_totals_computed_from_its_usage() {
     let invoices = tables.invoices(generation).await.unwrap();
     let finalized: Vec<_> = invoices
         .iter()
-        .filter(|i| i.status == InvoiceStatus::Finalized)
+        .filter(|i| matches!(i.status, InvoiceStatus::Finalized | InvoiceStatus::Paid))
         .collect();
     assert_eq!(finalized.len(), 8, "one closed invoice per organization");
+    let paid = finalized
+        .iter()
+        .filter(|i| i.payment_status == projections::PaymentStatus::Paid)
+        .count();
+    assert!(paid >= 1, "the demo pays invoices through webhooks");
     let mut usage_events = 0;
     for invoice in finalized {
         // Usage of this org in the period, folded before it was finalized.

@@ -60,5 +60,5 @@ pub fn projector_for(db: &Database) -> InvoiceProjector {
 
 pub use fold::{
     Books, Catalog, FoldError, Invoice, InvoiceLine, InvoiceStatus, LineKind, LinePricing,
-    LineSource, OrgBook, PricingModelKind, Proration, LINE_DESCRIPTION_MAX,
+    LineSource, OrgBook, PaymentStatus, PricingModelKind, Proration, LINE_DESCRIPTION_MAX,
 };

@@ -18,6 +18,11 @@ pub struct FakeConfig {
     /// request sends none. Objects are always rendered in the shapes of
     /// [`API_VERSION`]; see `docs/stripe.md`.
     pub account_api_version: String,
+    /// Wait before the first retry of a webhook delivery answered with anything but
+    /// a 2xx; it doubles with every attempt (Stripe retries for up to three days).
+    pub webhook_retry_base: Duration,
+    /// Delivery attempts per event and endpoint, the first included.
+    pub webhook_attempts: u32,
 }
 
 /// The API version whose object shapes the fake renders (Stripe's `fixtures3.json`).
@@ -31,6 +36,8 @@ impl Default for FakeConfig {
             max_items_per_invoice: 250,
             embedded_lines: 10,
             account_api_version: API_VERSION.to_owned(),
+            webhook_retry_base: Duration::from_secs(60),
+            webhook_attempts: 12,
         }
     }
 }

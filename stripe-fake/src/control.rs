@@ -4,6 +4,9 @@
 //! - `GET /__fake/requests` lists recorded requests; `DELETE /__fake/requests` clears.
 //! - `GET /__fake/conformance` checks the recorded requests against Stripe's OpenAPI.
 //! - `POST /__fake/reset` forgets everything.
+//! - `POST /__fake/webhook_faults` with a JSON [`crate::WebhookFault`].
+//! - `POST /__fake/invoices/{id}/fail_next_payment` with `{"decline_code": "…"}`: the
+//!   next `POST /v1/invoices/{id}/pay` is declined with it.
 
 use std::sync::Arc;
 
@@ -25,6 +28,11 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/__fake/requests", get(requests).delete(clear_requests))
         .route("/__fake/conformance", get(conformance))
         .route("/__fake/reset", post(reset))
+        .route("/__fake/webhook_faults", post(add_webhook_fault))
+        .route(
+            "/__fake/invoices/{id}/fail_next_payment",
+            post(fail_next_payment),
+        )
 }
 
 async fn add_fault(State(shared): State<Arc<Shared>>, Json(fault): Json<Fault>) -> StatusCode {
@@ -65,4 +73,31 @@ async fn conformance(State(shared): State<Arc<Shared>>) -> Json<Value> {
 async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
     shared.reset();
     StatusCode::NO_CONTENT
+}
+
+async fn add_webhook_fault(
+    State(shared): State<Arc<Shared>>,
+    Json(fault): Json<crate::WebhookFault>,
+) -> StatusCode {
+    if fault.times == 0 {
+        return StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    lock(&shared.outbox).faults.push(fault);
+    StatusCode::CREATED
+}
+
+#[derive(serde::Deserialize)]
+struct Decline {
+    decline_code: String,
+}
+
+async fn fail_next_payment(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Json(decline): Json<Decline>,
+) -> StatusCode {
+    lock(&shared.store)
+        .fail_next
+        .insert(id, decline.decline_code);
+    StatusCode::CREATED
 }

@@ -31,6 +31,15 @@ pub(crate) struct StripeErr {
     pub message: String,
     pub param: Option<String>,
     pub headers: Vec<(&'static str, String)>,
+    /// Card errors: the issuer's reason; boxed to keep the error small.
+    pub card: Option<Box<CardDecline>>,
+}
+
+/// What a card error adds to the error object.
+#[derive(Debug, Clone)]
+pub(crate) struct CardDecline {
+    /// `insufficient_funds`, `card_declined`, …
+    pub decline_code: String,
 }
 
 impl StripeErr {
@@ -42,6 +51,7 @@ impl StripeErr {
             message: message.into(),
             param: None,
             headers: Vec::new(),
+            card: None,
         }
     }
 
@@ -99,6 +109,9 @@ impl StripeErr {
                     code.replace('_', "-")
                 )),
             );
+        }
+        if let Some(card) = &self.card {
+            error.insert("decline_code".into(), json!(card.decline_code));
         }
         error.insert("message".into(), json!(self.message));
         if let Some(param) = &self.param {

@@ -11,6 +11,10 @@
 //! - `api`: customers, invoices (with lines and search) and invoice items over the
 //!   in-memory `store`; `model` renders Stripe's JSON objects in the shapes of the
 //!   current API version ([`API_VERSION`], Stripe's `fixtures3.json`).
+//! - `webhooks`: events (`GET /v1/events`) delivered to registered endpoints
+//!   (`POST /v1/webhook_endpoints`), signed, retried on non-2xx, with injectable
+//!   delivery faults ([`WebhookFault`]: drop, duplicate, reorder, delay); payments
+//!   (`POST /v1/invoices/{id}/pay`, `mark_uncollectible`) emit the invoice events.
 //! - `control`: `/__fake/...` endpoints to inject faults, read the request log, check
 //!   conformance and reset, for when the fake runs alone (`billing stripe-fake`).
 //! - [`conformance`]: checks recorded requests (and response objects) against the
@@ -42,6 +46,7 @@ mod pipeline;
 mod server;
 mod state;
 mod store;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -52,6 +57,7 @@ pub use error::FakeError;
 pub use faults::{Fault, FaultKind};
 pub use server::{spawn, FakeHandle};
 pub use state::RecordedRequest;
+pub use webhooks::{signature_header, DeliveryFaultKind, WebhookFault};
 
 fn router(shared: Arc<state::Shared>) -> Router {
     control::routes()

@@ -28,6 +28,7 @@ pub(crate) enum Status {
     Open,
     Paid,
     Void,
+    Uncollectible,
 }
 
 impl Status {
@@ -37,6 +38,7 @@ impl Status {
             Self::Open => "open",
             Self::Paid => "paid",
             Self::Void => "void",
+            Self::Uncollectible => "uncollectible",
         }
     }
 }
@@ -59,6 +61,11 @@ pub(crate) struct Invoice {
     pub finalized_at: Option<i64>,
     pub paid_at: Option<i64>,
     pub voided_at: Option<i64>,
+    pub marked_uncollectible_at: Option<i64>,
+    /// Payment attempts made (`POST /v1/invoices/{id}/pay`).
+    pub attempt_count: i64,
+    /// After a failed attempt: when Stripe's retry schedule tries again.
+    pub next_payment_attempt: Option<i64>,
     /// What search sees: `(visible from, metadata then)`, oldest first.
     pub search_index: Vec<(Instant, Metadata)>,
 }
@@ -167,7 +174,8 @@ pub(crate) fn render_invoice(
         "account_name": "Stripe fake", "account_tax_ids": null, "amount_due": total,
         "amount_overpaid": 0, "amount_paid": amount_paid,
         "amount_remaining": amount_remaining, "amount_shipping": 0, "application": null,
-        "attempt_count": 0, "attempted": inv.status == Status::Paid,
+        "attempt_count": inv.attempt_count,
+        "attempted": inv.status == Status::Paid || inv.attempt_count > 0,
         "auto_advance": inv.auto_advance,
         "automatic_tax": { "disabled_reason": null, "enabled": false, "liability": null,
                            "provider": null, "status": null },
@@ -189,7 +197,7 @@ pub(crate) fn render_invoice(
             "object": "list", "data": shown, "has_more": lines.len() > embedded,
             "url": format!("/v1/invoices/{}/lines", inv.id),
         },
-        "livemode": false, "metadata": inv.metadata, "next_payment_attempt": null,
+        "livemode": false, "metadata": inv.metadata, "next_payment_attempt": inv.next_payment_attempt,
         "number": inv.number, "on_behalf_of": null, "parent": null,
         "payment_settings": { "default_mandate": null, "payment_method_options": null,
                               "payment_method_types": null },
@@ -199,7 +207,8 @@ pub(crate) fn render_invoice(
         "shipping_details": null, "starting_balance": 0, "statement_descriptor": null,
         "status": inv.status.as_str(),
         "status_transitions": {
-            "finalized_at": inv.finalized_at, "marked_uncollectible_at": null,
+            "finalized_at": inv.finalized_at,
+            "marked_uncollectible_at": inv.marked_uncollectible_at,
             "paid_at": inv.paid_at, "voided_at": inv.voided_at,
         },
         "subscription": null, "subtotal": subtotal, "subtotal_excluding_tax": subtotal,
@@ -207,4 +216,58 @@ pub(crate) fn render_invoice(
         "total_excluding_tax": total, "total_pretax_credit_amounts": [], "total_taxes": [],
         "webhooks_delivered_at": null,
     })
+}
+
+/// Something that happened, as `GET /v1/events` lists it and webhooks deliver it.
+#[derive(Debug, Clone)]
+pub(crate) struct Event {
+    pub id: String,
+    /// Creation sequence, for list cursors.
+    pub seq: u64,
+    pub created: i64,
+    pub kind: String,
+    /// The object as it was when the event happened.
+    pub object: Value,
+}
+
+/// A registered webhook endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    pub id: String,
+    pub created: i64,
+    pub url: String,
+    /// `whsec_…`, shown once, when created.
+    pub secret: String,
+    /// Event types to deliver; `*` for all.
+    pub enabled_events: Vec<String>,
+    pub description: Option<String>,
+    pub metadata: Metadata,
+}
+
+impl Endpoint {
+    pub fn wants(&self, kind: &str) -> bool {
+        self.enabled_events.iter().any(|e| e == "*" || e == kind)
+    }
+}
+
+pub(crate) fn render_event(e: &Event) -> Value {
+    json!({
+        "id": e.id, "object": "event", "account": null, "api_version": crate::API_VERSION,
+        "context": null, "created": e.created, "data": { "object": e.object },
+        "livemode": false, "pending_webhooks": 0,
+        "request": { "id": null, "idempotency_key": null }, "type": e.kind,
+    })
+}
+
+pub(crate) fn render_endpoint(ep: &Endpoint, with_secret: bool) -> Value {
+    let mut value = json!({
+        "id": ep.id, "object": "webhook_endpoint", "api_version": null, "application": null,
+        "created": ep.created, "description": ep.description,
+        "enabled_events": ep.enabled_events, "livemode": false, "metadata": ep.metadata,
+        "status": "enabled", "url": ep.url,
+    });
+    if with_secret {
+        value["secret"] = json!(ep.secret);
+    }
+    value
 }

@@ -136,6 +136,15 @@ impl Params {
         found.then_some(out)
     }
 
+    /// `name[]=…` / `name[N]=…` values, in order.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| matches!(split_key(k), (base, Some(_)) if base == name))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
     /// `name[field]` as an integer.
     pub fn field_int(&self, name: &str, field: &str) -> Result<Option<i64>, StripeErr> {
         self.int(&format!("{name}[{field}]"))

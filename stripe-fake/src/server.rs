@@ -43,6 +43,7 @@ pub async fn spawn(bind: SocketAddr, config: FakeConfig) -> Result<FakeHandle, F
     let shared = Arc::new(Shared::new(config));
     let router = crate::router(Arc::clone(&shared));
     let shutdown = CancellationToken::new();
+    tokio::spawn(crate::webhooks::run(Arc::clone(&shared), shutdown.clone()));
     let task = tokio::spawn(accept_loop(listener, router, shutdown.clone()));
     tracing::info!(%addr, "Stripe fake listening");
     Ok(FakeHandle {
@@ -125,6 +126,23 @@ impl FakeHandle {
     /// Every `/v1` request received so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.log).clone()
+    }
+
+    /// A fault for the next `fault.times` webhook deliveries.
+    pub fn inject_webhook_fault(&self, fault: crate::WebhookFault) {
+        lock(&self.shared.outbox).faults.push(fault);
+    }
+
+    /// Fake-only: the next payment attempt of `invoice` fails with `decline_code`.
+    pub fn fail_next_payment(&self, invoice: &str, decline_code: &str) {
+        lock(&self.shared.store)
+            .fail_next
+            .insert(invoice.to_owned(), decline_code.to_owned());
+    }
+
+    /// Webhook deliveries answered with a 2xx so far.
+    pub fn webhooks_delivered(&self) -> u64 {
+        lock(&self.shared.outbox).delivered
     }
 
     /// Forgets all objects, idempotency keys, faults and recorded requests.

@@ -37,6 +37,7 @@ pub(crate) struct Shared {
     pub idempotency: Mutex<IdempotencyTable>,
     pub faults: Mutex<Vec<Fault>>,
     pub log: Mutex<Vec<RecordedRequest>>,
+    pub outbox: Mutex<crate::webhooks::Outbox>,
 }
 
 /// Locks a mutex; a panic elsewhere while holding it does not make the data unusable
@@ -53,6 +54,7 @@ impl Shared {
             idempotency: Mutex::default(),
             faults: Mutex::default(),
             log: Mutex::default(),
+            outbox: Mutex::default(),
         }
     }
 
@@ -94,5 +96,6 @@ impl Shared {
         *lock(&self.idempotency) = IdempotencyTable::default();
         lock(&self.faults).clear();
         lock(&self.log).clear();
+        *lock(&self.outbox) = crate::webhooks::Outbox::default();
     }
 }

@@ -2,10 +2,12 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 
 use crate::error::StripeErr;
-use crate::model::{Customer, Invoice, Item};
+use crate::model::{Customer, Endpoint, Event, Invoice, Item};
 use crate::params::Params;
 
 /// Everything the fake knows, in creation order (oldest first).
@@ -14,6 +16,11 @@ pub(crate) struct Store {
     pub customers: Vec<Customer>,
     pub invoices: Vec<Invoice>,
     pub items: Vec<Item>,
+    /// Events, oldest first.
+    pub events: Vec<Event>,
+    pub endpoints: Vec<Endpoint>,
+    /// Fake-only: the next payment attempt of these invoices fails with this decline code.
+    pub fail_next: BTreeMap<String, String>,
     /// Creation order across all objects; list cursors compare by it.
     last_seq: u64,
 }
@@ -36,6 +43,18 @@ impl Store {
     pub fn next_seq(&mut self) -> u64 {
         self.last_seq += 1;
         self.last_seq
+    }
+
+    /// Record that `kind` happened to `object` (delivered to endpoints by `webhooks`).
+    pub fn emit(&mut self, kind: &str, object: Value) {
+        let seq = self.next_seq();
+        self.events.push(Event {
+            id: new_id("evt"),
+            seq,
+            created: now_unix(),
+            kind: kind.to_owned(),
+            object,
+        });
     }
 
     pub fn customer(&self, id: &str) -> Option<&Customer> {

@@ -4,6 +4,9 @@
 //! business: the pipeline that runs it (`billing serve`, `billing sync`)
 //! runs the projection runner and the closer beside it.
 //!
+//! Beside them, unless `SYNC_EVENTS_INTERVAL_SECS` is 0, the payments
+//! catch-up pages Stripe's events from its cursor (`payments::catchup`).
+//!
 //! On shutdown, in-flight publishes get [`SHUTDOWN_GRACE`] to finish; any
 //! still running are abandoned: their leases are released and their rows
 //! stay `in_flight`, so the next claim recovers from Stripe. Nothing is
@@ -25,6 +28,12 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub async fn run(projector: Arc<SyncProjector>, shutdown: CancellationToken) {
     let mut tasks = JoinSet::new();
     tasks.spawn(feeder(projector.clone(), shutdown.clone()));
+    let events_interval = projector.options().events_interval;
+    if events_interval > Duration::ZERO {
+        let catch_up =
+            crate::payments::catchup::CatchUp::new(projector.database(), projector.api.clone());
+        tasks.spawn(catch_up.run(events_interval, shutdown.clone()));
+    }
     let workers: Vec<String> = (0..projector.options().workers)
         .map(|i| format!("{}-{i}", projector.options().worker_id))
         .collect();

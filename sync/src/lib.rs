@@ -46,6 +46,7 @@ pub mod daemon;
 pub mod error;
 pub mod options;
 pub mod pace;
+pub mod payments;
 pub mod projector;
 mod publish;
 pub mod reconcile;

@@ -46,6 +46,12 @@ pub struct SyncOptions {
     #[arg(long = "sync-worker-id", env = "SYNC_WORKER_ID", default_value_t = random_worker_id(),
           hide_default_value = true)]
     pub worker_id: String,
+    /// Seconds between passes of the payments catch-up over Stripe's
+    /// `GET /v1/events` (webhooks that never arrived are applied within
+    /// this); 0 turns the catch-up off.
+    #[arg(long = "sync-events-interval-secs", env = "SYNC_EVENTS_INTERVAL_SECS", default_value = "300",
+          value_parser = secs)]
+    pub events_interval: Duration,
     /// The circuit breaker: `SYNC_BREAKER_FAILURES` (default 5) outage-type failures
     /// (5xx, timeouts, connection errors) within `SYNC_BREAKER_WINDOW_SECS` (default 30),
     /// outnumbering successes, open it; while open, one probe per
@@ -66,6 +72,7 @@ impl Default for SyncOptions {
             backoff_cap: Duration::from_secs(60),
             tries_per_call: 4,
             worker_id: random_worker_id(),
+            events_interval: Duration::from_secs(300),
             breaker: BreakerConfig::default(),
         }
     }

@@ -57,6 +57,8 @@ pub struct SyncProjector {
     pub(crate) options: SyncOptions,
     pub(crate) clock: Clock,
     feed_page: u32,
+    /// The raw client, for the payments catch-up (which paces itself by its interval).
+    pub(crate) api: Arc<dyn StripeApi>,
 }
 
 impl SyncProjector {
@@ -70,7 +72,14 @@ impl SyncProjector {
         Self {
             store: db.event_store(),
             tables: projections::tables_for(&db),
-            caller: Caller::new(api, bucket, breaker, backoff, options.tries_per_call),
+            caller: Caller::new(
+                api.clone(),
+                bucket,
+                breaker,
+                backoff,
+                options.tries_per_call,
+            ),
+            api,
             db,
             options,
             clock: Arc::new(Utc::now),

@@ -26,6 +26,9 @@ pub enum DiffKind {
     /// More than one Stripe invoice for one ledger invoice.
     Duplicate,
     StatusMismatch,
+    /// Stripe's payment state is not the ledger's `payment_status` (a lost
+    /// webhook the catch-up has not applied yet, or a fact Stripe never sent).
+    PaymentMismatch,
     TotalMismatch,
     LineMissing,
     LineExtra,
@@ -54,10 +57,35 @@ fn status_matches(ledger: InvoiceStatus, stripe: Option<S>) -> bool {
     matches!(
         (ledger, stripe),
         (InvoiceStatus::Open, Some(S::Draft))
-            | (InvoiceStatus::Finalized, Some(S::Open | S::Paid))
+            // Paid, written off or voided in Stripe: the payment comparison decides.
+            | (
+                InvoiceStatus::Finalized,
+                Some(S::Open | S::Paid | S::Uncollectible | S::Void)
+            )
             | (InvoiceStatus::Paid, Some(S::Paid))
             | (InvoiceStatus::Void, Some(S::Void))
     )
+}
+
+/// The ledger's payment status against Stripe's invoice status, for a
+/// closed invoice Stripe has finalized; `None` when they agree.
+fn payment_mismatch(invoice: &Invoice, stripe: Option<S>, total: i64) -> Option<String> {
+    use projections::PaymentStatus as P;
+    let stripe = stripe?;
+    let agrees = match (invoice.payment_status, stripe) {
+        (_, S::Draft) => true,
+        (P::Unpaid | P::PaymentFailed, S::Open) => true,
+        (P::Paid, S::Paid) | (P::Uncollectible, S::Uncollectible) | (P::Void, S::Void) => true,
+        // Stripe pays a zero-total invoice on finalization.
+        (P::Unpaid, S::Paid) => total == 0,
+        _ => false,
+    };
+    (!agrees).then(|| {
+        format!(
+            "ledger payment_status {} vs Stripe {stripe:?}",
+            invoice.payment_status.as_str()
+        )
+    })
 }
 
 async fn customer_invoices(
@@ -157,6 +185,11 @@ pub async fn reconcile(db: &Database, api: &dyn StripeApi) -> Result<ReconcileRe
         }
         let want = desired(invoice)?;
         let total: i64 = want.iter().map(|l| l.amount).sum();
+        if invoice.status != InvoiceStatus::Open {
+            if let Some(detail) = payment_mismatch(invoice, first.status, total) {
+                add(id, DiffKind::PaymentMismatch, detail);
+            }
+        }
         if first.status != Some(S::Draft) && first.total != total {
             add(
                 id,

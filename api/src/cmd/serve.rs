@@ -80,6 +80,8 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
             max_batch: args.max_batch,
             console_secure_cookie: args.console_secure_cookie,
             console_session_ttl: std::time::Duration::from_secs(args.console_session_hours * 3600),
+            stripe_webhook: sync::payments::signature::Verifier::from_env()
+                .map_err(anyhow::Error::msg)?,
             ..ApiConfig::default()
         };
         let app = Application::build_with(db.clone(), config, breaker).await?;

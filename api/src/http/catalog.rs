@@ -24,6 +24,42 @@ use crate::tokens::Role;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrganizationBody {
     pub organization: OrganizationCreated,
+    /// What it owes: finalized invoices whose payment status is `unpaid`
+    /// or `payment_failed` (docs/payments.md).
+    pub balance_due: BalanceDue,
+}
+
+/// The sum of an organization's finalized, unpaid invoices.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceDue {
+    pub currency: ledger::money::Currency,
+    /// Sum of their totals.
+    pub amount: rust_decimal::Decimal,
+    /// How many invoices it is made of.
+    pub invoices: usize,
+}
+
+async fn balance_due(
+    state: &AppState,
+    organization: &OrganizationCreated,
+) -> Result<BalanceDue, ApiError> {
+    use projections::{InvoiceStatus, PaymentStatus};
+    let invoices = state.tables.org_invoices(&organization.org_id).await?;
+    let due: Vec<_> = invoices
+        .iter()
+        .filter(|i| {
+            i.status == InvoiceStatus::Finalized
+                && matches!(
+                    i.payment_status,
+                    PaymentStatus::Unpaid | PaymentStatus::PaymentFailed
+                )
+        })
+        .collect();
+    Ok(BalanceDue {
+        currency: organization.currency,
+        amount: due.iter().map(|i| i.total).sum(),
+        invoices: due.len(),
+    })
 }
 
 /// What registering stored.
@@ -89,7 +125,10 @@ pub async fn get_org(
     let org = path.org()?;
     auth.read_org(&org)?;
     match state.directory.org(state.store.as_ref(), &org).await? {
-        Some(organization) => Ok(Json(OrganizationBody { organization })),
+        Some(organization) => Ok(Json(OrganizationBody {
+            balance_due: balance_due(&state, &organization).await?,
+            organization,
+        })),
         None => Err(ApiError::not_found(format!(
             "organization `{org}` is not registered"
         ))),

@@ -12,7 +12,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use ledger::money::Currency;
 use ledger::{OrgId, RecordedEvent};
-use projections::fold::{Invoice, InvoiceLine, InvoiceStatus};
+use projections::fold::{Invoice, InvoiceLine, InvoiceStatus, PaymentStatus};
 use projections::tables::{Checkpoint, INVOICES};
 use projections::views::{invoices_as_of, line_events as events_of_line, AsOf};
 use rust_decimal::Decimal;
@@ -115,6 +115,9 @@ pub struct InvoiceSummary {
     pub period_start: DateTime<Utc>,
     pub period_end: DateTime<Utc>,
     pub status: InvoiceStatus,
+    /// What Stripe reported about its payment (docs/payments.md).
+    pub payment_status: PaymentStatus,
+    pub paid_at: Option<DateTime<Utc>>,
     pub currency: Currency,
     pub total: Decimal,
     pub version: i64,
@@ -128,6 +131,8 @@ fn summary(invoice: &Invoice) -> InvoiceSummary {
         period_start: invoice.period_start,
         period_end: invoice.period_end,
         status: invoice.status,
+        payment_status: invoice.payment_status,
+        paid_at: invoice.paid_at,
         currency: invoice.currency,
         total: invoice.total,
         version: invoice.version,

@@ -33,6 +33,17 @@ pub struct OutcomeLabels {
     outcome: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    event_type: String,
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    reason: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RouteLabels, Counter>,
@@ -46,6 +57,9 @@ pub struct Metrics {
     sync: Family<OutcomeLabels, Gauge>,
     /// The Stripe sync's circuit breaker, when this process runs the sync.
     stripe: Vec<(&'static str, Gauge)>,
+    webhooks: Family<WebhookLabels, Counter>,
+    signature_failures: Family<ReasonLabels, Counter>,
+    catch_up_lag: Gauge,
 }
 
 impl Default for Metrics {
@@ -113,6 +127,24 @@ impl Metrics {
             "Highest global position stored (its rate is the append rate)",
             head.clone(),
         );
+        let webhooks = Family::<WebhookLabels, Counter>::default();
+        registry.register(
+            "stripe_webhooks",
+            "Verified Stripe webhooks by event type and outcome (recorded, duplicate, unmatched, ignored, failed)",
+            webhooks.clone(),
+        );
+        let signature_failures = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "stripe_webhook_signature_failures",
+            "Stripe webhooks refused because the signature did not verify, by reason",
+            signature_failures.clone(),
+        );
+        let catch_up_lag = Gauge::default();
+        registry.register(
+            "stripe_catch_up_lag_seconds",
+            "Seconds since the payments catch-up last reached Stripe's newest event (-1 before its first pass)",
+            catch_up_lag.clone(),
+        );
         let stripe = if stripe {
             sync::breaker::StripeHealth::default()
                 .metrics()
@@ -138,7 +170,35 @@ impl Metrics {
             head,
             sync,
             stripe,
+            webhooks,
+            signature_failures,
+            catch_up_lag,
         }
+    }
+
+    /// A verified webhook of `event_type` and what became of it.
+    pub fn webhook(&self, event_type: &str, outcome: &str) {
+        // Stripe's type names are a closed vocabulary of short dotted words;
+        // anything else is counted under one label (bounded cardinality).
+        let known = event_type.len() <= 64
+            && event_type
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_');
+        self.webhooks
+            .get_or_create(&WebhookLabels {
+                event_type: if known { event_type } else { "other" }.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A webhook refused for its signature.
+    pub fn signature_failure(&self, reason: &str) {
+        self.signature_failures
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     pub fn usage(&self, outcome: &str, n: u64) {
@@ -238,6 +298,15 @@ pub async fn render(State(state): State<AppState>, auth: Auth) -> Result<Respons
             })
             .set(value);
     }
+    let caught_up = sync::payments::catchup::cursor(&state.db)
+        .await
+        .map_err(ApiError::internal)?
+        .caught_up_at;
+    metrics.catch_up_lag.set(if caught_up > 0 {
+        ((chrono::Utc::now().timestamp_millis() - caught_up) / 1000).max(0)
+    } else {
+        -1
+    });
     if let Some(breaker) = &state.stripe {
         let health = breaker.health();
         for ((_, gauge), (_, value)) in metrics.stripe.iter().zip(health.metrics()) {

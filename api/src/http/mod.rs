@@ -1,7 +1,8 @@
 //! The internal HTTP API (axum), versioned under `/v1`.
 //!
-//! Every endpoint but `/healthz`, `/readyz` and `/metrics` needs a bearer
-//! token; see [`crate::tokens`] for roles. Bad input gets a 4xx JSON error
+//! Every endpoint but `/healthz`, `/readyz`, `/metrics` and the Stripe
+//! webhook (`/v1/webhooks/stripe`, authenticated by its signature) needs a
+//! bearer token; see [`crate::tokens`] for roles. Bad input gets a 4xx JSON error
 //! that names the problem and stores nothing.
 
 pub(crate) mod audit;
@@ -17,6 +18,7 @@ mod links;
 mod metrics;
 pub(crate) mod ops;
 pub(crate) mod sync_status;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,6 +51,9 @@ pub struct ApiConfig {
     pub console_session_ttl: Duration,
     /// Mark the console's cookies `Secure` (serve it over HTTPS).
     pub console_secure_cookie: bool,
+    /// Verifies `POST /v1/webhooks/stripe` (`STRIPE_WEBHOOK_SECRET`; without
+    /// a secret every delivery is refused).
+    pub stripe_webhook: sync::payments::signature::Verifier,
 }
 
 impl Default for ApiConfig {
@@ -61,6 +66,7 @@ impl Default for ApiConfig {
             read_wait: Duration::from_secs(5),
             console_session_ttl: Duration::from_secs(8 * 3600),
             console_secure_cookie: false,
+            stripe_webhook: Default::default(),
         }
     }
 }
@@ -139,6 +145,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::start_rebuild, ops::rebuild_status))
         .routes(routes!(sync_status::list))
         .routes(routes!(sync_status::retry))
+        .routes(routes!(webhooks::stripe))
         .split_for_parts();
     links::add(&mut doc);
     links::close_enums(&mut doc);

@@ -22,11 +22,16 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(db: testkit::TestDb) -> TestApp {
+    spawn_app_with(db, ApiConfig::default()).await
+}
+
+/// [`spawn_app`] with other settings (`bind`, `max_batch`, `read_wait` are the test's).
+pub async fn spawn_app_with(db: testkit::TestDb, base: ApiConfig) -> TestApp {
     let config = ApiConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
         max_batch: 5_000,
         read_wait: Duration::from_secs(5),
-        ..ApiConfig::default()
+        ..base
     };
     let app = Application::build(db.db.clone(), config).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());

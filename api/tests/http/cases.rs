@@ -907,6 +907,7 @@ pub async fn openapi_document_describes_every_route_and_only_real_ones(app: &Tes
         "GET /v1/ops/sync",
         "POST /v1/ops/sync/{org_id}/{period_start}/retry",
         "POST /v1/organizations/{org_id}/usage/{event_id}/corrections",
+        "POST /v1/webhooks/stripe",
     ];
     expected.sort();
     assert_eq!(documented, expected);

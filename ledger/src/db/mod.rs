@@ -45,7 +45,7 @@ pub use dialect::Dialect;
 pub use exec::{Param, Query, QueryAs, Row};
 pub use tx::{Conn, WriteTx};
 
-use crate::store::{EventStore, SqlStore, StoreError};
+use crate::store::{EventStore, GroupCommit, SqlStore, StoreError};
 
 /// The SQLite file used when `DATABASE_URL` is unset, in the working directory.
 pub const DEFAULT_SQLITE_FILE: &str = "billing.db";
@@ -97,6 +97,9 @@ pub struct Database {
     pool: Pool,
     writer: Arc<Mutex<()>>,
     read_only: bool,
+    /// Concurrent appends of every clone commit together (see the store's
+    /// group commit).
+    appends: Arc<GroupCommit>,
 }
 
 impl Database {
@@ -154,6 +157,7 @@ impl Database {
             pool,
             writer: Arc::new(Mutex::new(())),
             read_only,
+            appends: Arc::default(),
         })
     }
 
@@ -259,6 +263,11 @@ impl Database {
             Pool::Postgres(p) => WriteTx::postgres(p).await?,
             Pool::Sqlite(p) => WriteTx::sqlite(p, &self.writer).await?,
         })
+    }
+
+    /// The queue through which this database's appends commit together.
+    pub(crate) fn group_commit(&self) -> &GroupCommit {
+        &self.appends
     }
 
     /// The event store over this database.

@@ -37,6 +37,11 @@ pub enum LedgerEvent {
     InvoicePaymentFailed(InvoicePaymentFailed),
     InvoicePublishedToStripe(InvoicePublishedToStripe),
     InvoiceFinalizedInStripe(InvoiceFinalizedInStripe),
+    InvoicePaymentActionRequired(InvoicePaymentActionRequired),
+    InvoiceMarkedUncollectible(InvoiceMarkedUncollectible),
+    InvoiceVoidedInStripe(InvoiceVoidedInStripe),
+    InvoiceRefundRecorded(InvoiceRefundRecorded),
+    StripeEventUnmatched(StripeEventUnmatched),
 }
 
 /// An organization the ledger bills. Periods are monthly, in UTC, starting
@@ -219,20 +224,114 @@ pub struct InvoiceVoided {
     pub reason: String,
 }
 
+/// Stripe reports the invoice paid (`invoice.paid`). The optional fields
+/// came with payments from Stripe (issue 12); older payloads lack them and
+/// still decode (schema version 1: only optional fields were added).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoicePaid {
     #[serde(flatten)]
     pub invoice: InvoiceKey,
     pub stripe_invoice_id: String,
+    /// The Stripe event this fact came from (also its idempotency key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_event_id: Option<String>,
+    /// When Stripe says it was paid (`status_transitions.paid_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<DateTime<Utc>>,
+    /// Marked paid outside Stripe (`paid_out_of_band`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paid_out_of_band: bool,
 }
 
+/// Stripe reports a failed payment attempt (`invoice.payment_failed`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoicePaymentFailed {
     #[serde(flatten)]
     pub invoice: InvoiceKey,
     pub stripe_invoice_id: String,
+    /// The decline reason Stripe sent (or a description of the failure).
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_event_id: Option<String>,
+    /// When Stripe created the event: orders failures independently of
+    /// their arrival (the latest attempt's reason is shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_count: Option<i64>,
+    /// When Stripe will try again (`next_payment_attempt`), if it will.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_payment_attempt: Option<DateTime<Utc>>,
+}
+
+/// The customer must act (3-D Secure) before Stripe can collect
+/// (`invoice.payment_action_required`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoicePaymentActionRequired {
+    #[serde(flatten)]
+    pub invoice: InvoiceKey,
+    pub stripe_invoice_id: String,
+    pub stripe_event_id: String,
+    /// When Stripe created the event.
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_payment_attempt: Option<DateTime<Utc>>,
+}
+
+/// Stripe marked the invoice uncollectible (`invoice.marked_uncollectible`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceMarkedUncollectible {
+    #[serde(flatten)]
+    pub invoice: InvoiceKey,
+    pub stripe_invoice_id: String,
+    pub stripe_event_id: String,
+}
+
+/// The Stripe invoice was voided in Stripe (`invoice.voided`). The
+/// ledger's own invoice status is not changed by it (the ledger voids with
+/// [`InvoiceVoided`]); its payment status becomes `void`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceVoidedInStripe {
+    #[serde(flatten)]
+    pub invoice: InvoiceKey,
+    pub stripe_invoice_id: String,
+    pub stripe_event_id: String,
+}
+
+/// A refund or credit note against the invoice, recorded for audit
+/// (`charge.refunded`, `credit_note.created`); it does not change the
+/// invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceRefundRecorded {
+    #[serde(flatten)]
+    pub invoice: InvoiceKey,
+    pub stripe_invoice_id: String,
+    pub stripe_event_id: String,
+    /// `refund` or `credit_note`.
+    pub kind: String,
+    /// The Stripe object (`ch_…`, `cn_…`).
+    pub stripe_object_id: String,
+    /// In the currency's minor unit, as Stripe states it.
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+/// A Stripe event the ledger could not attribute to one of its invoices,
+/// acknowledged and kept for an operator (stream `stripe-unmatched`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StripeEventUnmatched {
+    pub stripe_event_id: String,
+    pub stripe_event_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_object_id: Option<String>,
+    /// Why it matched nothing.
     pub reason: String,
 }
 
@@ -277,11 +376,16 @@ impl LedgerEvent {
             Self::InvoicePaymentFailed(_) => "InvoicePaymentFailed",
             Self::InvoicePublishedToStripe(_) => "InvoicePublishedToStripe",
             Self::InvoiceFinalizedInStripe(_) => "InvoiceFinalizedInStripe",
+            Self::InvoicePaymentActionRequired(_) => "InvoicePaymentActionRequired",
+            Self::InvoiceMarkedUncollectible(_) => "InvoiceMarkedUncollectible",
+            Self::InvoiceVoidedInStripe(_) => "InvoiceVoidedInStripe",
+            Self::InvoiceRefundRecorded(_) => "InvoiceRefundRecorded",
+            Self::StripeEventUnmatched(_) => "StripeEventUnmatched",
         }
     }
 
     /// The organization an event concerns (indexed for audit reads);
-    /// `None` for catalog events.
+    /// `None` for catalog events and unmatched Stripe events.
     pub fn org_id(&self) -> Option<&OrgId> {
         Some(match self {
             Self::OrganizationCreated(e) => &e.org_id,
@@ -301,6 +405,11 @@ impl LedgerEvent {
             Self::InvoicePaymentFailed(e) => &e.invoice.org_id,
             Self::InvoicePublishedToStripe(e) => &e.invoice.org_id,
             Self::InvoiceFinalizedInStripe(e) => &e.invoice.org_id,
+            Self::InvoicePaymentActionRequired(e) => &e.invoice.org_id,
+            Self::InvoiceMarkedUncollectible(e) => &e.invoice.org_id,
+            Self::InvoiceVoidedInStripe(e) => &e.invoice.org_id,
+            Self::InvoiceRefundRecorded(e) => &e.invoice.org_id,
+            Self::StripeEventUnmatched(_) => return None,
         })
     }
 
@@ -355,6 +464,11 @@ macro_rules! all_variants {
             InvoicePaymentFailed,
             InvoicePublishedToStripe,
             InvoiceFinalizedInStripe,
+            InvoicePaymentActionRequired,
+            InvoiceMarkedUncollectible,
+            InvoiceVoidedInStripe,
+            InvoiceRefundRecorded,
+            StripeEventUnmatched,
         )
     };
 }
@@ -415,6 +529,11 @@ pub const KNOWN_EVENT_TYPES: &[&str] = &[
     "InvoicePaymentFailed",
     "InvoicePublishedToStripe",
     "InvoiceFinalizedInStripe",
+    "InvoicePaymentActionRequired",
+    "InvoiceMarkedUncollectible",
+    "InvoiceVoidedInStripe",
+    "InvoiceRefundRecorded",
+    "StripeEventUnmatched",
 ];
 
 /// A stored event could not be turned back into a [`LedgerEvent`].

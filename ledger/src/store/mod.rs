@@ -16,6 +16,7 @@
 //! construction; its backend also serialises writers in-process to avoid
 //! busy-waiting. Both are proved by the concurrent-writers conformance test.
 
+mod group;
 mod insert;
 mod plan;
 mod sql;
@@ -27,6 +28,7 @@ use uuid::Uuid;
 
 use crate::event::{NewEvent, RecordedEvent, StreamId};
 
+pub(crate) use group::GroupCommit;
 pub(crate) use plan::{plan_appends, Existing};
 pub use sql::SqlStore;
 

@@ -132,7 +132,7 @@ async fn versions(
 /// The time this append records: now, but never before the newest stored
 /// event's `recorded_at`, so `recorded_at` never decreases along the
 /// global order (the caller holds the position lock; clocks may step back).
-async fn recorded_at(tx: &mut WriteTx) -> Result<DateTime<Utc>, StoreError> {
+pub(super) async fn recorded_at(tx: &mut WriteTx) -> Result<DateTime<Utc>, StoreError> {
     let last: Option<(DbTime,)> = tx
         .query_as("SELECT recorded_at FROM event ORDER BY global_position DESC LIMIT 1")
         .fetch_optional()
@@ -140,6 +140,30 @@ async fn recorded_at(tx: &mut WriteTx) -> Result<DateTime<Utc>, StoreError> {
     // Microseconds: what both backends store.
     let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_default();
     Ok(last.map_or(now, |(t,)| now.max(t.0)))
+}
+
+/// One append inside a transaction that holds the position lock (when it
+/// writes): look up keys and versions, plan, insert, report.
+pub(super) async fn append_in(
+    tx: &mut WriteTx,
+    db: &Database,
+    appends: &[StreamAppend],
+    at: DateTime<Utc>,
+) -> Result<Vec<AppendOutcome>, StoreError> {
+    let streams: Vec<String> = appends.iter().map(|a| a.stream_id.to_string()).collect();
+    let keys: Vec<String> = appends
+        .iter()
+        .flat_map(|a| &a.events)
+        .filter_map(|e| e.idempotency_key.clone())
+        .collect();
+    let stored = stored_keys(tx, db, keys).await?;
+    let versions = versions(tx, db, streams).await?;
+    let planned = plan_appends(appends, &stored, &versions)?;
+    let mut positions = HashMap::new();
+    if !planned.rows.is_empty() {
+        positions = insert::insert(tx, &planned.rows, at).await?;
+    }
+    planned.finish(&positions)
 }
 
 #[async_trait]
@@ -150,27 +174,15 @@ impl EventStore for SqlStore {
         appends: Vec<StreamAppend>,
     ) -> Result<Vec<AppendOutcome>, StoreError> {
         validate(&appends)?;
-        let streams: Vec<String> = appends.iter().map(|a| a.stream_id.to_string()).collect();
-        let keys: Vec<String> = appends
-            .iter()
-            .flat_map(|a| &a.events)
-            .filter_map(|e| e.idempotency_key.clone())
-            .collect();
+        if appends.iter().any(|a| !a.events.is_empty()) {
+            // Writes commit together with whatever else is appending now.
+            return self.db.group_commit().append(&self.db, appends).await;
+        }
+        // Only version checks: no lock, no group.
         let mut tx = self.db.begin_write().await?;
-        let writes = appends.iter().any(|a| !a.events.is_empty());
-        if writes {
-            insert::lock_positions(&mut tx).await?;
-        }
-        let stored = stored_keys(&mut tx, &self.db, keys).await?;
-        let versions = versions(&mut tx, &self.db, streams).await?;
-        let planned = plan_appends(&appends, &stored, &versions)?;
-        let mut positions = HashMap::new();
-        if !planned.rows.is_empty() {
-            let at = recorded_at(&mut tx).await?;
-            positions = insert::insert(&mut tx, &planned.rows, at).await?;
-        }
+        let outcome = append_in(&mut tx, &self.db, &appends, Utc::now()).await?;
         tx.commit().await?;
-        planned.finish(&positions)
+        Ok(outcome)
     }
 
     async fn read_stream(

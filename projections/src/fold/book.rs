@@ -13,6 +13,7 @@ use super::catalog::Catalog;
 use super::fees::SubChange;
 use super::invoice::{Invoice, InvoiceStatus};
 use super::lifecycle::{ChargeEntry, CreditEntry};
+use super::payment::{Failure, PaymentFacts, PaymentStatus};
 use super::render::render;
 use super::usage::{LateMeter, Segment};
 use super::FoldError;
@@ -47,6 +48,9 @@ pub(crate) struct PeriodBook {
     pub credits: Vec<CreditEntry>,
     /// The content as it was closed; `None` while Open.
     pub frozen: Option<Invoice>,
+    /// What Stripe reported about its payment (order-independent).
+    #[serde(default)]
+    pub payment: PaymentFacts,
 }
 
 impl PeriodBook {
@@ -62,6 +66,7 @@ impl PeriodBook {
             charges: Vec::new(),
             credits: Vec::new(),
             frozen: None,
+            payment: PaymentFacts::default(),
         }
     }
 
@@ -149,18 +154,37 @@ impl OrgBook {
                 self.close(e.invoice.period_start, InvoiceStatus::Void, &mut changed)?
             }
             LedgerEvent::InvoicePaid(e) => {
-                self.close(e.invoice.period_start, InvoiceStatus::Paid, &mut changed)?
+                self.close(e.invoice.period_start, InvoiceStatus::Paid, &mut changed)?;
+                self.record_payment(e.invoice.period_start, &mut changed, |f| f.paid(e.paid_at));
             }
             LedgerEvent::InvoicePaymentFailed(e) => {
-                let start = self.period_of(e.invoice.period_start).start;
-                if let Some(pb) = self.periods.get_mut(&start) {
-                    let reason = Some(e.reason.clone());
-                    if pb.status == InvoiceStatus::Finalized && pb.payment_failed != reason {
-                        pb.payment_failed = reason;
-                        changed.insert(start);
-                    }
-                }
+                let failure = Failure {
+                    at: e.failed_at,
+                    event: e.stripe_event_id.clone().unwrap_or_default(),
+                    reason: e.reason.clone(),
+                    next_attempt: e.next_payment_attempt,
+                };
+                self.record_payment(e.invoice.period_start, &mut changed, |f| f.failed(failure));
             }
+            LedgerEvent::InvoicePaymentActionRequired(e) => {
+                let failure = Failure {
+                    at: Some(e.at),
+                    event: e.stripe_event_id.clone(),
+                    reason: "payment_action_required: the customer must authenticate the payment"
+                        .to_owned(),
+                    next_attempt: e.next_payment_attempt,
+                };
+                self.record_payment(e.invoice.period_start, &mut changed, |f| f.failed(failure));
+            }
+            LedgerEvent::InvoiceMarkedUncollectible(e) => {
+                self.record_payment(e.invoice.period_start, &mut changed, |f| {
+                    f.uncollectible = true
+                });
+            }
+            LedgerEvent::InvoiceVoidedInStripe(e) => {
+                self.record_payment(e.invoice.period_start, &mut changed, |f| f.voided = true);
+            }
+            LedgerEvent::InvoiceRefundRecorded(_) | LedgerEvent::StripeEventUnmatched(_) => {}
             LedgerEvent::InvoicePublishedToStripe(_)
             | LedgerEvent::InvoiceFinalizedInStripe(_)
             | LedgerEvent::OrganizationCreated(_)
@@ -179,6 +203,24 @@ impl OrgBook {
             }
         }
         Ok(keys)
+    }
+
+    /// Merge a payment fact into an existing invoice; the invoice changed
+    /// if what a read shows of its payment did.
+    fn record_payment(
+        &mut self,
+        period_start: DateTime<Utc>,
+        changed: &mut Changed,
+        fact: impl FnOnce(&mut PaymentFacts),
+    ) {
+        let start = self.period_of(period_start).start;
+        if let Some(pb) = self.periods.get_mut(&start) {
+            let before = pb.payment.view(pb.status);
+            fact(&mut pb.payment);
+            if pb.payment.view(pb.status) != before {
+                changed.insert(start);
+            }
+        }
     }
 
     /// The period containing `at` for this organization.
@@ -278,7 +320,15 @@ impl OrgBook {
             None => render(self, pb)?.invoice,
         };
         invoice.status = pb.status;
-        invoice.payment_failed = pb.payment_failed.clone();
+        let payment = pb.payment.view(pb.status);
+        invoice.payment_failed = match payment.status {
+            PaymentStatus::PaymentFailed => payment.last_failure.clone(),
+            _ => None,
+        };
+        invoice.payment_status = payment.status;
+        invoice.paid_at = payment.paid_at;
+        invoice.last_payment_failure = payment.last_failure;
+        invoice.next_payment_attempt = payment.next_attempt;
         invoice.version = pb.version;
         invoice.position = pb.position;
         Ok(invoice)

@@ -8,6 +8,7 @@ use ledger::OrgId;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::payment::PaymentStatus;
 use crate::pricing::TierCharge;
 
 /// The longest line description, in characters: Stripe's limit for an
@@ -58,8 +59,23 @@ pub struct Invoice {
     pub period_end: DateTime<Utc>,
     pub currency: Currency,
     pub status: InvoiceStatus,
-    /// The last payment failure Stripe reported; cleared when paid.
+    /// The last payment failure Stripe reported, while the payment status
+    /// is `payment_failed` (cleared when paid).
     pub payment_failed: Option<String>,
+    /// What Stripe reported about the payment, by the precedence rule of
+    /// docs/payments.md (independent of the order events arrived in).
+    #[serde(default)]
+    pub payment_status: PaymentStatus,
+    /// When Stripe says it was paid (only while `paid`).
+    #[serde(default)]
+    pub paid_at: Option<DateTime<Utc>>,
+    /// The reason of the latest failed attempt (by Stripe's clock), kept
+    /// after a later success.
+    #[serde(default)]
+    pub last_payment_failure: Option<String>,
+    /// When Stripe will try again (only while `payment_failed`).
+    #[serde(default)]
+    pub next_payment_attempt: Option<DateTime<Utc>>,
     /// Starts at 1; +1 on every content change.
     pub version: i64,
     /// Global position of the last event that changed the invoice.

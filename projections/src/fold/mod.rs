@@ -29,8 +29,15 @@
 //!   clears a payment failure; `InvoiceVoided` moves Finalized → Void. Paid or
 //!   Voided on an Open invoice closes it directly (a voided Open invoice
 //!   carries all its credits forward, since it bills nothing).
-//!   `InvoicePaymentFailed` records its reason on a Finalized invoice (status
-//!   stays Finalized) and is ignored otherwise. Paid and Void are final.
+//!   Paid and Void are final.
+//! - **Payments** (Stripe's facts: paid, payment failed, action required,
+//!   uncollectible, voided in Stripe) are merged into a set whose result
+//!   does not depend on their order: `payment_status` follows the
+//!   precedence `paid > void > uncollectible > payment_failed > unpaid`
+//!   (see `payment`, docs/payments.md). They never change lines or the
+//!   ledger status (except `InvoicePaid`, above); a fact that changes what
+//!   a read shows bumps the version. Refunds and unmatched Stripe events
+//!   are audit-only.
 //! - **Usage** is priced with the catalog entry (same meter and the org's
 //!   currency) with the greatest `effective_from <= occurred_at`, as the
 //!   catalog stood when the usage was folded (a back-dated `PriceSet` only
@@ -107,6 +114,7 @@ mod format;
 mod invoice;
 mod lifecycle;
 mod lines;
+mod payment;
 mod render;
 mod usage;
 mod words;
@@ -117,6 +125,7 @@ pub use invoice::{
     Invoice, InvoiceLine, InvoiceStatus, LineKind, LinePricing, LineSource, PricingModelKind,
     Proration, LINE_DESCRIPTION_MAX,
 };
+pub use payment::PaymentStatus;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -228,6 +237,8 @@ impl Books {
                 self.catalog.insert(event.global_position, price);
                 Vec::new()
             }
+            // Kept for operators; concerns no invoice.
+            LedgerEvent::StripeEventUnmatched(_) => Vec::new(),
             LedgerEvent::OrganizationCreated(created) => {
                 if self.orgs.contains_key(&created.org_id) {
                     self.ignored.duplicate_org += 1;

@@ -298,6 +298,9 @@ impl History {
         let event = LedgerEvent::InvoicePaid(InvoicePaid {
             invoice: key(period_start),
             stripe_invoice_id: "in_1".into(),
+            stripe_event_id: None,
+            paid_at: None,
+            paid_out_of_band: false,
         });
         self.push(event, at);
     }
@@ -307,6 +310,10 @@ impl History {
             invoice: key(period_start),
             stripe_invoice_id: "in_1".into(),
             reason: reason.into(),
+            stripe_event_id: None,
+            failed_at: None,
+            attempt_count: None,
+            next_payment_attempt: None,
         });
         self.push(event, at);
     }

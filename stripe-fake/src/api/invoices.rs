@@ -19,7 +19,7 @@ fn render(store: &Store, config: &FakeConfig, inv: &Invoice) -> Value {
     )
 }
 
-fn render_at(store: &Store, config: &FakeConfig, idx: usize) -> Value {
+pub(super) fn render_at(store: &Store, config: &FakeConfig, idx: usize) -> Value {
     render(store, config, &store.invoices[idx])
 }
 
@@ -77,6 +77,9 @@ pub(super) fn create(
         finalized_at: None,
         paid_at: None,
         voided_at: None,
+        marked_uncollectible_at: None,
+        attempt_count: 0,
+        next_payment_attempt: None,
         search_index: Vec::new(),
     };
     index_for_search(&mut inv, config);
@@ -213,19 +216,25 @@ pub(super) fn finalize(
         inv.auto_advance = a;
     }
     // As in Stripe, an invoice with nothing to pay is paid on finalization.
-    if total <= 0 {
+    let paid = total <= 0;
+    if paid {
         inv.status = Status::Paid;
         inv.paid_at = Some(now);
     } else {
         inv.status = Status::Open;
     }
-    Ok(render_at(store, config, idx))
+    let object = render_at(store, config, idx);
+    store.emit("invoice.finalized", object.clone());
+    if paid {
+        store.emit("invoice.paid", object.clone());
+    }
+    Ok(object)
 }
 
 pub(super) fn void(store: &mut Store, config: &FakeConfig, id: &str) -> Result<Value, StripeErr> {
     let idx = store.invoice_index(id)?;
     let inv = &mut store.invoices[idx];
-    if inv.status != Status::Open {
+    if !matches!(inv.status, Status::Open | Status::Uncollectible) {
         return Err(StripeErr::invalid(format!(
             "You can only void open invoices; this invoice is {}.",
             inv.status.as_str()
@@ -234,7 +243,9 @@ pub(super) fn void(store: &mut Store, config: &FakeConfig, id: &str) -> Result<V
     }
     inv.status = Status::Void;
     inv.voided_at = Some(now_unix());
-    Ok(render_at(store, config, idx))
+    let object = render_at(store, config, idx);
+    store.emit("invoice.voided", object.clone());
+    Ok(object)
 }
 
 pub(super) fn lines(store: &Store, id: &str, p: &Params) -> Result<Value, StripeErr> {

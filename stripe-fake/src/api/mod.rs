@@ -3,6 +3,7 @@
 mod customers;
 mod invoices;
 mod items;
+mod payments;
 mod search;
 
 use axum::http::Method;
@@ -33,6 +34,10 @@ pub(crate) enum Op {
     ItemGet(String),
     ItemUpdate(String),
     ItemDelete(String),
+    InvoicePay(String),
+    InvoiceMarkUncollectible(String),
+    WebhookEndpointCreate,
+    EventList,
 }
 
 const EXPAND: (&str, Kind) = ("expand", Kind::Array);
@@ -69,6 +74,12 @@ impl Op {
             ("GET", ["v1", "invoiceitems", i]) => Self::ItemGet(id(i)),
             ("POST", ["v1", "invoiceitems", i]) => Self::ItemUpdate(id(i)),
             ("DELETE", ["v1", "invoiceitems", i]) => Self::ItemDelete(id(i)),
+            ("POST", ["v1", "invoices", i, "pay"]) => Self::InvoicePay(id(i)),
+            ("POST", ["v1", "invoices", i, "mark_uncollectible"]) => {
+                Self::InvoiceMarkUncollectible(id(i))
+            }
+            ("POST", ["v1", "webhook_endpoints"]) => Self::WebhookEndpointCreate,
+            ("GET", ["v1", "events"]) => Self::EventList,
             _ => return None,
         };
         Some(op)
@@ -152,7 +163,33 @@ impl Op {
                 BEFORE,
                 EXPAND,
             ],
+            Self::InvoicePay(_) => &[
+                ("paid_out_of_band", Kind::Bool),
+                ("forgive", Kind::Bool),
+                ("off_session", Kind::Bool),
+                ("payment_method", Kind::Str),
+                ("source", Kind::Str),
+                ("mandate", Kind::Str),
+                EXPAND,
+            ],
+            Self::WebhookEndpointCreate => &[
+                ("url", Kind::Str),
+                ("enabled_events", Kind::Array),
+                ("description", Kind::Str),
+                ("api_version", Kind::Str),
+                METADATA,
+                EXPAND,
+            ],
+            Self::EventList => &[
+                ("type", Kind::Str),
+                ("types", Kind::Array),
+                LIMIT,
+                AFTER,
+                BEFORE,
+                EXPAND,
+            ],
             Self::CustomerGet(_)
+            | Self::InvoiceMarkUncollectible(_)
             | Self::InvoiceGet(_)
             | Self::InvoiceVoid(_)
             | Self::ItemGet(_)
@@ -186,6 +223,10 @@ impl Op {
             Self::ItemGet(id) => items::retrieve(store, id),
             Self::ItemUpdate(id) => items::update(store, id, params),
             Self::ItemDelete(id) => items::delete(store, id),
+            Self::InvoicePay(id) => payments::pay(store, config, id, params),
+            Self::InvoiceMarkUncollectible(id) => payments::mark_uncollectible(store, config, id),
+            Self::WebhookEndpointCreate => payments::create_endpoint(store, params),
+            Self::EventList => payments::list_events(store, params),
         }
     }
 }

@@ -84,10 +84,21 @@ pub trait StripeApi: Send + Sync {
         &self,
         p: &ListInvoiceItems,
     ) -> Result<List<InvoiceItem>, StripeError>;
+    /// `GET /v1/events`, one page.
+    async fn list_events(
+        &self,
+        p: &super::ListEvents,
+    ) -> Result<List<crate::payments::StripeEvent>, StripeError>;
 }
 
 #[async_trait]
 impl StripeApi for StripeClient {
+    async fn list_events(
+        &self,
+        p: &super::ListEvents,
+    ) -> Result<List<crate::payments::StripeEvent>, StripeError> {
+        StripeClient::list_events(self, p).await
+    }
     async fn create_customer(
         &self,
         p: &CreateCustomer,

@@ -43,6 +43,15 @@ impl StripeClient {
         self.post(&["v1", "invoices", id], params, key).await
     }
 
+    /// `GET /v1/events`: one page, newest first.
+    #[instrument(skip_all)]
+    pub async fn list_events(
+        &self,
+        params: &super::ListEvents,
+    ) -> Result<List<crate::payments::StripeEvent>, StripeError> {
+        self.get(&["v1", "events"], params).await
+    }
+
     /// `GET /v1/invoices`: one page, newest first.
     #[instrument(skip_all)]
     pub async fn list_invoices(&self, params: &ListInvoices) -> Result<List<Invoice>, StripeError> {

@@ -29,6 +29,6 @@ pub use objects::{
 };
 pub use params::{
     metadata_search_query, CreateCustomer, CreateInvoice, CreateInvoiceItem, ItemPrice,
-    ListCustomers, ListInvoiceItems, ListInvoices, ListParams, PendingInvoiceItemsBehavior,
-    SearchInvoices, UpdateInvoice, UpdateInvoiceItem,
+    ListCustomers, ListEvents, ListInvoiceItems, ListInvoices, ListParams,
+    PendingInvoiceItemsBehavior, SearchInvoices, UpdateInvoice, UpdateInvoiceItem,
 };

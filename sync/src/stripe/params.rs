@@ -136,6 +136,17 @@ pub struct ListInvoices {
     pub page: ListParams,
 }
 
+/// `GET /v1/events`: newest first.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ListEvents {
+    /// Only events of these types (`types[]`, at most 20).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
+    /// Pagination.
+    #[serde(flatten)]
+    pub page: ListParams,
+}
+
 /// `GET /v1/invoices/search`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SearchInvoices {

@@ -61,6 +61,7 @@ pub fn options() -> SyncOptions {
         backoff_cap: Duration::from_millis(50),
         tries_per_call: 4,
         worker_id: format!("test-{}", uuid::Uuid::new_v4().simple()),
+        events_interval: Duration::ZERO,
         // Opens as in production, probes faster.
         breaker: sync::breaker::BreakerConfig {
             probe_interval: Duration::from_millis(200),

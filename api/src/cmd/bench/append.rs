@@ -27,6 +27,12 @@ pub struct AppendArgs {
     /// Organizations the usage is spread over (one usage stream each).
     #[arg(long, default_value_t = 1_000)]
     pub orgs: usize,
+    /// Concurrent writers, each appending one batch at a time (on our side
+    /// through one database handle, as an API server does; on the baseline's
+    /// side each on its own connection). `--batch 1 --writers 8` measures
+    /// small appends from many writers.
+    #[arg(long, default_value_t = 1)]
+    pub writers: usize,
     /// PostgreSQL server for `--backend postgres` (a scratch database is
     /// created there and dropped afterwards).
     #[arg(long, env = "BENCH_DATABASE_URL")]
@@ -70,6 +76,7 @@ fn rows(batch: &[StreamAppend], versions: &[i64]) -> anyhow::Result<Vec<Row>> {
         .collect()
 }
 
+#[derive(Clone)]
 enum Baseline {
     /// COPY … FROM STDIN (CSV), one transaction per batch.
     Postgres(PgPool),
@@ -184,9 +191,48 @@ impl Baseline {
     }
 }
 
+/// Rounds of a concurrent measurement (each side runs once per round).
+const ROUNDS: usize = 10;
+
+/// Run `job` over `items` from `writers` tasks, each taking the next item
+/// when it is done with one.
+async fn concurrently<T, F, Fut>(writers: usize, items: Vec<T>, job: F) -> anyhow::Result<()>
+where
+    T: Send + 'static,
+    F: Fn(T) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(items.into_iter()));
+    let tasks: Vec<_> = (0..writers)
+        .map(|_| {
+            let queue = queue.clone();
+            let job = job.clone();
+            tokio::spawn(async move {
+                loop {
+                    let next = queue
+                        .lock()
+                        .map_err(|_| anyhow::anyhow!("queue poisoned"))?
+                        .next();
+                    let Some(item) = next else {
+                        return Ok::<_, anyhow::Error>(());
+                    };
+                    job(item).await?;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
+}
+
 pub async fn run(args: AppendArgs) -> anyhow::Result<()> {
     if args.events == 0 || args.batch == 0 || args.batch > 10_000 || args.orgs == 0 {
         bail!("--events and --orgs must be positive and --batch between 1 and 10000");
+    }
+    if !(1..=64).contains(&args.writers) {
+        bail!("--writers must be between 1 and 64");
     }
     let scratch = Scratch::create(args.backend, args.postgres_url.as_deref()).await?;
     let result = measure(&scratch, &args).await;
@@ -206,15 +252,64 @@ async fn measure(scratch: &Scratch, args: &AppendArgs) -> anyhow::Result<()> {
     let store = scratch.db.event_store();
     let bar = progress(args.events as u64, "appending");
     let (mut ours, mut raw) = (Duration::ZERO, Duration::ZERO);
-    for (batch, versions) in batches.into_iter().zip(versions) {
-        let rows = rows(&batch, &versions)?;
-        let started = Instant::now();
-        store.append_batch(batch).await?;
-        ours += started.elapsed();
-        let started = Instant::now();
-        baseline.insert(&rows).await?;
-        raw += started.elapsed();
-        bar.inc(rows.len() as u64);
+    if args.writers == 1 {
+        for (batch, versions) in batches.into_iter().zip(versions) {
+            let rows = rows(&batch, &versions)?;
+            let started = Instant::now();
+            store.append_batch(batch).await?;
+            ours += started.elapsed();
+            let started = Instant::now();
+            baseline.insert(&rows).await?;
+            raw += started.elapsed();
+            bar.inc(rows.len() as u64);
+        }
+    } else {
+        let work: Vec<(Vec<StreamAppend>, Vec<Row>)> = batches
+            .into_iter()
+            .zip(versions)
+            .map(|(batch, versions)| {
+                let rows = rows(&batch, &versions)?;
+                Ok((batch, rows))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        // Rounds alternate between the two sides, so noise hits both alike.
+        let per_round = work.len().div_ceil(ROUNDS).max(1);
+        let mut work = work.into_iter();
+        loop {
+            let round: Vec<_> = work.by_ref().take(per_round).collect();
+            if round.is_empty() {
+                break;
+            }
+            let (appends, rows): (Vec<_>, Vec<_>) = round.into_iter().unzip();
+            let events: usize = rows.iter().map(Vec::len).sum();
+            let started = Instant::now();
+            concurrently(args.writers, appends, {
+                let store = store.clone();
+                move |batch| {
+                    let store = store.clone();
+                    async move {
+                        store
+                            .append_batch(batch)
+                            .await
+                            .map(|_| ())
+                            .map_err(Into::into)
+                    }
+                }
+            })
+            .await?;
+            ours += started.elapsed();
+            let started = Instant::now();
+            concurrently(args.writers, rows, {
+                let baseline = baseline.clone();
+                move |rows| {
+                    let baseline = baseline.clone();
+                    async move { baseline.insert(&rows).await }
+                }
+            })
+            .await?;
+            raw += started.elapsed();
+            bar.inc(events as u64);
+        }
     }
     bar.finish_and_clear();
 
@@ -230,12 +325,13 @@ async fn measure(scratch: &Scratch, args: &AppendArgs) -> anyhow::Result<()> {
     let baseline_per_s = rate(args.events, raw);
     let ratio = events_per_s / baseline_per_s;
     println!(
-        "append benchmark: {} ({}), {} events in batches of {} over {} orgs",
+        "append benchmark: {} ({}), {} events in batches of {} over {} orgs, {} writer(s)",
         args.backend.name(),
         scratch.name(),
         args.events,
         args.batch,
-        args.orgs
+        args.orgs,
+        args.writers
     );
     println!("{:<34} {:>12} {:>10}", "path", "events/s", "seconds");
     println!(
@@ -257,6 +353,8 @@ async fn measure(scratch: &Scratch, args: &AppendArgs) -> anyhow::Result<()> {
             "bench": "append",
             "backend": args.backend.name(),
             "events": args.events,
+            "batch": args.batch,
+            "writers": args.writers,
             "events_per_s": events_per_s.round(),
             "baseline_per_s": baseline_per_s.round(),
             "ratio": (ratio * 1000.0).round() / 1000.0,

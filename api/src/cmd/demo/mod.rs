@@ -1,6 +1,7 @@
 //! `billing demo`: a realistic platform, a month of usage, projections,
 //! period close, late usage, Stripe sync and reconciliation — then a tour.
 
+mod payments;
 mod report;
 mod world;
 
@@ -134,14 +135,21 @@ pub async fn run(database_url: Option<String>, args: DemoArgs) -> anyhow::Result
     pipeline.run_until_idle(now).await?;
     println!("300 late usage events for the closed month arrived afterwards: they land on the next invoices\n");
 
-    sync_and_reconcile(&db, now).await?;
+    let fake = sync_and_reconcile(&db, now).await?;
+    if let Some(fake) = &fake {
+        payments::collect(&db, fake, now).await?;
+    }
     report::print(&db, start, end, &url).await?;
     println!("\ndemo finished in {:.1}s", started.elapsed().as_secs_f64());
     db.close().await;
     Ok(())
 }
 
-async fn sync_and_reconcile(db: &ledger::db::Database, now: DateTime<Utc>) -> anyhow::Result<()> {
+/// Sync and reconcile; the in-process fake, if the demo started one.
+async fn sync_and_reconcile(
+    db: &ledger::db::Database,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<stripe_fake::FakeHandle>> {
     let (api, label, _fake): (Arc<dyn StripeApi>, String, Option<stripe_fake::FakeHandle>) =
         match StripeConfig::from_env().context("reading the Stripe configuration")? {
             StripeSetup::Enabled(config) => {
@@ -206,5 +214,5 @@ async fn sync_and_reconcile(db: &ledger::db::Database, now: DateTime<Utc>) -> an
     if !report.differences.is_empty() {
         println!("{}", sync::reconcile::render_table(&report));
     }
-    Ok(())
+    Ok(_fake)
 }

@@ -58,16 +58,21 @@ pub async fn print(
         end.date_naive()
     );
     println!(
-        "  {:<22} {:<10} {:>5} {:>12}",
+        "  {:<22} {:<10} {:>5} {:>12}  payment",
         "organization", "status", "lines", "total"
     );
     for invoice in &closed {
+        let failure = match &invoice.payment_failed {
+            Some(reason) => format!(" ({reason})"),
+            None => String::new(),
+        };
         println!(
-            "  {:<22} {:<10} {:>5} {:>12}",
+            "  {:<22} {:<10} {:>5} {:>12}  {}{failure}",
             invoice.org_id.as_str(),
             invoice.status.as_str(),
             invoice.lines.len(),
-            format!("{} {}", invoice.total, invoice.currency)
+            format!("{} {}", invoice.total, invoice.currency),
+            invoice.payment_status.as_str()
         );
     }
     let grand: rust_decimal::Decimal = closed.iter().map(|i| i.total).sum();

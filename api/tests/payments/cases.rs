@@ -1,0 +1,278 @@
+//! Each case: given a finalized invoice, when Stripe (or someone posing as
+//! it) delivers events, then the invoice and organization reads say.
+
+use chrono::Utc;
+use ledger::StreamId;
+use reqwest::StatusCode;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use sync::payments::signature::{sign, signature};
+
+use super::app::TestApp;
+use super::stripe::{
+    deliver, finalized_invoice, invoice_event, invoice_now, org_now, signed, OLD_SECRET, SECRET,
+};
+
+fn amount(v: &Value) -> Decimal {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+pub async fn a_signed_paid_event_makes_the_invoice_paid_and_clears_the_balance_due(app: &TestApp) {
+    let start = finalized_invoice(app, "acme").await;
+    let org = org_now(app, "acme").await;
+    assert_eq!(amount(&org["balance_due"]["amount"]), Decimal::ONE, "{org}");
+    assert_eq!(org["balance_due"]["invoices"], 1);
+    let before = invoice_now(app, "acme", start).await;
+    assert_eq!(before["payment_status"], "unpaid");
+    let now = Utc::now().timestamp();
+    let paid = invoice_event(
+        "evt_paid_1",
+        "invoice.paid",
+        now,
+        "acme",
+        start,
+        json!({"status": "paid", "status_transitions": {"paid_at": now - 5}}),
+    );
+    let ack = signed(app, &paid).await;
+    assert_eq!(ack["outcome"], "recorded", "{ack}");
+    let invoice = invoice_now(app, "acme", start).await;
+    assert_eq!(invoice["payment_status"], "paid", "{invoice}");
+    assert_eq!(invoice["status"], "paid");
+    let paid_at: chrono::DateTime<Utc> = invoice["paid_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(paid_at.timestamp(), now - 5);
+    assert_eq!(
+        invoice["version"].as_i64(),
+        before["version"].as_i64().map(|v| v + 1)
+    );
+    let org = org_now(app, "acme").await;
+    assert_eq!(
+        amount(&org["balance_due"]["amount"]),
+        Decimal::ZERO,
+        "{org}"
+    );
+    assert_eq!(org["balance_due"]["invoices"], 0);
+    let (_, list) = app
+        .get("/v1/organizations/acme/invoices", &app.support)
+        .await;
+    assert_eq!(list["invoices"][0]["payment_status"], "paid", "{list}");
+}
+
+pub async fn unsigned_forged_tampered_and_stale_webhooks_get_400_and_store_nothing(app: &TestApp) {
+    let start = finalized_invoice(app, "acme").await;
+    let head = app.db.store().head_position().await.unwrap();
+    let now = Utc::now().timestamp();
+    let body =
+        invoice_event("evt_forged", "invoice.paid", now, "acme", start, json!({})).to_string();
+    let tampered = body.replace("evt_forged", "evt_forgeD");
+    let cases: Vec<(&str, &str, Option<String>)> = vec![
+        ("no signature", &body, None),
+        ("malformed", &body, Some("t=soon,v1=nothex".into())),
+        (
+            "wrong secret",
+            &body,
+            Some(sign("whsec_attacker", now, body.as_bytes())),
+        ),
+        (
+            "tampered body",
+            &tampered,
+            Some(sign(SECRET, now, body.as_bytes())),
+        ),
+        (
+            "stale replay",
+            &body,
+            Some(sign(SECRET, now - 301, body.as_bytes())),
+        ),
+        (
+            "timestamp changed",
+            &body,
+            Some(format!(
+                "t={},v1={}",
+                now + 1,
+                signature(SECRET, now, body.as_bytes())
+            )),
+        ),
+    ];
+    for (what, body, header) in cases {
+        let (status, answer) = deliver(app, body, header).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {answer}");
+        assert_eq!(
+            answer["error"]["code"], "invalid_signature",
+            "{what}: {answer}"
+        );
+        assert!(answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+    assert_eq!(app.db.store().head_position().await.unwrap(), head);
+    let invoice = invoice_now(app, "acme", start).await;
+    assert_eq!(invoice["payment_status"], "unpaid");
+    let (_, metrics) = app
+        .call(reqwest::Method::GET, "/metrics", Some(&app.admin), None)
+        .await;
+    let text = metrics["raw"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("billing_stripe_webhook_signature_failures_total{reason=\"missing\"} 1"),
+        "{text}"
+    );
+}
+
+pub async fn a_redelivered_event_is_recorded_once(app: &TestApp) {
+    let start = finalized_invoice(app, "acme").await;
+    let now = Utc::now().timestamp();
+    let event = invoice_event("evt_twice", "invoice.paid", now, "acme", start, json!({}));
+    assert_eq!(signed(app, &event).await["outcome"], "recorded");
+    let head = app.db.store().head_position().await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(signed(app, &event).await["outcome"], "duplicate");
+    }
+    assert_eq!(app.db.store().head_position().await.unwrap(), head);
+    let invoice = invoice_now(app, "acme", start).await;
+    assert_eq!(invoice["payment_status"], "paid");
+}
+
+pub async fn a_failure_delivered_after_paid_never_makes_the_invoice_unpaid(app: &TestApp) {
+    let start = finalized_invoice(app, "acme").await;
+    let now = Utc::now().timestamp();
+    // Stripe created the failure first (attempt 1), then the payment
+    // (attempt 2) — but delivers them the other way round.
+    let failed = invoice_event(
+        "evt_fail_1",
+        "invoice.payment_failed",
+        now - 60,
+        "acme",
+        start,
+        json!({"attempt_count": 1, "next_payment_attempt": now + 3600,
+               "last_payment_error": {"decline_code": "insufficient_funds"}}),
+    );
+    let paid = invoice_event("evt_paid_2", "invoice.paid", now, "acme", start, json!({}));
+    signed(app, &paid).await;
+    signed(app, &failed).await;
+    let invoice = invoice_now(app, "acme", start).await;
+    assert_eq!(invoice["payment_status"], "paid", "{invoice}");
+    assert_eq!(invoice["payment_failed"], Value::Null);
+    assert_eq!(invoice["next_payment_attempt"], Value::Null);
+    assert_eq!(invoice["last_payment_failure"], "insufficient_funds");
+}
+
+pub async fn a_failed_payment_shows_its_reason_and_next_attempt_and_stays_due(app: &TestApp) {
+    let start = finalized_invoice(app, "acme").await;
+    let now = Utc::now().timestamp();
+    let next = now + 3 * 86_400;
+    let newer = invoice_event(
+        "evt_fail_2",
+        "invoice.payment_failed",
+        now,
+        "acme",
+        start,
+        json!({"attempt_count": 2, "next_payment_attempt": next,
+               "last_payment_error": {"decline_code": "card_declined"}}),
+    );
+    let older = invoice_event(
+        "evt_fail_1",
+        "invoice.payment_failed",
+        now - 86_400,
+        "acme",
+        start,
+        json!({"attempt_count": 1, "next_payment_attempt": now,
+               "last_payment_error": {"decline_code": "insufficient_funds"}}),
+    );
+    signed(app, &newer).await;
+    signed(app, &older).await;
+    let invoice = invoice_now(app, "acme", start).await;
+    assert_eq!(invoice["payment_status"], "payment_failed", "{invoice}");
+    assert_eq!(invoice["last_payment_failure"], "card_declined");
+    assert_eq!(invoice["payment_failed"], "card_declined");
+    let at: chrono::DateTime<Utc> = invoice["next_payment_attempt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(at.timestamp(), next);
+    let org = org_now(app, "acme").await;
+    assert_eq!(amount(&org["balance_due"]["amount"]), Decimal::ONE, "{org}");
+}
+
+pub async fn uncollectible_and_voided_invoices_leave_the_balance_due(app: &TestApp) {
+    let start = finalized_invoice(app, "acme").await;
+    let now = Utc::now().timestamp();
+    let event = invoice_event(
+        "evt_unc",
+        "invoice.marked_uncollectible",
+        now,
+        "acme",
+        start,
+        json!({"status": "uncollectible"}),
+    );
+    signed(app, &event).await;
+    let invoice = invoice_now(app, "acme", start).await;
+    assert_eq!(invoice["payment_status"], "uncollectible", "{invoice}");
+    let org = org_now(app, "acme").await;
+    assert_eq!(org["balance_due"]["invoices"], 0, "{org}");
+    let voided = invoice_event(
+        "evt_void",
+        "invoice.voided",
+        now + 1,
+        "acme",
+        start,
+        json!({}),
+    );
+    signed(app, &voided).await;
+    let invoice = invoice_now(app, "acme", start).await;
+    assert_eq!(invoice["payment_status"], "void", "{invoice}");
+    // The ledger's own status is the ledger's: Stripe voided its copy.
+    assert_eq!(invoice["status"], "finalized");
+}
+
+pub async fn an_event_for_an_unknown_invoice_is_acknowledged_and_kept_for_operators(app: &TestApp) {
+    let start = finalized_invoice(app, "acme").await;
+    let now = Utc::now().timestamp();
+    let mut stranger = invoice_event(
+        "evt_stranger",
+        "invoice.paid",
+        now,
+        "acme",
+        start,
+        json!({}),
+    );
+    stranger["data"]["object"]["id"] = json!("in_not_ours");
+    stranger["data"]["object"]["metadata"] = json!({});
+    let ack = signed(app, &stranger).await;
+    assert_eq!(ack["outcome"], "unmatched", "{ack}");
+    assert_eq!(signed(app, &stranger).await["outcome"], "duplicate");
+    let kept = app
+        .db
+        .store()
+        .read_stream(&StreamId::new("stripe-unmatched").unwrap(), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].event_type, "StripeEventUnmatched");
+    let ignored = invoice_event(
+        "evt_created",
+        "invoice.created",
+        now,
+        "acme",
+        start,
+        json!({}),
+    );
+    assert_eq!(signed(app, &ignored).await["outcome"], "ignored");
+    let invoice = invoice_now(app, "acme", start).await;
+    assert_eq!(invoice["payment_status"], "unpaid");
+}
+
+pub async fn a_rotated_secret_is_accepted_alongside_the_new_one(app: &TestApp) {
+    let start = finalized_invoice(app, "acme").await;
+    let now = Utc::now().timestamp();
+    let body = invoice_event(
+        "evt_old_secret",
+        "invoice.paid",
+        now,
+        "acme",
+        start,
+        json!({}),
+    )
+    .to_string();
+    let (status, ack) = deliver(app, &body, Some(sign(OLD_SECRET, now, body.as_bytes()))).await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    assert_eq!(ack["outcome"], "recorded");
+}

@@ -1,0 +1,215 @@
+//! Group commit: concurrent appends share one transaction, one position
+//! lock and one commit (one `fsync`), and each caller still gets its own
+//! outcome — its conflict, its duplicates, its positions.
+//!
+//! Every append joins a queue. Whoever then holds the *leader* lock takes
+//! everything queued (up to [`MAX_GROUP_EVENTS`]) and commits it as one
+//! transaction on a task of its own, so a caller that gives up (a dropped
+//! future, an HTTP timeout) never abandons the others' appends halfway.
+//! While one group commits, the next one queues, so under load groups grow
+//! by themselves and an idle store commits each append alone, without
+//! waiting for company.
+//!
+//! Inside the transaction each member runs the same flow an append alone
+//! runs (look up keys and versions, plan, insert) after a savepoint, in
+//! queue order: a member that conflicts or fails is rolled back to its
+//! savepoint and told why, and the others commit. Later members see earlier
+//! members' events (same transaction), so two members expecting the same
+//! stream version get exactly what two sequential appends would: one
+//! appends, one conflicts. Gap safety is unchanged: the group draws its
+//! positions under the position lock and commits before releasing it.
+
+use std::sync::Mutex;
+
+use tokio::sync::oneshot;
+
+use super::{AppendOutcome, StoreError, StreamAppend};
+use crate::db::{Database, WriteTx};
+
+/// Most events one group commits (the rest wait for the next).
+pub(super) const MAX_GROUP_EVENTS: usize = 20_000;
+
+type Reply = oneshot::Sender<Result<Vec<AppendOutcome>, StoreError>>;
+
+struct Member {
+    appends: Vec<StreamAppend>,
+    reply: Reply,
+}
+
+/// The queue and the leader lock of one database's appends.
+#[derive(Default)]
+pub(crate) struct GroupCommit {
+    queue: Mutex<Vec<Member>>,
+    leader: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit").finish_non_exhaustive()
+    }
+}
+
+fn lost() -> StoreError {
+    StoreError::Database(sqlx::Error::Protocol(
+        "the group commit carrying this append stopped before answering; \
+         its outcome is unknown (retry with the same event ids or keys)"
+            .into(),
+    ))
+}
+
+impl GroupCommit {
+    /// Append `appends` (already validated) in the next group.
+    pub(super) async fn append(
+        &self,
+        db: &Database,
+        appends: Vec<StreamAppend>,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        let (reply, mut answer) = oneshot::channel();
+        self.queue
+            .lock()
+            .map_err(|_| lost())?
+            .push(Member { appends, reply });
+        loop {
+            let leader = tokio::select! {
+                answered = &mut answer => return answered.map_err(|_| lost())?,
+                leader = self.leader.lock() => leader,
+            };
+            // A previous leader may have answered us while we waited.
+            match answer.try_recv() {
+                Ok(answered) => return answered,
+                Err(oneshot::error::TryRecvError::Closed) => return Err(lost()),
+                Err(oneshot::error::TryRecvError::Empty) => {}
+            }
+            let group = self.take()?;
+            if group.is_empty() {
+                // Ours is in a group whose leader gave up waiting; that
+                // group's task still answers.
+                drop(leader);
+                return (&mut answer).await.map_err(|_| lost())?;
+            }
+            let db = db.clone();
+            let committing = tokio::spawn(async move { commit(&db, group).await });
+            // Our answer, if we were in this group, is sent before the task
+            // ends; if not, we lead the next group.
+            let _ = committing.await;
+            drop(leader);
+        }
+    }
+
+    /// The queued members, oldest first, up to [`MAX_GROUP_EVENTS`] events
+    /// (always at least one member).
+    fn take(&self) -> Result<Vec<Member>, StoreError> {
+        let mut queue = self.queue.lock().map_err(|_| lost())?;
+        let mut events = 0;
+        let mut count = 0;
+        for member in queue.iter() {
+            let size: usize = member.appends.iter().map(|a| a.events.len()).sum();
+            if count > 0 && events + size > MAX_GROUP_EVENTS {
+                break;
+            }
+            events += size;
+            count += 1;
+        }
+        Ok(queue.drain(..count).collect())
+    }
+}
+
+/// Commit one group and answer every member.
+async fn commit(db: &Database, group: Vec<Member>) {
+    let (appends, replies): (Vec<_>, Vec<_>) =
+        group.into_iter().map(|m| (m.appends, m.reply)).unzip();
+    let results = match run(db, &appends).await {
+        Ok(results) => results,
+        // Alone: the error is the append's own, exactly as without a group.
+        Err(e) if appends.len() == 1 => vec![Err(e.into_store_error())],
+        Err(GroupError::NotStarted(_)) => {
+            // Nothing was written: each member alone, for its own error.
+            let mut results = Vec::with_capacity(appends.len());
+            for member in &appends {
+                results.push(run(db, std::slice::from_ref(member)).await.map_or_else(
+                    |e| vec![Err(e.into_store_error())],
+                    |mut r| r.pop().into_iter().collect(),
+                ));
+            }
+            results.into_iter().flatten().collect()
+        }
+        Err(e) => {
+            let message = e.into_store_error().to_string();
+            (0..appends.len())
+                .map(|_| {
+                    Err(StoreError::Database(sqlx::Error::Protocol(format!(
+                        "the group commit failed; whether this append is stored is unknown \
+                         (retry with the same event ids or keys): {message}"
+                    ))))
+                })
+                .collect()
+        }
+    };
+    for (reply, result) in replies.into_iter().zip(results) {
+        let _ = reply.send(result);
+    }
+}
+
+enum GroupError {
+    /// Failed before anything was written (begin, lock).
+    NotStarted(StoreError),
+    /// Failed after (a savepoint, the commit): the outcome is unknown.
+    Failed(StoreError),
+}
+
+impl GroupError {
+    fn into_store_error(self) -> StoreError {
+        match self {
+            Self::NotStarted(e) | Self::Failed(e) => e,
+        }
+    }
+}
+
+/// One transaction for every member; each member's own result.
+async fn run(
+    db: &Database,
+    members: &[Vec<StreamAppend>],
+) -> Result<Vec<Result<Vec<AppendOutcome>, StoreError>>, GroupError> {
+    let mut tx = db.begin_write().await.map_err(GroupError::NotStarted)?;
+    super::insert::lock_positions(&mut tx)
+        .await
+        .map_err(GroupError::NotStarted)?;
+    let at = super::sql::recorded_at(&mut tx)
+        .await
+        .map_err(GroupError::NotStarted)?;
+    let mut results = Vec::with_capacity(members.len());
+    if let [only] = members {
+        // Alone: no savepoint needed; an error rolls the whole thing back.
+        match super::sql::append_in(&mut tx, db, only, at).await {
+            Ok(outcome) => results.push(Ok(outcome)),
+            Err(e) => return Ok(vec![Err(e)]),
+        }
+    } else {
+        for member in members {
+            savepoint(&mut tx, "SAVEPOINT member").await?;
+            match super::sql::append_in(&mut tx, db, member, at).await {
+                Ok(outcome) => {
+                    savepoint(&mut tx, "RELEASE SAVEPOINT member").await?;
+                    results.push(Ok(outcome));
+                }
+                Err(e) => {
+                    savepoint(&mut tx, "ROLLBACK TO SAVEPOINT member").await?;
+                    savepoint(&mut tx, "RELEASE SAVEPOINT member").await?;
+                    results.push(Err(e));
+                }
+            }
+        }
+    }
+    tx.commit()
+        .await
+        .map_err(|e| GroupError::Failed(e.into()))?;
+    Ok(results)
+}
+
+async fn savepoint(tx: &mut WriteTx, sql: &str) -> Result<(), GroupError> {
+    tx.query(sql)
+        .execute()
+        .await
+        .map(|_| ())
+        .map_err(|e| GroupError::Failed(e.into()))
+}
