@@ -7,6 +7,7 @@
 //! - [`http`]: the HTTP API (axum) — [`http::Application`] binds, serves
 //!   and shuts down gracefully; one module per area of endpoints.
 //! - [`tokens`]: bearer tokens (stored hashed) and roles.
+//! - [`console`]: the HTML support console and developer billing page.
 //! - [`telemetry`]: `tracing` set up once, human-readable or JSON.
 //!
 //! Every command that needs the schema migrates it first, so a fresh
@@ -16,6 +17,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod commands;
+pub mod console;
 pub mod http;
 pub mod pipeline;
 pub mod shutdown;

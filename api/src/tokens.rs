@@ -184,12 +184,32 @@ pub async fn authenticate(db: &Database, token: &str) -> anyhow::Result<Option<P
     if !bool::from(row.token_hash.as_bytes().ct_eq(wanted.as_bytes())) {
         return Ok(None);
     }
+    principal(row).map(Some)
+}
+
+fn principal(row: TokenRow) -> anyhow::Result<Principal> {
     let role = Role::parse(&row.role)
         .ok_or_else(|| anyhow::anyhow!("stored token has role `{}`", row.role))?;
-    Ok(Some(Principal {
+    Ok(Principal {
         token_id: row.api_token_id.0,
         name: row.name,
         role,
         org: row.org_id.map(OrgId::new).transpose()?,
-    }))
+    })
+}
+
+/// The principal of a live (unrevoked) token by its id: what a console
+/// session, which remembers only the token's id, acts as.
+pub async fn live_principal(db: &Database, id: Uuid) -> anyhow::Result<Option<Principal>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM api_token WHERE api_token_id = $1 AND revoked_at IS NULL");
+    match db
+        .query_as::<TokenRow>(&sql)
+        .bind(DbUuid(id))
+        .fetch_optional()
+        .await?
+    {
+        Some(row) => principal(row).map(Some),
+        None => Ok(None),
+    }
 }

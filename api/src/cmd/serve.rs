@@ -26,6 +26,13 @@ pub struct ServeArgs {
     /// closer or sync; writes answer 503 `read_only`.
     #[arg(long, env = "BILLING_READ_ONLY", value_parser = clap::builder::FalseyValueParser::new())]
     pub read_only: bool,
+    /// Mark the console's cookies `Secure` (when it is served over HTTPS,
+    /// e.g. behind a TLS-terminating proxy).
+    #[arg(long, env = "BILLING_CONSOLE_SECURE_COOKIE", value_parser = clap::builder::FalseyValueParser::new())]
+    pub console_secure_cookie: bool,
+    /// How long a console sign-in lasts, in hours.
+    #[arg(long, env = "BILLING_CONSOLE_SESSION_HOURS", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub console_session_hours: u64,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 }
@@ -72,6 +79,8 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
             bind: args.bind,
             max_batch: args.max_batch,
             webhook_hosts: args.pipeline.webhook_hosts(),
+            console_secure_cookie: args.console_secure_cookie,
+            console_session_ttl: std::time::Duration::from_secs(args.console_session_hours * 3600),
             stripe_webhook: sync::payments::signature::Verifier::from_env()
                 .map_err(anyhow::Error::msg)?,
             ..ApiConfig::default()

@@ -23,7 +23,7 @@ pub enum Order {
     Desc,
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventFilter {
@@ -34,20 +34,20 @@ pub struct EventFilter {
         pattern = "^[A-Za-z]+(,[A-Za-z]+)*$",
         example = "UsageRecorded,ChargeAdded"
     )]
-    types: Option<String>,
+    pub(crate) types: Option<String>,
     /// Inclusive lower bound on `occurred_at` (RFC 3339).
-    from: Option<DateTime<Utc>>,
+    pub(crate) from: Option<DateTime<Utc>>,
     /// Exclusive upper bound on `occurred_at` (RFC 3339).
-    to: Option<DateTime<Utc>>,
+    pub(crate) to: Option<DateTime<Utc>>,
     /// `next_cursor` of the previous page.
     #[param(minimum = 0)]
-    cursor: Option<i64>,
+    pub(crate) cursor: Option<i64>,
     /// 1 to 1,000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// Oldest first (default) or newest first.
     #[param(inline)]
-    order: Option<Order>,
+    pub(crate) order: Option<Order>,
 }
 
 /// A page of an organization's history.
@@ -79,6 +79,18 @@ pub async fn org_events(
     ApiPath(path): ApiPath<OrgPath>,
     ApiQuery(filter): ApiQuery<EventFilter>,
 ) -> Result<Json<EventPage>, ApiError> {
+    read_org_events(&state, &auth, &path, &filter)
+        .await
+        .map(Json)
+}
+
+/// A page of an organization's history (the JSON API and the console).
+pub(crate) async fn read_org_events(
+    state: &AppState,
+    auth: &Auth,
+    path: &OrgPath,
+    filter: &EventFilter,
+) -> Result<EventPage, ApiError> {
     auth.support()?;
     let org = path.org()?;
     let direction = match filter.order.unwrap_or_default() {
@@ -119,11 +131,11 @@ pub async fn org_events(
         ..AuditQuery::default()
     };
     let page = state.store.read_audit(&query).await?;
-    Ok(Json(EventPage {
+    Ok(EventPage {
         org_id: org,
         events: page.items,
         next_cursor: page.next_cursor,
-    }))
+    })
 }
 
 /// `{event_id}`.

@@ -135,16 +135,16 @@ pub async fn get_org(
     }
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Paging {
     /// Continue after this organization id (`next_after` of the previous page).
     #[param(min_length = 1, max_length = 150, pattern = "^[A-Za-z0-9._~:@-]+$")]
-    after: Option<String>,
+    pub(crate) after: Option<String>,
     /// Page size, 1 to 1,000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
 }
 
 /// An organization in the directory.
@@ -183,6 +183,15 @@ pub async fn list_orgs(
     auth: Auth,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<OrganizationList>, ApiError> {
+    read_orgs(&state, &auth, paging).await.map(Json)
+}
+
+/// A page of the directory (the JSON API and the console).
+pub(crate) async fn read_orgs(
+    state: &AppState,
+    auth: &Auth,
+    paging: Paging,
+) -> Result<OrganizationList, ApiError> {
     auth.support()?;
     let limit = match paging.limit {
         None => 100,
@@ -207,10 +216,10 @@ pub async fn list_orgs(
     let next_after = (rows.len() == limit as usize)
         .then(|| organizations.last().map(|o| o.org_id.to_string()))
         .flatten();
-    Ok(Json(OrganizationList {
+    Ok(OrganizationList {
         organizations,
         next_after,
-    }))
+    })
 }
 
 /// What setting a price stored.

@@ -12,12 +12,13 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 
+/// JSON (an envelope already), or one of the console's HTML error pages.
 fn is_json(response: &Response) -> bool {
     response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"))
 }
 
 /// The envelope for an error some layer answered without one.

@@ -34,7 +34,7 @@ pub struct ReadOptions {
     /// Wait (up to 5 s) until the projection has folded this event position;
     /// 503 if it has not by then.
     #[param(minimum = 0)]
-    min_position: Option<i64>,
+    pub(crate) min_position: Option<i64>,
 }
 
 /// The moment to look at: now, or a past one.
@@ -45,12 +45,12 @@ pub struct InvoiceOptions {
     /// Wait (up to 5 s) until the projection has folded this event position;
     /// 503 if it has not by then.
     #[param(minimum = 0)]
-    min_position: Option<i64>,
+    pub(crate) min_position: Option<i64>,
     /// RFC 3339 time: the invoice as the ledger knew it then.
-    as_of: Option<DateTime<Utc>>,
+    pub(crate) as_of: Option<DateTime<Utc>>,
     /// Event position: the invoice with events up to it.
     #[param(minimum = 0)]
-    as_of_position: Option<i64>,
+    pub(crate) as_of_position: Option<i64>,
 }
 
 /// The event position a read reflects.
@@ -213,14 +213,26 @@ pub async fn list(
     ApiPath(path): ApiPath<OrgPath>,
     ApiQuery(options): ApiQuery<ReadOptions>,
 ) -> Result<Json<InvoiceList>, ApiError> {
-    let org = readable_org(&state, &auth, &path.org_id).await?;
-    let checkpoint = reflecting(&state, options.min_position).await?;
+    read_list(&state, &auth, &path.org_id, &options)
+        .await
+        .map(Json)
+}
+
+/// An organization's invoices, newest first (the JSON API and the console).
+pub(crate) async fn read_list(
+    state: &AppState,
+    auth: &Auth,
+    raw_org: &str,
+    options: &ReadOptions,
+) -> Result<InvoiceList, ApiError> {
+    let org = readable_org(state, auth, raw_org).await?;
+    let checkpoint = reflecting(state, options.min_position).await?;
     let invoices = state.tables.org_invoices(&org).await?;
-    Ok(Json(InvoiceList {
+    Ok(InvoiceList {
         org_id: org,
         reflects: reflects(&checkpoint),
         invoices: invoices.iter().map(summary).collect(),
-    }))
+    })
 }
 
 /// `GET /v1/organizations/{org_id}/invoices/current`: the open invoice for
@@ -245,23 +257,35 @@ pub async fn current(
     ApiPath(path): ApiPath<OrgPath>,
     ApiQuery(options): ApiQuery<ReadOptions>,
 ) -> Result<Json<InvoiceRead>, ApiError> {
-    let org = readable_org(&state, &auth, &path.org_id).await?;
-    let checkpoint = reflecting(&state, options.min_position).await?;
+    read_current(&state, &auth, &path.org_id, &options)
+        .await
+        .map(Json)
+}
+
+/// The open invoice, live (the JSON API and the console).
+pub(crate) async fn read_current(
+    state: &AppState,
+    auth: &Auth,
+    raw_org: &str,
+    options: &ReadOptions,
+) -> Result<InvoiceRead, ApiError> {
+    let org = readable_org(state, auth, raw_org).await?;
+    let checkpoint = reflecting(state, options.min_position).await?;
     let now = Utc::now();
     let invoices = state.tables.org_invoices(&org).await?;
     let chosen = super::budgets::current_invoice(&invoices, now).ok_or_else(|| {
         ApiError::not_found(format!("organization `{org}` has no open invoice yet"))
     })?;
     let sync =
-        super::sync_status::state_of(&state, &org, chosen.period_start, chosen.version).await?;
-    let forecast = super::budgets::forecast_of(&state, chosen, now).await?;
-    Ok(Json(InvoiceRead {
+        super::sync_status::state_of(state, &org, chosen.period_start, chosen.version).await?;
+    let forecast = super::budgets::forecast_of(state, chosen, now).await?;
+    Ok(InvoiceRead {
         reflects: Some(reflects(&checkpoint)),
         as_of: None,
         invoice: chosen.clone(),
         sync: Some(sync),
         forecast,
-    }))
+    })
 }
 
 /// `GET /v1/organizations/{org_id}/invoices/{period_start}` with lines;
@@ -286,7 +310,17 @@ pub async fn one(
     ApiPath(path): ApiPath<InvoicePath>,
     ApiQuery(options): ApiQuery<InvoiceOptions>,
 ) -> Result<Json<InvoiceRead>, ApiError> {
-    let org = readable_org(&state, &auth, &path.org_id).await?;
+    read_one(&state, &auth, &path, &options).await.map(Json)
+}
+
+/// One invoice, live or as of a past moment (the JSON API and the console).
+pub(crate) async fn read_one(
+    state: &AppState,
+    auth: &Auth,
+    path: &InvoicePath,
+    options: &InvoiceOptions,
+) -> Result<InvoiceRead, ApiError> {
+    let org = readable_org(state, auth, &path.org_id).await?;
     let start = period_start(&path.period_start)?;
     let as_of = match (options.as_of, options.as_of_position) {
         (Some(_), Some(_)) => {
@@ -325,42 +359,42 @@ pub async fn one(
                 position: Some(p),
             },
         };
-        return Ok(Json(InvoiceRead {
+        return Ok(InvoiceRead {
             reflects: None,
             as_of: Some(moment),
             invoice,
             sync: None,
             forecast: None,
-        }));
+        });
     }
-    let checkpoint = reflecting(&state, options.min_position).await?;
+    let checkpoint = reflecting(state, options.min_position).await?;
     let invoice = state.tables.invoice(&org, start).await?.ok_or_else(|| {
         ApiError::not_found(format!(
             "organization `{org}` has no invoice for the period starting {start}"
         ))
     })?;
     let sync =
-        super::sync_status::state_of(&state, &org, invoice.period_start, invoice.version).await?;
-    Ok(Json(InvoiceRead {
+        super::sync_status::state_of(state, &org, invoice.period_start, invoice.version).await?;
+    Ok(InvoiceRead {
         reflects: Some(reflects(&checkpoint)),
         as_of: None,
         invoice,
         sync: Some(sync),
         forecast: None,
-    }))
+    })
 }
 
 /// Cursor paging.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageOptions {
     /// `next_cursor` of the previous page.
     #[param(minimum = 0)]
-    cursor: Option<i64>,
+    pub(crate) cursor: Option<i64>,
     /// 1 to 1,000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
 }
 
 /// The events behind one line.
@@ -403,7 +437,19 @@ pub async fn line_events(
     ApiPath(path): ApiPath<LinePath>,
     ApiQuery(page): ApiQuery<PageOptions>,
 ) -> Result<Json<LineEvents>, ApiError> {
-    let org = readable_org(&state, &auth, &path.org_id).await?;
+    read_line_events(&state, &auth, &path, &page)
+        .await
+        .map(Json)
+}
+
+/// The events behind one line, a page (the JSON API and the console).
+pub(crate) async fn read_line_events(
+    state: &AppState,
+    auth: &Auth,
+    path: &LinePath,
+    page: &PageOptions,
+) -> Result<LineEvents, ApiError> {
+    let org = readable_org(state, auth, &path.org_id).await?;
     let start = period_start(&path.period_start)?;
     let limit = page_limit(page.limit)?;
     if page.cursor.is_some_and(|c| c < 0) {
@@ -423,9 +469,9 @@ pub async fn line_events(
         })?;
     let events =
         events_of_line(state.store.as_ref(), &org, &line.source, page.cursor, limit).await?;
-    Ok(Json(LineEvents {
+    Ok(LineEvents {
         line: line.clone(),
         events: events.items,
         next_cursor: events.next_cursor,
-    }))
+    })
 }

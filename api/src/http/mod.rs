@@ -5,20 +5,20 @@
 //! bearer token; see [`crate::tokens`] for roles. Bad input gets a 4xx JSON error
 //! that names the problem and stores nothing.
 
-mod audit;
-mod budgets;
-mod catalog;
+pub(crate) mod audit;
+pub(crate) mod budgets;
+pub(crate) mod catalog;
 mod corrections;
 mod envelope;
 pub mod error;
-mod extract;
+pub(crate) mod extract;
 pub mod idempotency;
 mod ingest;
-mod invoices;
+pub(crate) mod invoices;
 mod links;
 mod metrics;
-mod ops;
-mod sync_status;
+pub(crate) mod ops;
+pub(crate) mod sync_status;
 mod webhook_endpoints;
 mod webhooks;
 
@@ -51,6 +51,10 @@ pub struct ApiConfig {
     pub read_wait: Duration,
     /// When set, webhook endpoints may only point at these hosts.
     pub webhook_hosts: Option<Vec<String>>,
+    /// How long a console sign-in lasts.
+    pub console_session_ttl: Duration,
+    /// Mark the console's cookies `Secure` (serve it over HTTPS).
+    pub console_secure_cookie: bool,
     /// Verifies `POST /v1/webhooks/stripe` (`STRIPE_WEBHOOK_SECRET`; without
     /// a secret every delivery is refused).
     pub stripe_webhook: sync::payments::signature::Verifier,
@@ -65,6 +69,8 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(30),
             read_wait: Duration::from_secs(5),
             webhook_hosts: None,
+            console_session_ttl: Duration::from_secs(8 * 3600),
+            console_secure_cookie: false,
             stripe_webhook: Default::default(),
         }
     }
@@ -183,6 +189,9 @@ pub fn router(state: AppState) -> Router {
             (state.clone(), writes),
             idempotency::keep_answers,
         ))
+        // The HTML console: outside the OpenAPI document (it is not JSON),
+        // and after the route layer (its forms are not API writes).
+        .merge(crate::console::routes())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -221,7 +230,9 @@ async fn refuse_writes_on_a_replica(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if state.db.is_read_only() && !reads {
+    // The console answers a write on a replica with a page of its own.
+    let console = request.uri().path().starts_with("/console/");
+    if state.db.is_read_only() && !reads && !console {
         return error::ApiError::read_only().into_response();
     }
     next.run(request).await

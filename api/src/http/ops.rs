@@ -129,6 +129,14 @@ pub async fn projections(
     State(state): State<AppState>,
     auth: Auth,
 ) -> Result<Json<ProjectionsStatus>, ApiError> {
+    read_projections(&state, &auth).await.map(Json)
+}
+
+/// Each projection's checkpoint and lag (the JSON API and the console).
+pub(crate) async fn read_projections(
+    state: &AppState,
+    auth: &Auth,
+) -> Result<ProjectionsStatus, ApiError> {
     auth.require(&[Role::Admin])?;
     let generation = state.tables.active_generation(INVOICES).await?;
     let checkpoint = state.tables.checkpoint(INVOICES, generation).await?;
@@ -139,7 +147,7 @@ pub async fn projections(
     });
     let parked = state.tables.parked(INVOICES).await?;
     let unclosed = state.tables.close_failures().await?;
-    Ok(Json(ProjectionsStatus {
+    Ok(ProjectionsStatus {
         projections: vec![ProjectionStatus {
             name: INVOICES.to_owned(),
             generation,
@@ -169,7 +177,7 @@ pub async fn projections(
                 last_failed_at: f.last_failed_at,
             })
             .collect(),
-    }))
+    })
 }
 
 /// Each projection's progress, and what it has set aside.

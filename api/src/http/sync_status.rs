@@ -206,22 +206,22 @@ pub struct SyncList {
     pub invoices: Vec<SyncView>,
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SyncFilter {
     /// Only this organization.
     #[param(min_length = 1, max_length = 150, pattern = "^[A-Za-z0-9._~:@-]+$")]
-    org: Option<String>,
+    pub(crate) org: Option<String>,
     /// Only parked invoices.
     #[serde(default)]
-    parked: bool,
+    pub(crate) parked: bool,
     /// Only invoices Stripe has not caught up with.
     #[serde(default)]
-    pending: bool,
+    pub(crate) pending: bool,
     /// 1 to 1,000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
 }
 
 #[utoipa::path(
@@ -242,6 +242,15 @@ pub async fn list(
     auth: Auth,
     ApiQuery(filter): ApiQuery<SyncFilter>,
 ) -> Result<Json<SyncList>, ApiError> {
+    read_sync(&state, &auth, &filter).await.map(Json)
+}
+
+/// The sync's queue and totals, for operators (the JSON API and the console).
+pub(crate) async fn read_sync(
+    state: &AppState,
+    auth: &Auth,
+    filter: &SyncFilter,
+) -> Result<SyncList, ApiError> {
     auth.require(&[Role::Admin])?;
     let limit = match filter.limit {
         None => 100,
@@ -274,7 +283,7 @@ pub async fn list(
             last_error: health.last_error,
         }
     });
-    Ok(Json(SyncList {
+    Ok(SyncList {
         summary: SyncTotals {
             invoices: totals.invoices,
             final_pending: totals.final_pending,
@@ -286,7 +295,7 @@ pub async fn list(
         },
         stripe,
         invoices: rows.iter().map(view).collect(),
-    }))
+    })
 }
 
 /// A parked invoice back in the queue.
@@ -316,14 +325,23 @@ pub async fn retry(
     auth: Auth,
     ApiPath(path): ApiPath<InvoicePath>,
 ) -> Result<Json<Retried>, ApiError> {
+    retry_one(&state, &auth, &path).await.map(Json)
+}
+
+/// Put a parked invoice back in the queue (the JSON API and the console).
+pub(crate) async fn retry_one(
+    state: &AppState,
+    auth: &Auth,
+    path: &InvoicePath,
+) -> Result<Retried, ApiError> {
     auth.require(&[Role::Admin])?;
     let (org, start) = path.invoice()?;
     if retry_parked(&state.db, &org, start).await? {
-        Ok(Json(Retried {
+        Ok(Retried {
             retried: true,
             org_id: org,
             period_start: start,
-        }))
+        })
     } else {
         Err(ApiError::conflict(format!(
             "the invoice of `{org}` for {start} is not parked"
