@@ -259,13 +259,26 @@ pub async fn spend(
     ApiQuery(options): ApiQuery<SpendOptions>,
 ) -> Result<Json<Spend>, ApiError> {
     let org = readable(&state, &auth, &path).await?;
-    let checkpoint = reflecting(&state, options.min_position).await?;
+    read_spend(&state, &org, options.min_position)
+        .await
+        .map(Json)
+}
+
+/// The spend signal of `org` (already authorised): the JSON API and the
+/// console read it through this one function.
+pub(crate) async fn read_spend(
+    state: &AppState,
+    org: &OrgId,
+    min_position: Option<i64>,
+) -> Result<Spend, ApiError> {
+    let org = org.clone();
+    let checkpoint = reflecting(state, min_position).await?;
     let now = Utc::now();
     let invoices = state.tables.org_invoices(&org).await?;
     let invoice = current_invoice(&invoices, now).ok_or_else(|| {
         ApiError::not_found(format!("organization `{org}` has no open invoice yet"))
     })?;
-    let forecast = forecast_of(&state, invoice, now).await?.map(|f| f.total);
+    let forecast = forecast_of(state, invoice, now).await?.map(|f| f.total);
     let budget = projections::budget::latest(state.store.as_ref(), &org).await?;
     let mut crossed = Vec::new();
     let (mut over, mut projected_over) = (false, false);
@@ -287,7 +300,7 @@ pub async fn spend(
         over = invoice.total >= budget.amount.value();
         projected_over = forecast.is_some_and(|f| f >= budget.amount.value());
     }
-    Ok(Json(Spend {
+    Ok(Spend {
         org_id: org,
         reflects: Reflects {
             position: checkpoint.position,
@@ -302,5 +315,5 @@ pub async fn spend(
         thresholds_crossed: crossed,
         over_budget: over,
         projected_over_budget: projected_over,
-    }))
+    })
 }

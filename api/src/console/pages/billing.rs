@@ -88,6 +88,7 @@ pub async fn billing(
 ) -> Page {
     let auth = auth(&session);
     let list = invoices::read_list(&state, &auth, &org_id, &ReadOptions::default()).await?;
+    let spend = super::spend_or_none(&state, &list.org_id).await?;
     let org = list.org_id.to_string();
     let current = current_or_none(&state, &auth, &org_id).await?;
     let mut charts = Vec::new();
@@ -134,6 +135,7 @@ pub async fn billing(
                 .map(|i| views::InvoiceRow::of(&org, i))
                 .collect(),
             org_id: org,
+            spend,
             owed,
             currency,
             period,

@@ -94,6 +94,7 @@ pub async fn organization(
     auth.support()?;
     let list = invoices::read_list(&state, &auth, &org_id, &ReadOptions::default()).await?;
     let current = current_or_none(&state, &auth, &org_id).await?;
+    let spend = super::spend_or_none(&state, &list.org_id).await?;
     let org = list.org_id.to_string();
     let (current, no_current, sync) = match current {
         Ok(read) => {
@@ -126,6 +127,7 @@ pub async fn organization(
                 .map(|i| views::InvoiceRow::of(&org, i))
                 .collect(),
             org_id: org,
+            spend,
             current,
             no_current,
             sync,

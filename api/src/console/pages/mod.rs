@@ -95,6 +95,19 @@ pub(super) async fn current_or_none(
     }
 }
 
+/// The current period's spend against the budget (read after the caller
+/// was authorised for `org`), or nothing when no invoice is open yet.
+pub(super) async fn spend_or_none(
+    state: &AppState,
+    org: &ledger::OrgId,
+) -> Result<Option<super::views::SpendView>, ConsoleError> {
+    match crate::http::budgets::read_spend(state, org, None).await {
+        Ok(spend) => Ok(Some(super::views::SpendView::of(&spend))),
+        Err(err) if err.status == StatusCode::NOT_FOUND => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// A `datetime-local` value (UTC), with or without seconds, or RFC 3339.
 pub(super) fn parse_local(raw: &str, field: &str) -> Result<Option<DateTime<Utc>>, ConsoleError> {
     let raw = raw.trim();

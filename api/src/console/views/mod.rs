@@ -108,6 +108,7 @@ pub struct OrgPage {
     pub current: Option<CurrentView>,
     pub no_current: String,
     pub sync: Option<SyncView>,
+    pub spend: Option<SpendView>,
     pub invoices: Vec<InvoiceRow>,
 }
 
@@ -219,5 +220,6 @@ pub struct BillingPage {
     pub position: i64,
     pub no_current: String,
     pub charts: Vec<ChartView>,
+    pub spend: Option<SpendView>,
     pub invoices: Vec<InvoiceRow>,
 }

@@ -68,6 +68,8 @@ pub struct InvoiceRow {
     pub href: String,
     pub period: String,
     pub status: String,
+    /// Payment status from Stripe, with when it was paid.
+    pub payment: String,
     pub total: String,
     pub lines: usize,
     pub version: i64,
@@ -79,6 +81,10 @@ impl InvoiceRow {
             href: invoice_href(org, invoice.period_start),
             period: period(invoice.period_start, invoice.period_end),
             status: status(invoice.status),
+            payment: match invoice.paid_at {
+                Some(at) => format!("{} {}", invoice.payment_status.as_str(), time(at)),
+                None => invoice.payment_status.as_str().replace('_', " "),
+            },
             total: format!("{} {}", invoice.total, invoice.currency.code()),
             lines: invoice.lines,
             version: invoice.version,
@@ -222,5 +228,46 @@ mod tests {
         );
         assert_eq!(segment("a b/c"), "a%20b%2Fc");
         assert_eq!(segment("acme-1.x~"), "acme-1.x~");
+    }
+}
+
+/// The current period's spend against the budget (the spend signal).
+pub struct SpendView {
+    pub currency: String,
+    pub spend: String,
+    pub forecast: Option<String>,
+    /// `500.00 USD (version 2)`, if a budget is set.
+    pub budget: Option<String>,
+    /// Thresholds reached, in words (`80% (400.00 USD): actual`).
+    pub crossed: Vec<String>,
+    pub over_budget: bool,
+    pub projected_over_budget: bool,
+}
+
+impl SpendView {
+    pub fn of(spend: &crate::http::budgets::Spend) -> Self {
+        let code = spend.currency.code();
+        Self {
+            currency: code.to_owned(),
+            spend: spend.spend.to_string(),
+            forecast: spend.forecast.map(|f| f.to_string()),
+            budget: spend
+                .budget
+                .as_ref()
+                .map(|b| format!("{} {code} per period (version {})", b.amount, b.version)),
+            crossed: spend
+                .thresholds_crossed
+                .iter()
+                .map(|c| {
+                    let kind = match c.kind {
+                        ledger::event::AlertKind::Actual => "reached",
+                        ledger::event::AlertKind::Projected => "projected to be reached",
+                    };
+                    format!("{} ({} {code}): {kind}", c.threshold.label(), c.amount)
+                })
+                .collect(),
+            over_budget: spend.over_budget,
+            projected_over_budget: spend.projected_over_budget,
+        }
     }
 }

@@ -23,6 +23,16 @@ pub async fn an_org_token_sees_its_billing_page_and_a_403_page_for_another_organ
     )
     .await;
     folded(app, "acme", position).await;
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/organizations/acme/budget",
+            Some(&app.admin),
+            Some(json!({"amount": "3.00", "currency": "USD",
+                "thresholds": [{"percent": "50"}, {"percent": "100"}]})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
     let token = app.org_token("acme").await;
 
     let mut browser = Browser::start(&app.base, name).await;
@@ -38,7 +48,22 @@ pub async fn an_org_token_sees_its_billing_page_and_a_403_page_for_another_organ
         .await
         .unwrap();
     assert!(svg.as_u64().unwrap() > 1, "a server-drawn SVG chart: {svg}");
-    assert_eq!(browser.text("#forecast").await, "Not available yet.");
+    // 4.00 spent against a 3.00 budget: both thresholds reached, over budget.
+    let budget = browser.text("#budget").await;
+    assert!(
+        budget.contains("3.00 USD per period") && budget.contains("over budget"),
+        "{budget}"
+    );
+    let alerts = browser.text("#alerts").await;
+    assert!(
+        alerts.contains("50% (1.50 USD): reached") && alerts.contains("100% (3.00 USD): reached"),
+        "{alerts}"
+    );
+    assert!(browser.text("#forecast").await.ends_with("USD"));
+    assert!(
+        browser.body().await.contains("unpaid"),
+        "payment status of each invoice"
+    );
     browser.assert_accessible_basics().await;
     browser.screenshot("billing").await;
     browser.assert_fits_a_phone().await;

@@ -67,9 +67,10 @@ pub async fn a_support_agent_signs_in_searches_and_follows_an_invoice_line_to_it
         "{page}"
     );
     assert!(
-        page.contains("not available yet"),
-        "placeholders for budget and payments"
+        page.contains("Budget, forecast and alerts") && page.contains("none set"),
+        "the spend signal, with no budget set: {page}"
     );
+    assert!(page.contains("Payment"), "a payment column: {page}");
     browser.assert_accessible_basics().await;
     browser.screenshot("organization").await;
     browser.assert_fits_a_phone().await;
