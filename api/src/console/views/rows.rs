@@ -216,21 +216,6 @@ impl EventRow {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_segments_are_percent_encoded() {
-        assert_eq!(
-            segment("usage:cpu_seconds:cpu"),
-            "usage%3Acpu_seconds%3Acpu"
-        );
-        assert_eq!(segment("a b/c"), "a%20b%2Fc");
-        assert_eq!(segment("acme-1.x~"), "acme-1.x~");
-    }
-}
-
 /// The current period's spend against the budget (the spend signal).
 pub struct SpendView {
     pub currency: String,
@@ -269,5 +254,20 @@ impl SpendView {
             over_budget: spend.over_budget,
             projected_over_budget: spend.projected_over_budget,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(
+            segment("usage:cpu_seconds:cpu"),
+            "usage%3Acpu_seconds%3Acpu"
+        );
+        assert_eq!(segment("a b/c"), "a%20b%2Fc");
+        assert_eq!(segment("acme-1.x~"), "acme-1.x~");
     }
 }
