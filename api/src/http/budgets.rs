@@ -123,20 +123,9 @@ pub async fn put_budget(
     }))
 }
 
+/// The organization of `path`, if this token may read it and it exists.
 async fn readable(state: &AppState, auth: &Auth, path: &OrgPath) -> Result<OrgId, ApiError> {
-    let org = path.org()?;
-    auth.read_org(&org)?;
-    if state
-        .directory
-        .org(state.store.as_ref(), &org)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found(format!(
-            "organization `{org}` is not registered"
-        )));
-    }
-    Ok(org)
+    super::invoices::readable_org(state, auth, &path.org_id).await
 }
 
 /// `GET /v1/organizations/{org_id}/budget`: the budget in force.

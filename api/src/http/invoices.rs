@@ -176,7 +176,11 @@ pub struct AsOfMoment {
     pub position: Option<i64>,
 }
 
-async fn readable_org(state: &AppState, auth: &Auth, raw: &str) -> Result<OrgId, ApiError> {
+pub(crate) async fn readable_org(
+    state: &AppState,
+    auth: &Auth,
+    raw: &str,
+) -> Result<OrgId, ApiError> {
     let org = org_id(raw, "org_id")?;
     auth.read_org(&org)?;
     if state
