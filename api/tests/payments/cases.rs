@@ -276,3 +276,100 @@ pub async fn a_rotated_secret_is_accepted_alongside_the_new_one(app: &TestApp) {
     assert_eq!(status, StatusCode::OK, "{ack}");
     assert_eq!(ack["outcome"], "recorded");
 }
+
+/// A Stripe invoice event naming no ledger metadata: only the sync's stored
+/// Stripe id can match it.
+fn bare_event(id: &str, kind: &str, stripe_invoice: &str) -> Value {
+    json!({"id": id, "object": "event", "type": kind, "created": Utc::now().timestamp(),
+           "livemode": false, "pending_webhooks": 1,
+           "data": {"object": {"id": stripe_invoice, "object": "invoice", "status": "paid",
+                               "metadata": {}}}})
+}
+
+/// What the sync stores once it has published the invoice to Stripe.
+async fn sync_stores_stripe_id(app: &TestApp, start: chrono::DateTime<Utc>, stripe_invoice: &str) {
+    let mut tx = app.db.db.begin_write().await.unwrap();
+    tx.query(
+        "INSERT INTO stripe_invoice_sync \
+           (org_id, period_start, target_version, ledger_status, stripe_invoice_id, updated_at) \
+         VALUES ($1, $2, 1, 'finalized', $3, 0)",
+    )
+    .bind("acme")
+    .bind(ledger::db::format_timestamp(start))
+    .bind(stripe_invoice)
+    .execute()
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn facts_named(app: &TestApp, event_type: &str) -> usize {
+    app.db
+        .store()
+        .read_all(0, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.event_type == event_type)
+        .count()
+}
+
+pub async fn an_unmatched_event_redelivered_after_its_invoice_became_known_is_applied_once(
+    app: &TestApp,
+) {
+    let start = finalized_invoice(app, "acme").await;
+    let early = bare_event("evt_early_paid", "invoice.paid", "in_early");
+    assert_eq!(signed(app, &early).await["outcome"], "unmatched");
+    assert_eq!(signed(app, &early).await["outcome"], "duplicate");
+    assert_eq!(
+        invoice_now(app, "acme", start).await["payment_status"],
+        "unpaid"
+    );
+    sync_stores_stripe_id(app, start, "in_early").await;
+    assert_eq!(signed(app, &early).await["outcome"], "recorded");
+    let invoice = invoice_now(app, "acme", start).await;
+    assert_eq!(invoice["payment_status"], "paid", "{invoice}");
+    let head = app.db.store().head_position().await.unwrap();
+    assert_eq!(signed(app, &early).await["outcome"], "duplicate");
+    assert_eq!(app.db.store().head_position().await.unwrap(), head);
+    assert_eq!(facts_named(app, "InvoicePaid").await, 1);
+    assert_eq!(facts_named(app, "StripeEventUnmatched").await, 1);
+}
+
+pub async fn the_catch_up_applies_an_unmatched_event_once_its_invoice_is_known(app: &TestApp) {
+    let start = finalized_invoice(app, "acme").await;
+    let early = bare_event("evt_early_paid", "invoice.paid", "in_early");
+    assert_eq!(signed(app, &early).await["outcome"], "unmatched");
+    let applier = sync::payments::PaymentApplier::new(&app.db.db);
+    let month_ago = Utc::now() - chrono::Duration::days(30);
+    assert_eq!(applier.reexamine_unmatched(month_ago).await.unwrap(), 0);
+    sync_stores_stripe_id(app, start, "in_early").await;
+    assert_eq!(applier.reexamine_unmatched(month_ago).await.unwrap(), 1);
+    assert_eq!(
+        invoice_now(app, "acme", start).await["payment_status"],
+        "paid"
+    );
+    let head = app.db.store().head_position().await.unwrap();
+    assert_eq!(applier.reexamine_unmatched(month_ago).await.unwrap(), 0);
+    assert_eq!(signed(app, &early).await["outcome"], "duplicate");
+    assert_eq!(app.db.store().head_position().await.unwrap(), head);
+    assert_eq!(facts_named(app, "InvoicePaid").await, 1);
+}
+
+pub async fn two_concurrent_deliveries_of_one_event_store_one_fact(app: &TestApp) {
+    let start = finalized_invoice(app, "acme").await;
+    let now = Utc::now().timestamp();
+    let paid = invoice_event("evt_racing", "invoice.paid", now, "acme", start, json!({}));
+    let (a, b) = tokio::join!(signed(app, &paid), signed(app, &paid));
+    let mut outcomes = vec![a["outcome"].clone(), b["outcome"].clone()];
+    outcomes.sort_by_key(|v| v.to_string());
+    assert_eq!(outcomes, vec![json!("duplicate"), json!("recorded")]);
+    assert_eq!(facts_named(app, "InvoicePaid").await, 1);
+    // The same race while the invoice is unknown keeps one unmatched record.
+    let early = bare_event("evt_racing_early", "invoice.paid", "in_racing");
+    let (a, b) = tokio::join!(signed(app, &early), signed(app, &early));
+    let mut outcomes = vec![a["outcome"].clone(), b["outcome"].clone()];
+    outcomes.sort_by_key(|v| v.to_string());
+    assert_eq!(outcomes, vec![json!("duplicate"), json!("unmatched")]);
+    assert_eq!(facts_named(app, "StripeEventUnmatched").await, 1);
+}

@@ -41,4 +41,7 @@ both_backends!(
     uncollectible_and_voided_invoices_leave_the_balance_due,
     an_event_for_an_unknown_invoice_is_acknowledged_and_kept_for_operators,
     a_rotated_secret_is_accepted_alongside_the_new_one,
+    an_unmatched_event_redelivered_after_its_invoice_became_known_is_applied_once,
+    the_catch_up_applies_an_unmatched_event_once_its_invoice_is_known,
+    two_concurrent_deliveries_of_one_event_store_one_fact,
 );

@@ -337,6 +337,12 @@ pub struct StripeEventUnmatched {
     pub stripe_object_id: Option<String>,
     /// Why it matched nothing.
     pub reason: String,
+    /// The event as Stripe sent it (`id`, `type`, `created`, `data`), so the
+    /// catch-up can apply it once its invoice becomes known (issue 12,
+    /// round 3). Absent on events recorded before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub stripe_event: Option<serde_json::Value>,
 }
 
 /// Audit fact: the sync published version `version` of the invoice.

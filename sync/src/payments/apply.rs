@@ -59,6 +59,16 @@ pub fn event_key(stripe_event_id: &str) -> String {
     format!("stripe-event:{stripe_event_id}")
 }
 
+/// The idempotency key of a Stripe event kept as unmatched: a key of its
+/// own, so that the event can still be applied under [`event_key`] once its
+/// invoice is known.
+pub fn unmatched_key(stripe_event_id: &str) -> String {
+    format!("stripe-unmatched:{stripe_event_id}")
+}
+
+/// Unmatched events read per page when re-examined.
+const REEXAMINE_PAGE: u32 = 200;
+
 #[derive(sqlx::FromRow)]
 struct SyncKey {
     org_id: String,
@@ -75,41 +85,122 @@ impl PaymentApplier {
     }
 
     /// Apply `event`; `source` names the path (`webhook`, `catch-up`).
+    ///
+    /// A matched event is stored under `stripe-event:<id>` (once, ever); an
+    /// unmatched one under `stripe-unmatched:<id>` on `stripe-unmatched`,
+    /// which leaves the first key free: a redelivery after the invoice became
+    /// known, or the catch-up's [`PaymentApplier::reexamine_unmatched`],
+    /// applies it then — still once.
     pub async fn apply(&self, event: &StripeEvent, source: &str) -> Result<Applied, SyncError> {
-        let fact = match self.fact(event).await? {
-            Fact::Ignored => return Ok(Applied::Ignored),
-            Fact::Invoice(key, fact) => (key.stream(), fact, Applied::Recorded),
-            Fact::Unmatched(object, reason) => (
-                StreamId::new(UNMATCHED_STREAM).map_err(|e| SyncError::Corrupt(e.to_string()))?,
-                LedgerEvent::StripeEventUnmatched(StripeEventUnmatched {
+        match self.fact(event).await? {
+            Fact::Ignored => Ok(Applied::Ignored),
+            Fact::Invoice(key, fact) => {
+                let stored = self
+                    .append(&key.stream(), &fact, event, event_key(&event.id), source)
+                    .await?;
+                Ok(if stored {
+                    Applied::Recorded
+                } else {
+                    Applied::Duplicate
+                })
+            }
+            Fact::Unmatched(object, reason) => {
+                let stream = StreamId::new(UNMATCHED_STREAM)
+                    .map_err(|e| SyncError::Corrupt(e.to_string()))?;
+                let fact = LedgerEvent::StripeEventUnmatched(StripeEventUnmatched {
                     stripe_event_id: event.id.clone(),
                     stripe_event_type: event.kind.clone(),
                     stripe_object_id: object,
                     reason,
-                }),
-                Applied::Unmatched,
-            ),
-        };
-        let (stream, fact, applied) = fact;
+                    stripe_event: serde_json::to_value(event).ok(),
+                });
+                let stored = self
+                    .append(&stream, &fact, event, unmatched_key(&event.id), source)
+                    .await?;
+                Ok(if stored {
+                    Applied::Unmatched
+                } else {
+                    Applied::Duplicate
+                })
+            }
+        }
+    }
+
+    /// Append one fact of `event` under `key`; `false` if the key was taken.
+    async fn append(
+        &self,
+        stream: &StreamId,
+        fact: &LedgerEvent,
+        event: &StripeEvent,
+        key: String,
+        source: &str,
+    ) -> Result<bool, SyncError> {
         let metadata = EventMetadata {
             actor: Some("stripe".into()),
             source: Some(format!("stripe:{source}")),
             correlation_id: Some(event.id.clone()),
             causation_id: None,
         };
-        let new = NewEvent::from_domain(&fact, event.created_at())?
-            .with_idempotency_key(event_key(&event.id))
+        let new = NewEvent::from_domain(fact, event.created_at())?
+            .with_idempotency_key(key)
             .with_metadata(metadata);
         let outcome = self
             .store
-            .append(&stream, ExpectedVersion::Any, vec![new])
+            .append(stream, ExpectedVersion::Any, vec![new])
             .await?;
-        let duplicate = outcome.results.first().is_some_and(|r| r.is_duplicate());
-        Ok(if duplicate {
-            Applied::Duplicate
-        } else {
-            applied
-        })
+        Ok(!outcome.results.first().is_some_and(|r| r.is_duplicate()))
+    }
+
+    /// Apply every event kept on `stripe-unmatched` (with its body, created
+    /// after `since`) whose invoice the ledger knows now. An event still
+    /// unmatched stores nothing; one already applied is a duplicate. Returns
+    /// how many became facts.
+    pub async fn reexamine_unmatched(&self, since: DateTime<Utc>) -> Result<usize, SyncError> {
+        let stream =
+            StreamId::new(UNMATCHED_STREAM).map_err(|e| SyncError::Corrupt(e.to_string()))?;
+        let mut applied = 0;
+        let mut from = 0;
+        loop {
+            let page = self
+                .store
+                .read_stream(&stream, from, REEXAMINE_PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            from = last.stream_version + 1;
+            for recorded in &page {
+                let Ok(LedgerEvent::StripeEventUnmatched(kept)) = recorded.decode() else {
+                    continue;
+                };
+                let Some(event) = kept
+                    .stripe_event
+                    .and_then(|v| serde_json::from_value::<StripeEvent>(v).ok())
+                else {
+                    continue;
+                };
+                if event.created_at() < since {
+                    continue;
+                }
+                if let Fact::Invoice(key, fact) = self.fact(&event).await? {
+                    if self
+                        .append(
+                            &key.stream(),
+                            &fact,
+                            &event,
+                            event_key(&event.id),
+                            "re-examined",
+                        )
+                        .await?
+                    {
+                        tracing::info!(stripe_event = %event.id, "an unmatched Stripe event matched");
+                        applied += 1;
+                    }
+                }
+            }
+            if page.len() < REEXAMINE_PAGE as usize {
+                break;
+            }
+        }
+        Ok(applied)
     }
 
     async fn fact(&self, event: &StripeEvent) -> Result<Fact, SyncError> {

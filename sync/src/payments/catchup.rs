@@ -25,6 +25,10 @@ use crate::stripe::{ListEvents, ListParams, StripeApi, StripeError};
 /// The cursor's name.
 pub const CURSOR: &str = "invoices";
 
+/// How long Stripe keeps events: unmatched ones older than this are left
+/// to the operator.
+const RETENTION_DAYS: i64 = 30;
+
 /// Events per page (Stripe's maximum).
 const PAGE: u32 = 100;
 
@@ -127,6 +131,18 @@ impl CatchUp {
         Ok(())
     }
 
+    /// Once caught up: apply the unmatched events (of Stripe's retention
+    /// window) whose invoice the ledger has learnt since — the sync stores a
+    /// Stripe invoice id after the webhook came, say.
+    async fn reexamine(&self) -> Result<(), SyncError> {
+        let since = Utc::now() - chrono::Duration::days(RETENTION_DAYS);
+        let matched = self.applier.reexamine_unmatched(since).await?;
+        if matched > 0 {
+            tracing::info!(matched, "unmatched Stripe events applied");
+        }
+        Ok(())
+    }
+
     /// One step: one page after the cursor (or the whole first pass).
     /// `Idle` once nothing newer is listed.
     pub async fn try_process_next(&self) -> Result<Outcome, SyncError> {
@@ -151,6 +167,7 @@ impl CatchUp {
         if list.data.is_empty() {
             row.caught_up_at = Utc::now().timestamp_millis();
             save(&self.db, &row).await?;
+            self.reexamine().await?;
             return Ok(Outcome::Idle);
         }
         self.apply_oldest_first(&list.data, &mut row).await?;
@@ -185,6 +202,7 @@ impl CatchUp {
         }
         row.caught_up_at = Utc::now().timestamp_millis();
         save(&self.db, &row).await?;
+        self.reexamine().await?;
         Ok(if all.is_empty() {
             Outcome::Idle
         } else {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Invoice event types the catch-up asks `GET /v1/events` for.
 pub const INVOICE_EVENT_TYPES: &[&str] = &[
@@ -17,7 +17,7 @@ pub const INVOICE_EVENT_TYPES: &[&str] = &[
 ];
 
 /// A Stripe event (`object: "event"`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StripeEvent {
     pub id: String,
     #[serde(rename = "type")]
@@ -27,7 +27,7 @@ pub struct StripeEvent {
     pub data: EventData,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventData {
     pub object: serde_json::Value,
 }
