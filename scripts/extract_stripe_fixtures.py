@@ -21,7 +21,9 @@ SOURCE = ROOT / ".." / "shared" / "stripe" / "fixtures3.json"
 TARGET = ROOT / "stripe-fake" / "openapi" / "stripe-fixtures.json"
 
 RESOURCES = ["customer", "invoice", "invoiceitem", "line_item",
-             "deleted_customer", "deleted_invoice", "deleted_invoiceitem"]
+             "deleted_customer", "deleted_invoice", "deleted_invoiceitem",
+             # Payments (issue 12, round 3): the attempt and its link to the invoice.
+             "payment_intent", "invoice_payment"]
 
 
 def main():

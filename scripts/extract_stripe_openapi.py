@@ -42,11 +42,13 @@ OPERATIONS = [
     ("get", "/v1/events"),
     ("post", "/v1/invoices/{invoice}/pay"),
     ("post", "/v1/invoices/{invoice}/mark_uncollectible"),
+    # Round 3: the decline reason is on the invoice's PaymentIntent.
+    ("get", "/v1/payment_intents/{intent}"),
 ]
 
 # Objects the operations return; kept one level deep (nested $refs stay as refs).
 OBJECTS = ["customer", "invoice", "invoiceitem", "line_item", "error", "api_errors",
-           "event", "webhook_endpoint"]
+           "event", "webhook_endpoint", "payment_intent"]
 
 DROP_KEYS = {"description", "x-expansionResources", "x-resourceId", "x-stripeMostCommon",
              "x-stripeOperations", "x-stripeResource", "x-stripeBypassValidation"}

@@ -271,3 +271,86 @@ pub(crate) fn render_endpoint(ep: &Endpoint, with_secret: bool) -> Value {
     }
     value
 }
+
+/// A PaymentIntent: how Stripe collects an invoice. One per invoice, reused by every
+/// attempt (a retry confirms it again); the link to the invoice is an
+/// [`InvoicePayment`] — since API version 2025-03-31 the PaymentIntent has no
+/// `invoice` field and the invoice no `payment_intent`.
+#[derive(Debug, Clone)]
+pub(crate) struct PaymentIntent {
+    pub id: String,
+    pub created: i64,
+    pub customer: String,
+    pub amount: i64,
+    pub currency: String,
+    /// `requires_payment_method` (after a decline), `succeeded`.
+    pub status: &'static str,
+    /// The last attempt's decline code, if it was declined.
+    pub decline_code: Option<String>,
+}
+
+/// An invoice's payment: the invoice, the PaymentIntent collecting it and how much.
+#[derive(Debug, Clone)]
+pub(crate) struct InvoicePayment {
+    pub id: String,
+    pub created: i64,
+    pub invoice: String,
+    pub payment_intent: String,
+    pub amount_requested: i64,
+    pub currency: String,
+    /// `open`, `paid`.
+    pub status: &'static str,
+    pub paid_at: Option<i64>,
+}
+
+/// A card decline as Stripe keeps it on the PaymentIntent (`last_payment_error`, an
+/// `api_errors` object).
+pub(crate) fn card_decline(decline_code: &str) -> Value {
+    json!({
+        "type": "card_error", "code": "card_declined", "decline_code": decline_code,
+        "message": "Your card was declined.",
+        "doc_url": "https://stripe.com/docs/error-codes/card-declined",
+    })
+}
+
+/// A PaymentIntent with the fields of Stripe's example object of the current version.
+pub(crate) fn render_payment_intent(pi: &PaymentIntent) -> Value {
+    let received = if pi.status == "succeeded" {
+        pi.amount
+    } else {
+        0
+    };
+    json!({
+        "id": pi.id, "object": "payment_intent", "amount": pi.amount,
+        "amount_capturable": 0, "amount_details": { "tip": {} },
+        "amount_received": received, "application": null, "application_fee_amount": null,
+        "automatic_payment_methods": null, "canceled_at": null, "cancellation_reason": null,
+        "capture_method": "automatic",
+        "client_secret": format!("{}_secret_fake", pi.id),
+        "confirmation_method": "automatic", "created": pi.created, "currency": pi.currency,
+        "customer": pi.customer, "customer_account": null,
+        "description": "Payment for Invoice", "excluded_payment_method_types": null,
+        "last_payment_error": pi.decline_code.as_deref().map(card_decline),
+        "latest_charge": null, "livemode": false, "managed_payments": null,
+        "metadata": {}, "next_action": null, "on_behalf_of": null, "payment_method": null,
+        "payment_method_configuration_details": null, "payment_method_options": {},
+        "payment_method_types": ["card"], "processing": null, "receipt_email": null,
+        "review": null, "setup_future_usage": null, "shipping": null, "source": null,
+        "statement_descriptor": null, "statement_descriptor_suffix": null,
+        "status": pi.status, "transfer_data": null, "transfer_group": null,
+    })
+}
+
+/// An invoice payment (`invoice.payments`, includable) as the current version renders it.
+pub(crate) fn render_invoice_payment(p: &InvoicePayment) -> Value {
+    json!({
+        "id": p.id, "object": "invoice_payment",
+        "amount_paid": if p.status == "paid" { Some(p.amount_requested) } else { None },
+        "amount_requested": p.amount_requested, "created": p.created,
+        "currency": p.currency, "invoice": p.invoice, "is_default": true,
+        "livemode": false,
+        "payment": { "type": "payment_intent", "payment_intent": p.payment_intent },
+        "status": p.status,
+        "status_transitions": { "canceled_at": null, "paid_at": p.paid_at },
+    })
+}

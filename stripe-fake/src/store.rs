@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::error::StripeErr;
-use crate::model::{Customer, Endpoint, Event, Invoice, Item};
+use crate::model::{Customer, Endpoint, Event, Invoice, InvoicePayment, Item, PaymentIntent};
 use crate::params::Params;
 
 /// Everything the fake knows, in creation order (oldest first).
@@ -19,6 +19,8 @@ pub(crate) struct Store {
     /// Events, oldest first.
     pub events: Vec<Event>,
     pub endpoints: Vec<Endpoint>,
+    pub payment_intents: Vec<PaymentIntent>,
+    pub invoice_payments: Vec<InvoicePayment>,
     /// Fake-only: the next payment attempt of these invoices fails with this decline code.
     pub fail_next: BTreeMap<String, String>,
     /// Creation order across all objects; list cursors compare by it.
@@ -66,6 +68,21 @@ impl Store {
             .iter()
             .position(|i| i.id == id)
             .ok_or_else(|| StripeErr::no_such("invoice", id, "id"))
+    }
+
+    pub fn payment_intent(&self, id: &str) -> Result<&PaymentIntent, StripeErr> {
+        self.payment_intents
+            .iter()
+            .find(|p| p.id == id)
+            .ok_or_else(|| StripeErr::no_such("payment_intent", id, "intent"))
+    }
+
+    /// An invoice's payments, oldest first.
+    pub fn payments_of(&self, invoice: &str) -> Vec<&InvoicePayment> {
+        self.invoice_payments
+            .iter()
+            .filter(|p| p.invoice == invoice)
+            .collect()
     }
 
     pub fn item_index(&self, id: &str) -> Result<usize, StripeErr> {

@@ -202,10 +202,10 @@ async fn a_declined_payment_is_a_card_error_and_a_payment_failed_event() {
     let failed = &events["data"][0]["data"]["object"];
     assert_eq!(failed["attempt_count"], 1);
     assert!(failed["next_payment_attempt"].is_i64());
-    assert_eq!(
-        failed["last_payment_error"]["decline_code"],
-        "insufficient_funds"
-    );
+    // Stripe's invoice has no `last_payment_error`: the decline is on the attempt's
+    // PaymentIntent.
+    assert!(failed.get("last_payment_error").is_none(), "{failed}");
+    assert!(conformance::check_object(failed).is_empty());
     // The next attempt succeeds; paying out of band is refused once paid.
     let (status, _) = call(&fake, "POST", &format!("/v1/invoices/{id}/pay"), &[]).await;
     assert_eq!(status, StatusCode::OK);
@@ -320,4 +320,126 @@ async fn injected_faults_drop_duplicate_reorder_and_delay_deliveries() {
     // The dropped event is still listed.
     let (_, events) = call(&fake, "GET", "/v1/events", &[("limit", "100")]).await;
     assert_eq!(events["data"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn a_declined_attempt_keeps_its_error_on_the_payment_intent_the_invoice_payments_name() {
+    let fake = fake().await;
+    let (url, seen) = receiver(0).await;
+    let (status, _) = call(
+        &fake,
+        "POST",
+        "/v1/webhook_endpoints",
+        &[
+            ("url", &url),
+            ("enabled_events[]", "invoice.payment_failed"),
+            ("enabled_events[]", "payment_intent.payment_failed"),
+            ("enabled_events[]", "payment_intent.succeeded"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let id = open_invoice(&fake).await;
+    fake.fail_next_payment(&id, "insufficient_funds");
+    let (status, _) = call(&fake, "POST", &format!("/v1/invoices/{id}/pay"), &[]).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+
+    // Unexpanded, the invoice names no payment (an includable field).
+    let (_, plain) = call(&fake, "GET", &format!("/v1/invoices/{id}"), &[]).await;
+    assert!(plain.get("payments").is_none(), "{plain}");
+    let (status, invoice) = call(
+        &fake,
+        "GET",
+        &format!("/v1/invoices/{id}"),
+        &[("expand[]", "payments")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{invoice}");
+    let payment = &invoice["payments"]["data"][0];
+    assert_eq!(payment["object"], "invoice_payment");
+    assert_eq!(payment["invoice"], id.as_str());
+    assert_eq!(payment["status"], "open");
+    assert_eq!(payment["payment"]["type"], "payment_intent");
+    let pi = payment["payment"]["payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(pi.starts_with("pi_"), "{pi}");
+
+    let (status, intent) = call(&fake, "GET", &format!("/v1/payment_intents/{pi}"), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{intent}");
+    assert_eq!(intent["object"], "payment_intent");
+    assert_eq!(intent["status"], "requires_payment_method");
+    assert_eq!(intent["amount"], 500);
+    assert_eq!(intent["currency"], "usd");
+    assert!(
+        intent.get("invoice").is_none(),
+        "no invoice field since 2025-03-31"
+    );
+    let error = &intent["last_payment_error"];
+    assert_eq!(
+        (error["type"].as_str(), error["code"].as_str()),
+        (Some("card_error"), Some("card_declined"))
+    );
+    assert_eq!(error["decline_code"], "insufficient_funds");
+    assert!(error["message"].is_string());
+    for object in [&plain, &invoice, &intent] {
+        let violations = conformance::check_object(object);
+        assert!(violations.is_empty(), "{object}\n{violations:?}");
+    }
+    let (status, missing) = call(&fake, "GET", "/v1/payment_intents/pi_missing", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(missing["error"]["code"], "resource_missing");
+
+    // The event list and the webhooks carry the PaymentIntent's event too.
+    let (_, events) = call(
+        &fake,
+        "GET",
+        "/v1/events",
+        &[("type", "payment_intent.payment_failed")],
+    )
+    .await;
+    let failed = &events["data"][0]["data"]["object"];
+    assert_eq!(failed["id"], pi.as_str());
+    assert_eq!(
+        failed["last_payment_error"]["decline_code"],
+        "insufficient_funds"
+    );
+    until("two deliveries", || seen.lock().unwrap().len() >= 2).await;
+    let got = types(&seen);
+    assert!(
+        got.contains(&"payment_intent.payment_failed".to_owned()),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&"invoice.payment_failed".to_owned()),
+        "{got:?}"
+    );
+
+    // The retry confirms the same PaymentIntent, which succeeds and drops the error.
+    let (status, _) = call(&fake, "POST", &format!("/v1/invoices/{id}/pay"), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, intent) = call(&fake, "GET", &format!("/v1/payment_intents/{pi}"), &[]).await;
+    assert_eq!(intent["status"], "succeeded");
+    assert_eq!(intent["amount_received"], 500);
+    assert!(intent["last_payment_error"].is_null());
+    let (_, invoice) = call(
+        &fake,
+        "GET",
+        &format!("/v1/invoices/{id}"),
+        &[("expand[]", "payments")],
+    )
+    .await;
+    assert_eq!(
+        invoice["payments"]["data"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(invoice["payments"]["data"][0]["status"], "paid");
+    assert_eq!(invoice["payments"]["data"][0]["amount_paid"], 500);
+    assert!(conformance::check_object(&invoice).is_empty());
+    until("the success delivered", || {
+        types(&seen).contains(&"payment_intent.succeeded".to_owned())
+    })
+    .await;
+    assert!(conformance::check_all(&fake.requests()).is_ok());
 }

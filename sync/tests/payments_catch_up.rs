@@ -215,7 +215,101 @@ async fn a_catch_up_killed_mid_pass_resumes_without_loss_or_repeat(backend: Back
     );
 }
 
+async fn last_failure(
+    env: &Env,
+    org: &ledger::OrgId,
+    start: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    let runner = projections::projector_for(&env.db.db);
+    runner.catch_up().await.unwrap();
+    runner
+        .tables()
+        .invoice(org, start)
+        .await
+        .unwrap()
+        .unwrap()
+        .last_payment_failure
+}
+
+async fn facts_named(env: &Env, event_type: &str) -> usize {
+    env.db
+        .store()
+        .read_all(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == event_type)
+        .count()
+}
+
+async fn a_failure_the_webhook_brought_gets_its_decline_reason_from_the_payment_intent(
+    backend: Backend,
+) {
+    let env = env(backend, FakeConfig::default()).await;
+    let invoices = finalized(&env).await;
+    let (stripe_id, org, start) = &invoices[0];
+    env.fake.fail_next_payment(stripe_id, "insufficient_funds");
+    assert_eq!(
+        stripe_post(&env, &format!("/v1/invoices/{stripe_id}/pay"), "").await,
+        StatusCode::PAYMENT_REQUIRED
+    );
+    // The webhook brings the failure: Stripe's invoice says only which attempt.
+    let events: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/events?type=invoice.payment_failed&limit=1",
+            env.fake.base_url()
+        ))
+        .bearer_auth("sk_test_sync")
+        .header("Stripe-Version", stripe_fake::API_VERSION)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let event: sync::payments::StripeEvent =
+        serde_json::from_value(events["data"][0].clone()).unwrap();
+    let applier = PaymentApplier::new(&env.db.db);
+    assert_eq!(
+        applier.apply(&event, "webhook").await.unwrap(),
+        Applied::Recorded
+    );
+    assert_eq!(
+        last_failure(&env, org, *start).await.as_deref(),
+        Some("payment attempt 1 failed")
+    );
+    // The catch-up reads the attempt's PaymentIntent through the invoice's payments.
+    let catch_up = CatchUp::new(&env.db.db, env.api.clone()).with_page_size(2);
+    drain(&catch_up).await;
+    assert_eq!(
+        last_failure(&env, org, *start).await.as_deref(),
+        Some("insufficient_funds")
+    );
+    assert_eq!(facts_named(&env, "InvoicePaymentDeclined").await, 1);
+    assert_eq!(facts_named(&env, "InvoicePaymentFailed").await, 1);
+    // Seen again (a new first pass over the same events): nothing twice.
+    let fresh = CatchUp::new(&env.db.db, env.api.clone());
+    let mut tx = env.db.db.begin_write().await.unwrap();
+    tx.query("DELETE FROM stripe_event_cursor")
+        .execute()
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    drain(&fresh).await;
+    assert_eq!(facts_named(&env, "InvoicePaymentDeclined").await, 1);
+    assert_eq!(facts_named(&env, "InvoicePaymentFailed").await, 1);
+    // The retry succeeds: paid, and the PaymentIntent's error is gone.
+    assert_eq!(
+        stripe_post(&env, &format!("/v1/invoices/{stripe_id}/pay"), "").await,
+        StatusCode::OK
+    );
+    drain(&catch_up).await;
+    assert_eq!(payment_status(&env, org, *start).await, PaymentStatus::Paid);
+    env.assert_conformance();
+}
+
 sync_support::both_backends!(
     webhooks_lost_are_recovered_by_the_catch_up_poller_once,
     a_catch_up_killed_mid_pass_resumes_without_loss_or_repeat,
+    a_failure_the_webhook_brought_gets_its_decline_reason_from_the_payment_intent,
 );

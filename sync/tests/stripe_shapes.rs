@@ -68,3 +68,36 @@ fn a_line_in_the_fixture_has_no_top_level_invoice_item_any_more() {
         "Stripe moved the line's origin under parent"
     );
 }
+
+#[test]
+fn the_payment_intent_and_invoice_payment_the_decline_reason_comes_through_decode() {
+    let r = fixtures();
+    let intent: sync::stripe::PaymentIntent = decode("payment_intent", &r["payment_intent"]);
+    assert!(intent.id.starts_with("pi_"));
+    assert_eq!(intent.status, "requires_payment_method");
+    let error = intent.last_payment_error.expect("the example has an error");
+    assert_eq!(error.kind.as_deref(), Some("idempotency_error"));
+    assert!(
+        r["payment_intent"].get("invoice").is_none(),
+        "since 2025-03-31 a PaymentIntent does not name its invoice"
+    );
+    assert!(
+        r["invoice"].get("payment_intent").is_none()
+            && r["invoice"].get("last_payment_error").is_none(),
+        "nor an invoice its PaymentIntent or the decline"
+    );
+    let payment: sync::stripe::InvoicePayment = decode("invoice_payment", &r["invoice_payment"]);
+    assert_eq!(payment.payment.kind, "payment_intent");
+    assert_eq!(r["invoice_payment"]["invoice"], "invoice");
+    let expanded = serde_json::json!({
+        "type": "payment_intent", "payment_intent": {"id": "pi_1", "object": "payment_intent"},
+    });
+    let by_object: sync::stripe::InvoicePaymentRef = decode("expanded payment", &expanded);
+    assert_eq!(
+        by_object
+            .payment_intent
+            .map(|p| p.id().to_owned())
+            .as_deref(),
+        Some("pi_1")
+    );
+}

@@ -141,8 +141,7 @@ pub async fn a_failure_delivered_after_paid_never_makes_the_invoice_unpaid(app: 
         now - 60,
         "acme",
         start,
-        json!({"attempt_count": 1, "next_payment_attempt": now + 3600,
-               "last_payment_error": {"decline_code": "insufficient_funds"}}),
+        json!({"attempt_count": 1, "next_payment_attempt": now + 3600}),
     );
     let paid = invoice_event("evt_paid_2", "invoice.paid", now, "acme", start, json!({}));
     signed(app, &paid).await;
@@ -151,21 +150,21 @@ pub async fn a_failure_delivered_after_paid_never_makes_the_invoice_unpaid(app: 
     assert_eq!(invoice["payment_status"], "paid", "{invoice}");
     assert_eq!(invoice["payment_failed"], Value::Null);
     assert_eq!(invoice["next_payment_attempt"], Value::Null);
-    assert_eq!(invoice["last_payment_failure"], "insufficient_funds");
+    assert_eq!(invoice["last_payment_failure"], "payment attempt 1 failed");
 }
 
 pub async fn a_failed_payment_shows_its_reason_and_next_attempt_and_stays_due(app: &TestApp) {
     let start = finalized_invoice(app, "acme").await;
     let now = Utc::now().timestamp();
     let next = now + 3 * 86_400;
+    // As Stripe sends them: the invoice says which attempt failed, not why.
     let newer = invoice_event(
         "evt_fail_2",
         "invoice.payment_failed",
         now,
         "acme",
         start,
-        json!({"attempt_count": 2, "next_payment_attempt": next,
-               "last_payment_error": {"decline_code": "card_declined"}}),
+        json!({"attempt_count": 2, "next_payment_attempt": next}),
     );
     let older = invoice_event(
         "evt_fail_1",
@@ -173,14 +172,24 @@ pub async fn a_failed_payment_shows_its_reason_and_next_attempt_and_stays_due(ap
         now - 86_400,
         "acme",
         start,
-        json!({"attempt_count": 1, "next_payment_attempt": now,
-               "last_payment_error": {"decline_code": "insufficient_funds"}}),
+        json!({"attempt_count": 1, "next_payment_attempt": now}),
     );
     signed(app, &newer).await;
     signed(app, &older).await;
     let invoice = invoice_now(app, "acme", start).await;
     assert_eq!(invoice["payment_status"], "payment_failed", "{invoice}");
-    assert_eq!(invoice["last_payment_failure"], "card_declined");
+    assert_eq!(invoice["last_payment_failure"], "payment attempt 2 failed");
+    // The reason from the attempt's PaymentIntent, as the catch-up records it;
+    // an older attempt's decline does not stand in for the newer failure.
+    declined(app, start, "evt_fail_1", "insufficient_funds").await;
+    let invoice = invoice_now(app, "acme", start).await;
+    assert_eq!(invoice["last_payment_failure"], "payment attempt 2 failed");
+    declined(app, start, "evt_fail_2", "card_declined").await;
+    let invoice = invoice_now(app, "acme", start).await;
+    assert_eq!(
+        invoice["last_payment_failure"], "card_declined",
+        "{invoice}"
+    );
     assert_eq!(invoice["payment_failed"], "card_declined");
     let at: chrono::DateTime<Utc> = invoice["next_payment_attempt"]
         .as_str()
@@ -190,6 +199,69 @@ pub async fn a_failed_payment_shows_its_reason_and_next_attempt_and_stays_due(ap
     assert_eq!(at.timestamp(), next);
     let org = org_now(app, "acme").await;
     assert_eq!(amount(&org["balance_due"]["amount"]), Decimal::ONE, "{org}");
+}
+
+pub async fn a_decline_recorded_before_its_failure_arrived_shows_once_the_failure_does(
+    app: &TestApp,
+) {
+    let start = finalized_invoice(app, "acme").await;
+    declined(app, start, "evt_fail_late", "insufficient_funds").await;
+    let invoice = invoice_now(app, "acme", start).await;
+    assert_eq!(invoice["payment_status"], "unpaid", "{invoice}");
+    assert!(invoice["last_payment_failure"].is_null(), "{invoice}");
+    let failed = invoice_event(
+        "evt_fail_late",
+        "invoice.payment_failed",
+        Utc::now().timestamp(),
+        "acme",
+        start,
+        json!({"attempt_count": 1, "next_payment_attempt": Utc::now().timestamp() + 86_400}),
+    );
+    assert_eq!(signed(app, &failed).await["outcome"], "recorded");
+    let invoice = invoice_now(app, "acme", start).await;
+    assert_eq!(invoice["payment_status"], "payment_failed", "{invoice}");
+    assert_eq!(invoice["last_payment_failure"], "insufficient_funds");
+    // Paid later: the decline no longer matters.
+    let paid = invoice_event(
+        "evt_paid_after_decline",
+        "invoice.paid",
+        Utc::now().timestamp(),
+        "acme",
+        start,
+        json!({}),
+    );
+    signed(app, &paid).await;
+    assert_eq!(
+        invoice_now(app, "acme", start).await["payment_status"],
+        "paid"
+    );
+}
+
+/// What the catch-up records for failure `event` from the PaymentIntent.
+async fn declined(app: &TestApp, start: chrono::DateTime<Utc>, event: &str, code: &str) {
+    use ledger::event::{InvoiceKey, InvoicePaymentDeclined};
+    use ledger::{ExpectedVersion, LedgerEvent, NewEvent, OrgId};
+    let key = InvoiceKey {
+        org_id: OrgId::new("acme").unwrap(),
+        period_start: start,
+    };
+    let fact = LedgerEvent::InvoicePaymentDeclined(InvoicePaymentDeclined {
+        invoice: key.clone(),
+        stripe_invoice_id: "in_acme".into(),
+        stripe_event_id: event.into(),
+        payment_intent_id: "pi_acme".into(),
+        decline_code: Some(code.into()),
+        code: Some("card_declined".into()),
+        message: Some("Your card was declined.".into()),
+    });
+    let new = NewEvent::from_domain(&fact, Utc::now())
+        .unwrap()
+        .with_idempotency_key(sync::payments::decline::decline_key(event));
+    app.db
+        .store()
+        .append(&key.stream(), ExpectedVersion::Any, vec![new])
+        .await
+        .unwrap();
 }
 
 pub async fn uncollectible_and_voided_invoices_leave_the_balance_due(app: &TestApp) {

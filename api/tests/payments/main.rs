@@ -44,4 +44,5 @@ both_backends!(
     an_unmatched_event_redelivered_after_its_invoice_became_known_is_applied_once,
     the_catch_up_applies_an_unmatched_event_once_its_invoice_is_known,
     two_concurrent_deliveries_of_one_event_store_one_fact,
+    a_decline_recorded_before_its_failure_arrived_shows_once_the_failure_does,
 );

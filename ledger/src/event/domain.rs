@@ -46,6 +46,7 @@ pub enum LedgerEvent {
     InvoiceVoidedInStripe(InvoiceVoidedInStripe),
     InvoiceRefundRecorded(InvoiceRefundRecorded),
     StripeEventUnmatched(StripeEventUnmatched),
+    InvoicePaymentDeclined(InvoicePaymentDeclined),
 }
 
 /// An organization the ledger bills. Periods are monthly, in UTC, starting
@@ -345,6 +346,43 @@ pub struct StripeEventUnmatched {
     pub stripe_event: Option<serde_json::Value>,
 }
 
+/// Why a failed attempt failed, as Stripe keeps it on the attempt's PaymentIntent
+/// (`last_payment_error`), which the sync reads for each `invoice.payment_failed`
+/// (issue 12, round 3). It explains the failure of `stripe_event_id`; the invoice
+/// read shows it in place of that failure's own description, whichever of the two
+/// facts arrived first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoicePaymentDeclined {
+    #[serde(flatten)]
+    pub invoice: InvoiceKey,
+    pub stripe_invoice_id: String,
+    /// The `invoice.payment_failed` event this explains.
+    pub stripe_event_id: String,
+    /// The PaymentIntent (`pi_…`) whose error this is.
+    pub payment_intent_id: String,
+    /// `last_payment_error.decline_code` (card declines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decline_code: Option<String>,
+    /// `last_payment_error.code`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// `last_payment_error.message`, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl InvoicePaymentDeclined {
+    /// What the invoice read shows: the decline code, else the error code,
+    /// else the message.
+    pub fn reason(&self) -> Option<String> {
+        self.decline_code
+            .clone()
+            .or_else(|| self.code.clone())
+            .or_else(|| self.message.clone())
+    }
+}
+
 /// Audit fact: the sync published version `version` of the invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -394,6 +432,7 @@ impl LedgerEvent {
             Self::InvoiceVoidedInStripe(_) => "InvoiceVoidedInStripe",
             Self::InvoiceRefundRecorded(_) => "InvoiceRefundRecorded",
             Self::StripeEventUnmatched(_) => "StripeEventUnmatched",
+            Self::InvoicePaymentDeclined(_) => "InvoicePaymentDeclined",
         }
     }
 
@@ -426,6 +465,7 @@ impl LedgerEvent {
             Self::InvoiceVoidedInStripe(e) => &e.invoice.org_id,
             Self::InvoiceRefundRecorded(e) => &e.invoice.org_id,
             Self::StripeEventUnmatched(_) => return None,
+            Self::InvoicePaymentDeclined(e) => &e.invoice.org_id,
         })
     }
 
@@ -488,6 +528,7 @@ macro_rules! all_variants {
             InvoiceVoidedInStripe,
             InvoiceRefundRecorded,
             StripeEventUnmatched,
+            InvoicePaymentDeclined,
         )
     };
 }
@@ -556,6 +597,7 @@ pub const KNOWN_EVENT_TYPES: &[&str] = &[
     "InvoiceVoidedInStripe",
     "InvoiceRefundRecorded",
     "StripeEventUnmatched",
+    "InvoicePaymentDeclined",
 ];
 
 /// A stored event could not be turned back into a [`LedgerEvent`].

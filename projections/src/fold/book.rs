@@ -184,6 +184,13 @@ impl OrgBook {
             LedgerEvent::InvoiceVoidedInStripe(e) => {
                 self.record_payment(e.invoice.period_start, &mut changed, |f| f.voided = true);
             }
+            LedgerEvent::InvoicePaymentDeclined(e) => {
+                if let Some(reason) = e.reason() {
+                    self.record_payment(e.invoice.period_start, &mut changed, |f| {
+                        f.declined(&e.stripe_event_id, reason)
+                    });
+                }
+            }
             LedgerEvent::InvoiceRefundRecorded(_) | LedgerEvent::StripeEventUnmatched(_) => {}
             LedgerEvent::InvoicePublishedToStripe(_)
             | LedgerEvent::InvoiceFinalizedInStripe(_)

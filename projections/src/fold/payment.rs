@@ -14,6 +14,8 @@
 //! the one that arrived last. A ledger void (`InvoiceVoided`) counts as
 //! void, a ledger `Paid` status as paid.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +97,11 @@ pub(crate) struct PaymentFacts {
     /// The latest failure by Stripe's clock.
     #[serde(default)]
     pub last_failure: Option<Failure>,
+    /// Decline reasons read from the attempts' PaymentIntents, by the
+    /// `invoice.payment_failed` event they explain (issue 12, round 3). Kept
+    /// whichever arrives first; shown for the failure they name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub declines: BTreeMap<String, String>,
 }
 
 /// What an invoice read shows of its payment.
@@ -125,6 +132,13 @@ impl PaymentFacts {
         }
     }
 
+    /// The decline reason Stripe keeps on the PaymentIntent for the failure
+    /// event `event`; commutes with [`PaymentFacts::failed`]. The first one
+    /// recorded for an event stays (a repeat of the same fact changes nothing).
+    pub fn declined(&mut self, event: &str, reason: String) {
+        self.declines.entry(event.to_owned()).or_insert(reason);
+    }
+
     /// The precedence rule (see the module documentation).
     pub fn view(&self, status: InvoiceStatus) -> PaymentView {
         let payment = if self.paid || status == InvoiceStatus::Paid {
@@ -141,7 +155,13 @@ impl PaymentFacts {
         PaymentView {
             status: payment,
             paid_at: self.paid_at.filter(|_| payment == PaymentStatus::Paid),
-            last_failure: self.last_failure.as_ref().map(|f| f.reason.clone()),
+            last_failure: self.last_failure.as_ref().map(|f| {
+                self.declines
+                    .get(&f.event)
+                    .filter(|_| !f.event.is_empty())
+                    .unwrap_or(&f.reason)
+                    .clone()
+            }),
             next_attempt: self
                 .last_failure
                 .as_ref()
@@ -267,6 +287,54 @@ mod tests {
         assert_eq!(
             f.view(InvoiceStatus::Finalized).last_failure.as_deref(),
             Some("insufficient_funds")
+        );
+    }
+
+    #[test]
+    fn the_decline_reason_of_the_latest_failure_shows_whichever_fact_arrived_first() {
+        let failed_1 = |f: &mut PaymentFacts| {
+            f.failed(failure(
+                "2026-04-01T00:00:00Z",
+                "evt_1",
+                "payment attempt 1 failed",
+            ))
+        };
+        let failed_2 = |f: &mut PaymentFacts| {
+            f.failed(failure(
+                "2026-04-02T00:00:00Z",
+                "evt_2",
+                "payment attempt 2 failed",
+            ))
+        };
+        let declined_1 = |f: &mut PaymentFacts| f.declined("evt_1", "card_declined".into());
+        let declined_2 = |f: &mut PaymentFacts| f.declined("evt_2", "insufficient_funds".into());
+        let facts: Vec<Fact> = vec![failed_1, failed_2, declined_1, declined_2];
+        for order in permutations(&facts) {
+            let mut f = PaymentFacts::default();
+            for fact in &order {
+                fact(&mut f);
+                fact(&mut f);
+            }
+            let view = f.view(InvoiceStatus::Finalized);
+            assert_eq!(view.status, PaymentStatus::PaymentFailed);
+            assert_eq!(view.last_failure.as_deref(), Some("insufficient_funds"));
+        }
+        // Only the failure's own description while its decline is unknown; an
+        // older attempt's decline does not stand in for it.
+        let mut f = PaymentFacts::default();
+        declined_1(&mut f);
+        failed_2(&mut f);
+        failed_1(&mut f);
+        assert_eq!(
+            f.view(InvoiceStatus::Finalized).last_failure.as_deref(),
+            Some("payment attempt 2 failed")
+        );
+        // A decline alone is no failure.
+        let mut f = PaymentFacts::default();
+        declined_2(&mut f);
+        assert_eq!(
+            f.view(InvoiceStatus::Finalized).status,
+            PaymentStatus::Unpaid
         );
     }
 

@@ -38,6 +38,7 @@ pub(crate) enum Op {
     InvoiceMarkUncollectible(String),
     WebhookEndpointCreate,
     EventList,
+    PaymentIntentGet(String),
 }
 
 const EXPAND: (&str, Kind) = ("expand", Kind::Array);
@@ -80,6 +81,7 @@ impl Op {
             }
             ("POST", ["v1", "webhook_endpoints"]) => Self::WebhookEndpointCreate,
             ("GET", ["v1", "events"]) => Self::EventList,
+            ("GET", ["v1", "payment_intents", i]) => Self::PaymentIntentGet(id(i)),
             _ => return None,
         };
         Some(op)
@@ -188,6 +190,7 @@ impl Op {
                 BEFORE,
                 EXPAND,
             ],
+            Self::PaymentIntentGet(_) => &[("client_secret", Kind::Str), EXPAND],
             Self::CustomerGet(_)
             | Self::InvoiceMarkUncollectible(_)
             | Self::InvoiceGet(_)
@@ -212,7 +215,10 @@ impl Op {
             Self::InvoiceCreate => invoices::create(store, config, params),
             Self::InvoiceList => invoices::list(store, config, params),
             Self::InvoiceSearch => search::invoices(store, config, params),
-            Self::InvoiceGet(id) => invoices::retrieve(store, config, id),
+            Self::InvoiceGet(id) => invoices::retrieve(store, config, id).map(|mut invoice| {
+                payments::with_payments(store, &mut invoice, params);
+                invoice
+            }),
             Self::InvoiceUpdate(id) => invoices::update(store, config, id, params),
             Self::InvoiceDelete(id) => invoices::delete(store, id),
             Self::InvoiceFinalize(id) => invoices::finalize(store, config, id, params),
@@ -227,6 +233,7 @@ impl Op {
             Self::InvoiceMarkUncollectible(id) => payments::mark_uncollectible(store, config, id),
             Self::WebhookEndpointCreate => payments::create_endpoint(store, params),
             Self::EventList => payments::list_events(store, params),
+            Self::PaymentIntentGet(id) => payments::retrieve_payment_intent(store, id),
         }
     }
 }

@@ -5,7 +5,10 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::error::StripeErr;
-use crate::model::{render_endpoint, render_event, Endpoint, Event, Status};
+use crate::model::{
+    render_endpoint, render_event, render_invoice_payment, render_payment_intent, Endpoint, Event,
+    InvoicePayment, PaymentIntent, Status,
+};
 use crate::params::{merged_metadata, Params};
 use crate::store::{new_id, now_unix, page, Listing, Store};
 use crate::FakeConfig;
@@ -57,22 +60,20 @@ pub(super) fn pay(
         return Ok(object);
     }
     let declined = store.fail_next.remove(id);
+    let pi_idx = payment_intent_for(store, config, idx, now);
     let inv = &mut store.invoices[idx];
     inv.attempt_count += 1;
     if let Some(decline_code) = declined {
         inv.next_payment_attempt =
             (inv.attempt_count < MAX_ATTEMPTS).then_some(now + RETRY_AFTER_SECS);
-        let mut object = invoice_json(store, config, idx);
-        // Stripe keeps the error on the payment attempt (the PaymentIntent's
-        // `last_payment_error`); the fake embeds a copy in the event's invoice so the
-        // ledger can show the decline without a PaymentIntent (docs/payments.md).
-        if let Some(o) = object.as_object_mut() {
-            o.insert(
-                "last_payment_error".into(),
-                json!({"type": "card_error", "code": "card_declined",
-                       "decline_code": decline_code, "message": "Your card was declined."}),
-            );
-        }
+        let pi = &mut store.payment_intents[pi_idx];
+        pi.status = "requires_payment_method";
+        pi.decline_code = Some(decline_code.clone());
+        // As Stripe does: the error is on the PaymentIntent (`last_payment_error`),
+        // the invoice event says only that the attempt failed.
+        let intent = render_payment_intent(pi);
+        store.emit("payment_intent.payment_failed", intent);
+        let object = invoice_json(store, config, idx);
         store.emit("invoice.payment_failed", object);
         let mut err = StripeErr::new(
             StatusCode::PAYMENT_REQUIRED,
@@ -86,10 +87,92 @@ pub(super) fn pay(
     inv.status = Status::Paid;
     inv.paid_at = Some(now);
     inv.next_payment_attempt = None;
+    let pi = &mut store.payment_intents[pi_idx];
+    pi.status = "succeeded";
+    pi.decline_code = None;
+    let pi_id = pi.id.clone();
+    let intent = render_payment_intent(pi);
+    store.emit("payment_intent.succeeded", intent);
+    if let Some(payment) = store
+        .invoice_payments
+        .iter_mut()
+        .find(|p| p.payment_intent == pi_id)
+    {
+        payment.status = "paid";
+        payment.paid_at = Some(now);
+        let rendered = render_invoice_payment(payment);
+        store.emit("invoice_payment.paid", rendered);
+    }
     let object = invoice_json(store, config, idx);
     store.emit("invoice.payment_succeeded", object.clone());
     store.emit("invoice.paid", object.clone());
     Ok(object)
+}
+
+/// The invoice's PaymentIntent (and the invoice payment linking them), created at the
+/// first attempt; every later attempt confirms the same one, as Stripe's retries do.
+fn payment_intent_for(store: &mut Store, config: &FakeConfig, idx: usize, now: i64) -> usize {
+    let invoice_id = store.invoices[idx].id.clone();
+    let existing = store
+        .payments_of(&invoice_id)
+        .first()
+        .map(|p| p.payment_intent.clone());
+    if let Some(pi) = existing {
+        if let Some(i) = store.payment_intents.iter().position(|p| p.id == pi) {
+            return i;
+        }
+    }
+    let invoice = invoice_json(store, config, idx);
+    let amount = invoice["amount_due"].as_i64().unwrap_or(0);
+    let currency = store.invoices[idx].currency.clone();
+    let pi = PaymentIntent {
+        id: new_id("pi"),
+        created: now,
+        customer: store.invoices[idx].customer.clone(),
+        amount,
+        currency: currency.clone(),
+        status: "requires_payment_method",
+        decline_code: None,
+    };
+    store.invoice_payments.push(InvoicePayment {
+        id: new_id("inpay"),
+        created: now,
+        invoice: invoice_id,
+        payment_intent: pi.id.clone(),
+        amount_requested: amount,
+        currency,
+        status: "open",
+        paid_at: None,
+    });
+    store.payment_intents.push(pi);
+    store.payment_intents.len() - 1
+}
+
+/// `GET /v1/payment_intents/{intent}`.
+pub(super) fn retrieve_payment_intent(store: &Store, id: &str) -> Result<Value, StripeErr> {
+    Ok(render_payment_intent(store.payment_intent(id)?))
+}
+
+/// `invoice.payments` when the request expands it (Stripe's *includable* field: never
+/// in an invoice unless asked for with `expand[]=payments`).
+pub(super) fn with_payments(store: &Store, invoice: &mut Value, p: &Params) {
+    if !p.list("expand").iter().any(|e| e == "payments") {
+        return;
+    }
+    let Some(id) = invoice["id"].as_str().map(str::to_owned) else {
+        return;
+    };
+    // Newest first, like Stripe's list of an invoice's payments.
+    let data: Vec<Value> = store
+        .payments_of(&id)
+        .iter()
+        .rev()
+        .map(|p| render_invoice_payment(p))
+        .collect();
+    invoice["payments"] = json!({
+        "object": "list", "data": data, "has_more": false,
+        "url": "/v1/invoice_payments",
+    });
 }
 
 /// `POST /v1/invoices/{id}/mark_uncollectible`.

@@ -127,7 +127,7 @@ impl PaymentApplier {
     }
 
     /// Append one fact of `event` under `key`; `false` if the key was taken.
-    async fn append(
+    pub(crate) async fn append(
         &self,
         stream: &StreamId,
         fact: &LedgerEvent,
@@ -320,7 +320,7 @@ impl PaymentApplier {
 
     /// Our invoice behind a Stripe invoice: its metadata (when it names an
     /// invoice the ledger has), else the sync's stored Stripe id.
-    async fn match_invoice(
+    pub(crate) async fn match_invoice(
         &self,
         stripe_invoice_id: &str,
         metadata: Option<&std::collections::BTreeMap<String, String>>,

@@ -16,7 +16,8 @@ use chrono::Utc;
 use ledger::db::Database;
 use tokio_util::sync::CancellationToken;
 
-use super::apply::PaymentApplier;
+use super::apply::{Applied, PaymentApplier};
+use super::decline::record_decline;
 use super::event::{StripeEvent, INVOICE_EVENT_TYPES};
 use crate::error::SyncError;
 use crate::projector::Outcome;
@@ -125,6 +126,10 @@ impl CatchUp {
         for event in newest_first.iter().rev() {
             let applied = self.applier.apply(event, "catch-up").await?;
             tracing::debug!(stripe_event = %event.id, outcome = applied.as_str(), "caught up");
+            if matches!(applied, Applied::Recorded | Applied::Duplicate) {
+                let declined = record_decline(&self.applier, self.api.as_ref(), event).await?;
+                tracing::debug!(stripe_event = %event.id, outcome = declined.as_str(), "decline");
+            }
             row.last_event_id = Some(event.id.clone());
             row.last_event_created = event.created.saturating_mul(1000);
         }

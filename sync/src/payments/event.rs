@@ -56,10 +56,6 @@ pub(crate) struct InvoiceObject {
     pub next_payment_attempt: Option<i64>,
     #[serde(default)]
     pub paid_out_of_band: Option<bool>,
-    /// The failed attempt's error. Stripe keeps it on the payment intent
-    /// (`last_payment_error`); an expanded or embedded copy is read here.
-    #[serde(default)]
-    pub last_payment_error: Option<PaymentError>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -68,29 +64,14 @@ pub(crate) struct Transitions {
     pub paid_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct PaymentError {
-    #[serde(default)]
-    pub decline_code: Option<String>,
-    #[serde(default)]
-    pub code: Option<String>,
-    #[serde(default)]
-    pub message: Option<String>,
-}
-
 impl InvoiceObject {
-    /// The decline reason: decline code, else error code, else message,
-    /// else which attempt failed.
+    /// What an `invoice.payment_failed` itself tells: which attempt failed.
+    /// Why is on the attempt's PaymentIntent ([`super::decline`]).
     pub fn failure_reason(&self) -> String {
-        let error = self.last_payment_error.as_ref();
-        error
-            .and_then(|e| e.decline_code.clone())
-            .or_else(|| error.and_then(|e| e.code.clone()))
-            .or_else(|| error.and_then(|e| e.message.clone()))
-            .unwrap_or_else(|| match self.attempt_count {
-                Some(n) => format!("payment attempt {n} failed"),
-                None => "payment failed".to_owned(),
-            })
+        match self.attempt_count {
+            Some(n) => format!("payment attempt {n} failed"),
+            None => "payment failed".to_owned(),
+        }
     }
 }
 

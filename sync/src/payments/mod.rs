@@ -10,6 +10,8 @@
 //!   (`stripe_event_cursor`, migration 0006), for webhooks that never arrived.
 //! - [`apply`]: one event into the ledger, matched to our invoice by metadata
 //!   or the sync's stored Stripe id — the one path webhook and catch-up share.
+//! - [`decline`]: the decline reason of a failed attempt, read by the catch-up
+//!   from the attempt's PaymentIntent (where Stripe keeps it).
 //!
 //! # Guarantees
 //! - A delivery whose signature does not verify changes nothing.
@@ -23,6 +25,7 @@
 
 pub mod apply;
 pub mod catchup;
+pub mod decline;
 pub mod event;
 pub mod signature;
 

@@ -89,10 +89,20 @@ pub trait StripeApi: Send + Sync {
         &self,
         p: &super::ListEvents,
     ) -> Result<List<crate::payments::StripeEvent>, StripeError>;
+    /// An invoice's payments, newest first (`GET /v1/invoices/{id}?expand[]=payments`).
+    async fn invoice_payments(&self, id: &str) -> Result<Vec<super::InvoicePayment>, StripeError>;
+    /// `GET /v1/payment_intents/{id}`.
+    async fn retrieve_payment_intent(&self, id: &str) -> Result<super::PaymentIntent, StripeError>;
 }
 
 #[async_trait]
 impl StripeApi for StripeClient {
+    async fn invoice_payments(&self, id: &str) -> Result<Vec<super::InvoicePayment>, StripeError> {
+        StripeClient::invoice_payments(self, id).await
+    }
+    async fn retrieve_payment_intent(&self, id: &str) -> Result<super::PaymentIntent, StripeError> {
+        StripeClient::retrieve_payment_intent(self, id).await
+    }
     async fn list_events(
         &self,
         p: &super::ListEvents,

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use tracing::instrument;
 
+use super::objects::{InvoicePayment, InvoiceWithPayments, PaymentIntent};
 use super::{
     CreateInvoice, Deleted, IdempotencyKey, Invoice, InvoiceLine, List, ListInvoices, ListParams,
     SearchInvoices, SearchResult, StripeClient, StripeError, UpdateInvoice,
@@ -10,6 +11,12 @@ use super::{
 
 /// Stripe's largest page.
 const MAX_PAGE: u32 = 100;
+
+/// `expand[]`.
+#[derive(Serialize)]
+struct Expand {
+    expand: Vec<String>,
+}
 
 /// Finalize and void take no parameters we use.
 #[derive(Serialize)]
@@ -41,6 +48,23 @@ impl StripeClient {
         key: &IdempotencyKey,
     ) -> Result<Invoice, StripeError> {
         self.post(&["v1", "invoices", id], params, key).await
+    }
+
+    /// The invoice's payments, newest first: `GET /v1/invoices/{id}` with
+    /// `expand[]=payments` (Stripe's includable list of `invoice_payment`s).
+    #[instrument(skip(self))]
+    pub async fn invoice_payments(&self, id: &str) -> Result<Vec<InvoicePayment>, StripeError> {
+        let query = Expand {
+            expand: vec!["payments".to_owned()],
+        };
+        let invoice: InvoiceWithPayments = self.get(&["v1", "invoices", id], &query).await?;
+        Ok(invoice.payments.map(|p| p.data).unwrap_or_default())
+    }
+
+    /// `GET /v1/payment_intents/{id}`.
+    #[instrument(skip(self))]
+    pub async fn retrieve_payment_intent(&self, id: &str) -> Result<PaymentIntent, StripeError> {
+        self.get(&["v1", "payment_intents", id], &()).await
     }
 
     /// `GET /v1/events`: one page, newest first.

@@ -24,8 +24,9 @@ pub use config::{
 };
 pub use error::{ApiError, ErrorClass, StripeError};
 pub use objects::{
-    CollectionMethod, Customer, Deleted, Invoice, InvoiceItem, InvoiceItemDetails, InvoiceLine,
-    InvoiceStatus, LineParent, List, Period, Pricing, SearchResult,
+    CollectionMethod, Customer, Deleted, IdOrObject, Invoice, InvoiceItem, InvoiceItemDetails,
+    InvoiceLine, InvoicePayment, InvoicePaymentRef, InvoiceStatus, LineParent, List, PaymentError,
+    PaymentIntent, Period, Pricing, SearchResult,
 };
 pub use params::{
     metadata_search_query, CreateCustomer, CreateInvoice, CreateInvoiceItem, ItemPrice,

@@ -255,3 +255,71 @@ impl InvoiceLine {
             .and_then(|d| d.invoice_item.as_deref())
     }
 }
+
+/// An invoice's payment (`invoice_payment`): which PaymentIntent collects the invoice.
+/// Since API version 2025-03-31 this is the only link between the two (the invoice has
+/// no `payment_intent`, the PaymentIntent no `invoice`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct InvoicePayment {
+    pub id: String,
+    /// `open`, `paid`, `canceled`.
+    pub status: String,
+    #[serde(default)]
+    pub created: i64,
+    pub payment: InvoicePaymentRef,
+}
+
+/// What pays: `type` and, for `payment_intent`, its id (or the expanded object).
+#[derive(Debug, Clone, Deserialize)]
+pub struct InvoicePaymentRef {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub payment_intent: Option<IdOrObject>,
+}
+
+/// An expandable reference.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum IdOrObject {
+    Id(String),
+    Object { id: String },
+}
+
+impl IdOrObject {
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Id(id) | Self::Object { id } => id,
+        }
+    }
+}
+
+/// An invoice retrieved with `expand[]=payments` (only what that adds).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct InvoiceWithPayments {
+    #[serde(default)]
+    pub payments: Option<List<InvoicePayment>>,
+}
+
+/// A PaymentIntent, as far as the decline reason goes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentIntent {
+    pub id: String,
+    pub status: String,
+    /// The last attempt's error (`api_errors`); `null` after a success.
+    #[serde(default)]
+    pub last_payment_error: Option<PaymentError>,
+}
+
+/// Stripe's error object as a PaymentIntent keeps it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PaymentError {
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub decline_code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}

@@ -107,6 +107,9 @@ pub async fn collect(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The decline reason is on the attempt's PaymentIntent, which the sync's
+    // catch-up reads (docs/payments.md): one pass, as the daemon would run.
+    decline_reasons(db, fake).await?;
     let fold = PipelineArgs {
         no_closer: true,
         no_sync: true,
@@ -119,4 +122,27 @@ pub async fn collect(
         "payments through the fake's signed webhooks: {paid} paid, {declined} card declined ({DECLINE}), {written_off} marked uncollectible"
     );
     Ok(())
+}
+
+/// One catch-up pass over the fake's events: applies nothing the webhooks
+/// already brought, and records the declined card's reason.
+async fn decline_reasons(db: &Database, fake: &stripe_fake::FakeHandle) -> anyhow::Result<()> {
+    use sync::stripe::{StripeClient, StripeConfig, StripeSetup};
+    let config = match StripeConfig::from_lookup(|name| match name {
+        "STRIPE_API_KEY" => Some("sk_test_demo".to_owned()),
+        "STRIPE_API_BASE" => Some(fake.base_url()),
+        _ => None,
+    })? {
+        StripeSetup::Enabled(config) => config,
+        StripeSetup::Disabled { reason } => bail!(reason),
+    };
+    let api: std::sync::Arc<dyn sync::stripe::StripeApi> =
+        std::sync::Arc::new(StripeClient::new(&config)?);
+    let catch_up = sync::payments::catchup::CatchUp::new(db, api);
+    for _ in 0..1_000 {
+        if catch_up.try_process_next().await? == sync::Outcome::Idle {
+            return Ok(());
+        }
+    }
+    bail!("the payments catch-up did not finish")
 }
