@@ -387,6 +387,14 @@ async fn a_declined_attempt_keeps_its_error_on_the_payment_intent_the_invoice_pa
         let violations = conformance::check_object(object);
         assert!(violations.is_empty(), "{object}\n{violations:?}");
     }
+    // The checker is not lenient: a field Stripe's error object lacks, or one the
+    // payment reference has in no variant, is reported.
+    let mut forged = intent.clone();
+    forged["last_payment_error"]["reason"] = Value::from("made up");
+    assert!(!conformance::check_object(&forged).is_empty());
+    let mut forged = invoice.clone();
+    forged["payments"]["data"][0]["payment"]["made_up"] = Value::from(1);
+    assert!(!conformance::check_object(&forged).is_empty());
     let (status, missing) = call(&fake, "GET", "/v1/payment_intents/pi_missing", &[]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(missing["error"]["code"], "resource_missing");

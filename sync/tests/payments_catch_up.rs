@@ -308,8 +308,59 @@ async fn a_failure_the_webhook_brought_gets_its_decline_reason_from_the_payment_
     env.assert_conformance();
 }
 
+async fn an_unmatched_event_is_applied_by_the_next_catch_up_pass_once_its_invoice_is_known(
+    backend: Backend,
+) {
+    let env = env(backend, FakeConfig::default()).await;
+    let invoices = finalized(&env).await;
+    let (_, org, start) = &invoices[0];
+    // A paid event naming a Stripe invoice the ledger cannot place yet (no
+    // metadata, no stored id): acknowledged and kept.
+    let event: sync::payments::StripeEvent = serde_json::from_value(serde_json::json!({
+        "id": "evt_before_the_sync", "object": "event", "type": "invoice.paid",
+        "created": chrono::Utc::now().timestamp(),
+        "data": {"object": {"id": "in_not_stored_yet", "object": "invoice", "metadata": {}}},
+    }))
+    .unwrap();
+    let applier = PaymentApplier::new(&env.db.db);
+    assert_eq!(
+        applier.apply(&event, "webhook").await.unwrap(),
+        Applied::Unmatched
+    );
+    let catch_up = CatchUp::new(&env.db.db, env.api.clone());
+    drain(&catch_up).await;
+    assert_eq!(
+        payment_status(&env, org, *start).await,
+        PaymentStatus::Unpaid
+    );
+    // The sync now names that Stripe invoice as this one's.
+    let mut tx = env.db.db.begin_write().await.unwrap();
+    tx.query(
+        "UPDATE stripe_invoice_sync SET stripe_invoice_id = $1 \
+         WHERE org_id = $2 AND period_start = $3",
+    )
+    .bind("in_not_stored_yet")
+    .bind(org.as_str())
+    .bind(ledger::db::format_timestamp(*start))
+    .execute()
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    drain(&catch_up).await;
+    assert_eq!(payment_status(&env, org, *start).await, PaymentStatus::Paid);
+    let head = env.db.store().head_position().await.unwrap();
+    drain(&catch_up).await;
+    assert_eq!(
+        applier.apply(&event, "webhook").await.unwrap(),
+        Applied::Duplicate
+    );
+    assert_eq!(env.db.store().head_position().await.unwrap(), head);
+    assert_eq!(facts_named(&env, "InvoicePaid").await, 1);
+}
+
 sync_support::both_backends!(
     webhooks_lost_are_recovered_by_the_catch_up_poller_once,
     a_catch_up_killed_mid_pass_resumes_without_loss_or_repeat,
     a_failure_the_webhook_brought_gets_its_decline_reason_from_the_payment_intent,
+    an_unmatched_event_is_applied_by_the_next_catch_up_pass_once_its_invoice_is_known,
 );
