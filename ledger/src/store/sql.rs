@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 
 use super::{
-    insert, plan_appends, validate, AppendOutcome, AuditQuery, Direction, EventStore, Existing,
-    Page, ReplayedEvent, StoreError, StreamAppend, MAX_READ_LIMIT,
+    insert, validate, AppendOutcome, AuditQuery, Direction, EventStore, Existing, Page, Plan,
+    ReplayedEvent, StoreError, StreamAppend, MAX_READ_LIMIT,
 };
 use crate::db::{Database, DbList, DbTime, DbUuid, Json, WriteTx};
 use crate::event::{EventMetadata, RecordedEvent, StreamId};
@@ -150,20 +150,44 @@ pub(super) async fn append_in(
     appends: &[StreamAppend],
     at: DateTime<Utc>,
 ) -> Result<Vec<AppendOutcome>, StoreError> {
-    let streams: Vec<String> = appends.iter().map(|a| a.stream_id.to_string()).collect();
-    let keys: Vec<String> = appends
+    let mut outcomes = append_members(tx, db, &[appends], at).await?;
+    outcomes.pop().unwrap_or_else(|| Ok(Vec::new()))
+}
+
+/// Several members (callers' batches) inside one transaction that holds
+/// the position lock: one lookup of every member's keys, one of every
+/// member's stream versions, each member planned after the ones before it
+/// (its own outcome: a conflict takes out that member alone), and one
+/// insert of every row. An error (say, an event id already stored) means
+/// the insert failed and the transaction must be rolled back.
+pub(super) async fn append_members(
+    tx: &mut WriteTx,
+    db: &Database,
+    members: &[&[StreamAppend]],
+    at: DateTime<Utc>,
+) -> Result<Vec<Result<Vec<AppendOutcome>, StoreError>>, StoreError> {
+    let mut streams: Vec<String> = members
         .iter()
+        .flat_map(|m| m.iter())
+        .map(|a| a.stream_id.to_string())
+        .collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let keys: Vec<String> = members
+        .iter()
+        .flat_map(|m| m.iter())
         .flat_map(|a| &a.events)
         .filter_map(|e| e.idempotency_key.clone())
         .collect();
     let stored = stored_keys(tx, db, keys).await?;
     let versions = versions(tx, db, streams).await?;
-    let planned = plan_appends(appends, &stored, &versions)?;
+    let mut plan = Plan::new(&stored, versions);
+    let planned: Vec<_> = members.iter().map(|m| plan.member(m)).collect();
     let mut positions = HashMap::new();
-    if !planned.rows.is_empty() {
-        positions = insert::insert(tx, &planned.rows, at).await?;
+    if !plan.rows.is_empty() {
+        positions = insert::insert(tx, &plan.rows, at).await?;
     }
-    planned.finish(&positions)
+    plan.finish(planned, &positions)
 }
 
 #[async_trait]
