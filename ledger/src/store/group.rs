@@ -189,8 +189,8 @@ async fn run_together(
     db: &Database,
     members: &[&[StreamAppend]],
 ) -> Result<Vec<Result<Vec<AppendOutcome>, StoreError>>, GroupError> {
-    let (mut tx, at) = begin(db).await?;
-    let results = super::sql::append_members(&mut tx, db, members, at)
+    let mut tx = begin(db).await?;
+    let results = super::sql::append_members(&mut tx, db, members)
         .await
         .map_err(GroupError::NotStarted)?;
     tx.commit()
@@ -205,11 +205,11 @@ async fn run_apart(
     db: &Database,
     members: &[&[StreamAppend]],
 ) -> Result<Vec<Result<Vec<AppendOutcome>, StoreError>>, GroupError> {
-    let (mut tx, at) = begin(db).await?;
+    let mut tx = begin(db).await?;
     let mut results = Vec::with_capacity(members.len());
     for member in members {
         savepoint(&mut tx, "SAVEPOINT member").await?;
-        match super::sql::append_in(&mut tx, db, member, at).await {
+        match super::sql::append_in(&mut tx, db, member).await {
             Ok(outcome) => {
                 savepoint(&mut tx, "RELEASE SAVEPOINT member").await?;
                 results.push(Ok(outcome));
@@ -227,16 +227,11 @@ async fn run_apart(
     Ok(results)
 }
 
-/// A write transaction holding the position lock, and the time it records.
-async fn begin(db: &Database) -> Result<(WriteTx, chrono::DateTime<chrono::Utc>), GroupError> {
-    let mut tx = db.begin_write().await.map_err(GroupError::NotStarted)?;
-    super::insert::lock_positions(&mut tx)
+/// A write transaction holding the position lock.
+async fn begin(db: &Database) -> Result<WriteTx, GroupError> {
+    super::insert::begin_locked(db)
         .await
-        .map_err(GroupError::NotStarted)?;
-    let at = super::sql::recorded_at(&mut tx)
-        .await
-        .map_err(GroupError::NotStarted)?;
-    Ok((tx, at))
+        .map_err(GroupError::NotStarted)
 }
 
 async fn savepoint(tx: &mut WriteTx, sql: &str) -> Result<(), GroupError> {
