@@ -158,6 +158,7 @@ impl OrgBook {
             LedgerEvent::InvoiceMarkedUncollectible(e) => Some(e.invoice.period_start),
             LedgerEvent::InvoiceVoidedInStripe(e) => Some(e.invoice.period_start),
             LedgerEvent::InvoiceRefundRecorded(e) => Some(e.invoice.period_start),
+            LedgerEvent::InvoicePaymentDeclined(e) => Some(e.invoice.period_start),
             LedgerEvent::OrganizationCreated(_)
             | LedgerEvent::SubscriptionStarted(_)
             | LedgerEvent::SubscriptionChanged(_)

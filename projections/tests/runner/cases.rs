@@ -625,3 +625,80 @@ pub async fn closed_periods_leave_the_state_and_come_back_for_late_usage_and_pay
         "a rebuild compacts too"
     );
 }
+
+pub async fn a_decline_for_an_invoice_compacted_out_of_the_state_shows_on_it(db: TestDb) {
+    let store = db.store();
+    seed::platform(store.as_ref()).await;
+    let march = anchor() + Duration::days(59);
+    let tables = tables_for(&db.db);
+    let projector = projector_for(&db.db);
+    seed::usage(
+        store.as_ref(),
+        &org(0),
+        "cpu_seconds",
+        "3600",
+        march + Duration::days(3),
+    )
+    .await;
+    projector.catch_up().await.unwrap();
+    close_periods(
+        store.as_ref(),
+        tables.as_ref(),
+        march + Duration::hours(2),
+        Duration::hours(1),
+    )
+    .await
+    .unwrap();
+    projector.catch_up().await.unwrap();
+    seed::usage(
+        store.as_ref(),
+        &org(0),
+        "cpu_seconds",
+        "3600",
+        march + Duration::days(4),
+    )
+    .await;
+    projector.catch_up().await.unwrap();
+    assert_eq!(stored_book(&db, &org(0)).await, (1, 2));
+
+    // January's payment fails; its decline reason comes in a fact of its own,
+    // here before the failure it explains.
+    let key = ledger::event::InvoiceKey {
+        org_id: org(0),
+        period_start: anchor(),
+    };
+    let at = march + Duration::days(5);
+    let declined =
+        ledger::LedgerEvent::InvoicePaymentDeclined(ledger::event::InvoicePaymentDeclined {
+            invoice: key.clone(),
+            stripe_invoice_id: "in_january".into(),
+            stripe_event_id: "evt_january_failed".into(),
+            payment_intent_id: "pi_january".into(),
+            decline_code: Some("insufficient_funds".into()),
+            code: Some("card_declined".into()),
+            message: None,
+        });
+    seed::append(store.as_ref(), key.stream(), declined, at).await;
+    projector.catch_up().await.unwrap();
+    let failed = ledger::LedgerEvent::InvoicePaymentFailed(ledger::event::InvoicePaymentFailed {
+        invoice: key.clone(),
+        stripe_invoice_id: "in_january".into(),
+        reason: "payment attempt 1 failed".into(),
+        stripe_event_id: Some("evt_january_failed".into()),
+        failed_at: Some(at),
+        attempt_count: Some(1),
+        next_payment_attempt: Some(at + Duration::days(3)),
+    });
+    seed::append(store.as_ref(), key.stream(), failed, at).await;
+    projector.catch_up().await.unwrap();
+    let january = tables.invoice(&org(0), anchor()).await.unwrap().unwrap();
+    assert_eq!(
+        january.last_payment_failure.as_deref(),
+        Some("insufficient_funds")
+    );
+    assert_eq!(stored_book(&db, &org(0)).await, (1, 2), "compacted again");
+    let clean = verify(store.as_ref(), tables.as_ref(), &quiet)
+        .await
+        .unwrap();
+    assert!(clean.matches(), "{:?}", clean.differing);
+}
