@@ -91,12 +91,21 @@ async fn every_operation_the_client_has_is_in_stripes_description_and_conforms()
             assert!(status.is_success(), "{status}");
         }
     };
+    let mut paid = None;
     for (i, action) in ["pay", "mark_uncollectible"].into_iter().enumerate() {
         let open = h.draft(&customer).await;
         h.item(&open, i as i64 + 1).await;
         c.finalize_invoice(&open.id, &fresh_key()).await.unwrap();
         raw(format!("/v1/invoices/{}/{action}", open.id), "").await;
+        paid = paid.or(Some(open.id));
     }
+    // Round 3: the decline reason is read from the invoice's PaymentIntent.
+    let payments = c.invoice_payments(&paid.unwrap()).await.unwrap();
+    let pi = payments[0].payment.payment_intent.as_ref().unwrap().id();
+    assert_eq!(
+        c.retrieve_payment_intent(pi).await.unwrap().status,
+        "succeeded"
+    );
     raw(
         "/v1/webhook_endpoints".into(),
         "url=https%3A%2F%2Fexample.com%2Fhook&enabled_events[]=invoice.paid",
@@ -109,7 +118,7 @@ async fn every_operation_the_client_has_is_in_stripes_description_and_conforms()
         .filter_map(conformance::operation_of)
         .collect();
     let all: BTreeSet<_> = conformance::operations().into_iter().collect();
-    assert_eq!(all.len(), 21);
+    assert_eq!(all.len(), 22);
     let missed: Vec<_> = all.difference(&covered).collect();
     assert!(missed.is_empty(), "operations never exercised: {missed:?}");
     h.finish().await;
