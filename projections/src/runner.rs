@@ -105,20 +105,41 @@ pub async fn restore_touched(
     parked: &mut Parked,
     position: i64,
 ) -> Result<(), ProjectionError> {
-    let mut wanted: BTreeMap<String, OrgId> = BTreeMap::new();
+    let mut decoded = Vec::new();
     for event in events {
-        let Some(org) = event.org_id.as_deref().and_then(|o| OrgId::new(o).ok()) else {
-            continue;
-        };
-        let Some(book) = books.orgs.get(&org).filter(|b| b.has_archived()) else {
-            continue;
-        };
+        let archived = event
+            .org_id
+            .as_deref()
+            .and_then(|o| OrgId::new(o).ok())
+            .and_then(|org| books.orgs.get(&org))
+            .is_some_and(OrgBook::has_archived);
         // An event that cannot be decoded touches nothing; the fold parks
         // its organization.
-        if let Ok(decoded) = event.decode() {
-            for start in book.archived_touched(event, &decoded) {
-                wanted.insert(closed_period_key(org.as_str(), start), org.clone());
-            }
+        if let (true, Ok(e)) = (archived, event.decode()) {
+            decoded.push((event.occurred_at, e));
+        }
+    }
+    let touched = decoded.iter().map(|(at, e)| (*at, e));
+    restore_periods(tables, generation, books, touched, parked, position).await
+}
+
+/// [`restore_touched`] over decoded events and their `occurred_at`.
+pub async fn restore_periods<'e>(
+    tables: &dyn ProjectionTables,
+    generation: i64,
+    books: &mut Books,
+    events: impl IntoIterator<Item = (chrono::DateTime<chrono::Utc>, &'e ledger::LedgerEvent)>,
+    parked: &mut Parked,
+    position: i64,
+) -> Result<(), ProjectionError> {
+    let mut wanted: BTreeMap<String, OrgId> = BTreeMap::new();
+    for (occurred_at, event) in events {
+        let Some(org) = event.org_id() else { continue };
+        let Some(book) = books.orgs.get(org).filter(|b| b.has_archived()) else {
+            continue;
+        };
+        for start in book.archived_touched(occurred_at, event) {
+            wanted.insert(closed_period_key(org.as_str(), start), org.clone());
         }
     }
     if wanted.is_empty() {

@@ -138,7 +138,7 @@ impl OrgBook {
     /// event type has to say which periods it concerns.
     pub fn archived_touched(
         &self,
-        event: &RecordedEvent,
+        occurred_at: DateTime<Utc>,
         decoded: &LedgerEvent,
     ) -> Vec<DateTime<Utc>> {
         if self.archived.is_empty() {
@@ -172,7 +172,7 @@ impl OrgBook {
             | LedgerEvent::AlertResolved(_)
             | LedgerEvent::StripeEventUnmatched(_) => None,
         };
-        let mut touched: Vec<DateTime<Utc>> = [Some(event.occurred_at), named]
+        let mut touched: Vec<DateTime<Utc>> = [Some(occurred_at), named]
             .into_iter()
             .flatten()
             .map(|at| self.period_of(at).start)
@@ -214,7 +214,7 @@ impl OrgBook {
         if decoded.org_id() != Some(&self.org_id) || event.global_position <= self.last_position {
             return Ok(Vec::new());
         }
-        if let Some(period_start) = self.archived_touched(event, decoded).first() {
+        if let Some(period_start) = self.archived_touched(event.occurred_at, decoded).first() {
             return Err(FoldError::PeriodNotRestored {
                 org_id: self.org_id.clone(),
                 period_start: *period_start,
