@@ -37,7 +37,7 @@ pub struct ServeArgs {
     pub pipeline: PipelineArgs,
 }
 
-pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
+pub async fn run(url: &str, mut args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = crate::shutdown::on_signals()?;
     let db = if args.read_only {
         let db = ledger::db::Database::connect_read_only(url)
@@ -55,6 +55,8 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     let mut breaker = None;
     if !args.read_only {
+        args.pipeline.webhook_keys =
+            super::webhooks::prepare(url, &db, args.pipeline.webhook_secret_key.as_ref()).await?;
         let stripe = match super::stripe_from_env()? {
             Ok(api) => Some(api),
             Err(reason) => {
@@ -79,6 +81,7 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
             bind: args.bind,
             max_batch: args.max_batch,
             webhook_hosts: args.pipeline.webhook_hosts(),
+            webhook_keys: args.pipeline.webhook_keys.clone(),
             console_secure_cookie: args.console_secure_cookie,
             console_session_ttl: std::time::Duration::from_secs(args.console_session_hours * 3600),
             stripe_webhook: sync::payments::signature::Verifier::from_env()
