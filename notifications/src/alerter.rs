@@ -5,17 +5,18 @@
 //! (after its cursor in the invoice change feed), and for each organization
 //! with a budget compares the invoice's total (`actual`) and its month-end
 //! forecast (`projected`) with every threshold of the budget in force:
-//! - reached and never triggered → `AlertTriggered`;
-//! - below again after triggering (a correction, a void, a credit) and not
-//!   yet resolved → `AlertResolved`.
+//! - reached and not active (never triggered, or resolved since) →
+//!   `AlertTriggered` with the next crossing number;
+//! - below again while active (a correction, a void, a credit) →
+//!   `AlertResolved` of that crossing.
 //!
 //! Each fact's idempotency key is (fact, organization, period, budget
-//! version, threshold, kind), so it is appended at most once whatever
-//! re-reads, restarts or second alerters happen: a threshold triggers and
-//! resolves at most once per budget version and period. The decision
-//! ([`decide`]) is pure; [`Alerter::step`] feeds it and appends.
+//! version, threshold, kind, crossing), so it is appended at most once
+//! whatever re-reads, restarts or second alerters happen, and a threshold
+//! crossed again after a resolve alerts again. The decision ([`decide`])
+//! is pure; [`Alerter::step`] feeds it and appends.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,42 +42,78 @@ pub enum Outcome {
     Idle,
 }
 
-/// Which alerts an organization already has: (period start, budget
-/// version, threshold label, kind).
+/// One alert's identity: (period start, budget version, threshold label,
+/// kind).
+pub type AlertId = (DateTime<Utc>, i64, String, AlertKind);
+
+/// Which alerts an organization already has: for each alert, how many
+/// times it triggered and how many of those resolved. It is active (spend
+/// at or over the threshold as last recorded) when it triggered more
+/// often than it resolved.
 #[derive(Debug, Clone, Default)]
 pub struct History {
-    pub triggered: BTreeSet<(DateTime<Utc>, i64, String, AlertKind)>,
-    pub resolved: BTreeSet<(DateTime<Utc>, i64, String, AlertKind)>,
+    pub crossings: BTreeMap<AlertId, Crossings>,
+}
+
+/// Triggers and resolves of one alert so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Crossings {
+    pub triggered: u32,
+    pub resolved: u32,
+    /// The newest invoice version a fact of this alert was decided on: an
+    /// older one (a second alerter's stale read) decides nothing.
+    pub invoice_version: i64,
+}
+
+impl Crossings {
+    pub fn active(self) -> bool {
+        self.triggered > self.resolved
+    }
 }
 
 impl History {
-    /// Fold an organization's alert facts.
+    /// Fold an organization's alert facts (in stream order). Counting, not
+    /// reading `crossing`, keeps facts recorded before it existed right.
     pub fn record(&mut self, event: &LedgerEvent) {
         match event {
             LedgerEvent::AlertTriggered(a) => {
-                self.triggered.insert((
+                let id = (
                     a.period_start,
                     a.budget_version,
                     a.threshold.label(),
                     a.kind,
-                ));
+                );
+                let c = self.crossings.entry(id).or_default();
+                c.triggered = c.triggered.max(a.crossing).max(c.triggered + 1);
+                c.invoice_version = c.invoice_version.max(a.invoice_version);
             }
             LedgerEvent::AlertResolved(a) => {
-                self.resolved.insert((
+                let id = (
                     a.period_start,
                     a.budget_version,
                     a.threshold.label(),
                     a.kind,
-                ));
+                );
+                let c = self.crossings.entry(id).or_default();
+                c.resolved = c.resolved.max(a.crossing).max(c.resolved + 1);
+                c.invoice_version = c.invoice_version.max(a.invoice_version);
             }
             _ => {}
         }
+    }
+
+    /// The alert's crossings so far.
+    pub fn of(&self, id: &AlertId) -> Crossings {
+        self.crossings.get(id).copied().unwrap_or_default()
     }
 }
 
 /// The facts to append for `invoice` (an Open invoice) under `budget`,
 /// given its forecast total and the alerts already recorded; each with its
-/// idempotency key. Pure.
+/// idempotency key. Pure. A threshold reached while its alert is not
+/// active triggers (crossing n + 1); one left while active resolves
+/// (crossing n): cross, resolve, cross again gives triggered, resolved,
+/// triggered, each exactly once.
 pub fn decide(
     invoice: &Invoice,
     forecast: Option<Decimal>,
@@ -101,16 +138,23 @@ pub fn decide(
                 level.threshold.label(),
                 kind,
             );
-            let triggered = history.triggered.contains(&id);
-            if reached(value, &level) && !triggered {
-                let key = alert_key(
-                    "triggered",
+            let crossings = history.of(&id);
+            if invoice.version < crossings.invoice_version {
+                continue;
+            }
+            let key = |fact: &str, crossing: u32| {
+                alert_key(
+                    fact,
                     &invoice.org_id,
                     invoice.period_start,
                     budget.version,
                     &level.threshold,
                     kind,
-                );
+                    crossing,
+                )
+            };
+            if reached(value, &level) && !crossings.active() {
+                let crossing = crossings.triggered + 1;
                 let event = LedgerEvent::AlertTriggered(AlertTriggered {
                     org_id: invoice.org_id.clone(),
                     period_start: invoice.period_start,
@@ -124,17 +168,11 @@ pub fn decide(
                     spend,
                     forecast: forecast_total,
                     invoice_version: invoice.version,
+                    crossing,
                 });
-                facts.push((event, key));
-            } else if !reached(value, &level) && triggered && !history.resolved.contains(&id) {
-                let key = alert_key(
-                    "resolved",
-                    &invoice.org_id,
-                    invoice.period_start,
-                    budget.version,
-                    &level.threshold,
-                    kind,
-                );
+                facts.push((event, key("triggered", crossing)));
+            } else if !reached(value, &level) && crossings.active() {
+                let crossing = crossings.triggered;
                 let event = LedgerEvent::AlertResolved(AlertResolved {
                     org_id: invoice.org_id.clone(),
                     period_start: invoice.period_start,
@@ -145,8 +183,9 @@ pub fn decide(
                     spend,
                     forecast: forecast_total,
                     invoice_version: invoice.version,
+                    crossing,
                 });
-                facts.push((event, key));
+                facts.push((event, key("resolved", crossing)));
             }
         }
     }

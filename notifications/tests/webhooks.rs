@@ -156,6 +156,7 @@ async fn alert(db: &TestDb, threshold: i64, at: DateTime<Utc>) {
         spend: threshold.into(),
         forecast: threshold.into(),
         invoice_version: 1,
+        crossing: 1,
     });
     let new = NewEvent::from_domain(&event, at).unwrap();
     db.store()
