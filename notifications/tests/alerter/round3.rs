@@ -5,7 +5,11 @@
 
 use super::*;
 
-both_backends!(a_threshold_crossed_again_after_a_resolve_triggers_again_once_per_crossing,);
+both_backends!(
+    a_threshold_crossed_again_after_a_resolve_triggers_again_once_per_crossing,
+    a_budget_lowered_below_current_spend_alerts_at_the_next_step_without_more_usage,
+    invoices_sharing_one_position_across_page_ends_are_all_evaluated,
+);
 
 async fn credit(db: &TestDb, id: &str, amount: &str, at: DateTime<Utc>) {
     append(
@@ -126,4 +130,128 @@ async fn killed_then_finished(db: &TestDb, now: DateTime<Utc>) {
         let _ = task.await;
     }
     Alerter::new(&db.db).run_until_idle(now).await.unwrap();
+}
+
+async fn budget(db: &TestDb, org: &OrgId, version: i64, amount: &str, at: DateTime<Utc>) {
+    append(
+        db,
+        StreamId::budget(org),
+        LedgerEvent::BudgetSet(BudgetSet {
+            org_id: org.clone(),
+            version,
+            amount: amount.parse().unwrap(),
+            currency: Currency::USD,
+            thresholds: vec![BudgetThreshold::Percent(50.into())],
+        }),
+        at,
+    )
+    .await;
+}
+
+/// (fact, threshold, budget version) of `acme`'s actual-spend alerts.
+async fn versions(db: &TestDb) -> Vec<(String, String, i64)> {
+    db.store()
+        .read_stream(&StreamId::alerts(&org()), 1, 1_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e.decode().unwrap() {
+            LedgerEvent::AlertTriggered(a) if a.kind == AlertKind::Actual => Some((
+                "triggered".to_owned(),
+                a.threshold.label(),
+                a.budget_version,
+            )),
+            LedgerEvent::AlertResolved(a) if a.kind == AlertKind::Actual => {
+                Some(("resolved".to_owned(), a.threshold.label(), a.budget_version))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+async fn a_budget_lowered_below_current_spend_alerts_at_the_next_step_without_more_usage(
+    db: TestDb,
+) {
+    let now = world(&db).await;
+    usage(&db, "40", now).await;
+    fold(&db).await;
+    let alerter = Alerter::new(&db.db);
+    alerter.run_until_idle(now).await.unwrap();
+    assert!(versions(&db).await.is_empty(), "40 of 100 crosses nothing");
+
+    // Lowered to $50: 50 % is $25, crossed by the $40 already spent. No
+    // usage, no fold: the alerter's next step sees the budget event.
+    budget(&db, &org(), 2, "50", now).await;
+    assert!(matches!(
+        alerter.step(now).await.unwrap(),
+        Outcome::Worked { appended, .. } if appended > 0
+    ));
+    let expected = vec![("triggered".to_owned(), "50%".to_owned(), 2)];
+    assert_eq!(versions(&db).await, expected);
+
+    // Read again from the start: nothing twice.
+    db.db
+        .query("UPDATE notification_cursor SET position = 0 WHERE cursor_name IN ('alerter', 'alerter_budgets')")
+        .execute()
+        .await
+        .unwrap();
+    Alerter::new(&db.db).run_until_idle(now).await.unwrap();
+    assert_eq!(versions(&db).await, expected);
+}
+
+async fn invoices_sharing_one_position_across_page_ends_are_all_evaluated(db: TestDb) {
+    let now = world(&db).await;
+    let anchor = (now - Duration::days(5))
+        .duration_trunc(Duration::days(1))
+        .unwrap();
+    // Two open invoices: the previous period (never closed here) and this one.
+    usage(&db, "1", anchor - Duration::days(10)).await;
+    usage(&db, "1", now).await;
+    fold(&db).await;
+    let alerter = Alerter::new(&db.db).with_batch(1);
+    alerter.run_until_idle(now).await.unwrap();
+    assert!(versions(&db).await.is_empty());
+    // A subscription back-dated into the previous period re-prices the fee
+    // lines of both open invoices with one event: two invoices at one
+    // position, more than a page of one.
+    append(
+        &db,
+        StreamId::organization(&org()),
+        LedgerEvent::SubscriptionStarted(SubscriptionStarted {
+            org_id: org(),
+            subscription_id: "sub-1".into(),
+            plan: "scale".into(),
+            monthly_fee: "300".parse().unwrap(),
+            effective_at: anchor - Duration::days(20),
+        }),
+        now,
+    )
+    .await;
+    fold(&db).await;
+    let invoices = projections::tables_for(&db.db)
+        .org_invoices(&org())
+        .await
+        .unwrap();
+    assert_eq!(invoices.len(), 2, "{invoices:?}");
+    assert_eq!(
+        invoices[0].position, invoices[1].position,
+        "one event changed both"
+    );
+    alerter.run_until_idle(now).await.unwrap();
+    let periods: std::collections::BTreeSet<_> = db
+        .store()
+        .read_stream(&StreamId::alerts(&org()), 1, 100)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e.decode().unwrap() {
+            LedgerEvent::AlertTriggered(a) if a.kind == AlertKind::Actual => Some(a.period_start),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        periods.len(),
+        2,
+        "both invoices were evaluated: {periods:?}"
+    );
 }

@@ -1,3 +1,6 @@
+-- Round 3 of issue 13: signing secrets encrypted at rest, and the
+-- alerter's cursor over budget events.
+--
 -- Outbound signing secrets are stored encrypted (NOTES record 20, round 3):
 -- `sealed_secret` holds `v1:<key id>:<nonce>:<ciphertext>` (XChaCha20-
 -- Poly1305 under a key from WEBHOOK_SECRET_KEY, the endpoint id as
@@ -82,3 +85,22 @@ ALTER TABLE webhook_message_new RENAME TO webhook_message;
 ALTER TABLE webhook_attempt_new RENAME TO webhook_attempt;
 CREATE INDEX webhook_message_due_idx ON webhook_message (status, next_attempt_at);
 CREATE INDEX webhook_attempt_endpoint_idx ON webhook_attempt (webhook_endpoint_id, webhook_attempt_id);
+
+-- The alerter also reads the events for new budget versions (so a budget
+-- set below current spend alerts at once, not on the next invoice change):
+-- its own cursor over global positions, starting at the head (budgets set
+-- before were evaluated by the invoice changes that followed them). The
+-- table is rebuilt to widen its CHECK.
+CREATE TABLE notification_cursor_new (
+    cursor_name TEXT   NOT NULL,              -- alerter (invoice feed) | webhook_dispatcher (events) | alerter_budgets (events, budget versions)
+    position    BIGINT NOT NULL DEFAULT 0,    -- everything at or below it is handled
+    updated_at  BIGINT NOT NULL DEFAULT 0,    -- Unix ms
+    CONSTRAINT notification_cursor_pkey PRIMARY KEY (cursor_name),
+    CONSTRAINT notification_cursor_cursor_name_check CHECK (cursor_name IN ('alerter', 'webhook_dispatcher', 'alerter_budgets')),
+    CONSTRAINT notification_cursor_position_check CHECK (position >= 0)
+);
+INSERT INTO notification_cursor_new SELECT cursor_name, position, updated_at FROM notification_cursor;
+DROP TABLE notification_cursor;
+ALTER TABLE notification_cursor_new RENAME TO notification_cursor;
+INSERT INTO notification_cursor (cursor_name, position, updated_at)
+SELECT 'alerter_budgets', COALESCE(MAX(global_position), 0), 0 FROM event;
