@@ -54,7 +54,9 @@ pub async fn run(url: &str, mut args: ServeArgs) -> anyhow::Result<()> {
         read_only = args.read_only, "database ready");
     let mut tasks = tokio::task::JoinSet::new();
     let mut breaker = None;
-    if !args.read_only {
+    // Every writing process that registers endpoints (the API) or signs
+    // (the dispatcher) needs the key.
+    if !args.read_only && !(args.no_api && args.pipeline.no_webhooks) {
         args.pipeline.webhook_keys =
             super::webhooks::prepare(url, &db, args.pipeline.webhook_secret_key.as_ref()).await?;
         let stripe = match super::stripe_from_env()? {

@@ -25,8 +25,10 @@ pub async fn run(url: &str, mut args: SyncArgs) -> anyhow::Result<()> {
         }
     };
     let db = super::open(url).await?;
-    args.pipeline.webhook_keys =
-        super::webhooks::prepare(url, &db, args.pipeline.webhook_secret_key.as_ref()).await?;
+    if !args.pipeline.no_webhooks {
+        args.pipeline.webhook_keys =
+            super::webhooks::prepare(url, &db, args.pipeline.webhook_secret_key.as_ref()).await?;
+    }
     let options = &args.pipeline.sync;
     tracing::info!(worker_id = %options.worker_id, workers = options.workers,
         rate_limit = options.rate_limit, "sync daemon starting");
