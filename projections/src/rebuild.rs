@@ -5,6 +5,7 @@
 //! Stripe or append events — side-effecting handlers live in `sync` and
 //! take no part in it.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,8 @@ use sha2::{Digest, Sha256};
 use crate::fold::{Books, Invoice};
 use crate::parked::Parked;
 use crate::runner::{
-    all_orgs, commit_for, fold_isolated, InvoiceProjector, Outcome, ProjectionError,
+    all_orgs, commit_for, fold_isolated, load_books, restore_periods, restore_touched,
+    InvoiceProjector, Outcome, ProjectionError,
 };
 use crate::tables::{ProjectionTables, INVOICES};
 
@@ -60,6 +62,14 @@ impl ReplayPage {
         match self {
             Self::Decoded(events) => events.len(),
             Self::Stored(events) => events.len(),
+        }
+    }
+
+    /// The organizations the page's events concern.
+    fn orgs(&self) -> BTreeSet<String> {
+        match self {
+            Self::Decoded(events) => events.iter().filter_map(|e| e.org_id.clone()).collect(),
+            Self::Stored(events) => events.iter().filter_map(|e| e.org_id.clone()).collect(),
         }
     }
 }
@@ -130,6 +140,157 @@ pub async fn replay(
     up_to: Option<i64>,
     progress: Progress<'_>,
 ) -> Result<(Books, i64, u64, Parked), ProjectionError> {
+    replay_within(store, up_to, None, progress).await
+}
+
+/// How much of a replay a rebuild holds in memory at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Organizations whose books are held in memory; beyond it, the books
+    /// touched longest ago are written to the generation being built and
+    /// read back when one of their events comes.
+    pub max_books: usize,
+    /// Events read and folded per page (each page is held in memory
+    /// twice: one being folded, the next being read).
+    pub page_events: u32,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            max_books: 10_000,
+            page_events: REPLAY_PAGE,
+        }
+    }
+}
+
+/// Where a replay that must stay within a [`Budget`] puts what it cannot
+/// hold: the generation it is building.
+struct Spill<'a> {
+    tables: &'a dyn ProjectionTables,
+    generation: i64,
+    budget: Budget,
+    /// Organizations written out and not in memory, by name.
+    evicted: BTreeSet<String>,
+    /// The page each organization in memory was last touched by.
+    touched: BTreeMap<String, u64>,
+    page: u64,
+}
+
+impl Spill<'_> {
+    /// Before folding `page`: read back the books of its organizations that
+    /// were written out, and the closed periods its events concern.
+    async fn reload(
+        &mut self,
+        books: &mut Books,
+        page: &ReplayPage,
+        parked: &mut Parked,
+        position: i64,
+    ) -> Result<(), ProjectionError> {
+        self.page += 1;
+        let orgs = page.orgs();
+        for org in &orgs {
+            self.touched.insert(org.clone(), self.page);
+        }
+        let back: BTreeSet<String> = orgs
+            .into_iter()
+            .filter(|o| self.evicted.remove(o))
+            .collect();
+        if back.is_empty() {
+            return Ok(());
+        }
+        let loaded = load_books(self.tables, self.generation, &back, parked, position).await?;
+        books.orgs.extend(loaded.orgs);
+        match page {
+            ReplayPage::Decoded(events) => {
+                let touched = events
+                    .iter()
+                    .filter(|e| e.org_id.as_ref().is_some_and(|o| back.contains(o)))
+                    .map(|e| (e.occurred_at, &e.event));
+                restore_periods(
+                    self.tables,
+                    self.generation,
+                    books,
+                    touched,
+                    parked,
+                    position,
+                )
+                .await
+            }
+            ReplayPage::Stored(events) => {
+                restore_touched(
+                    self.tables,
+                    self.generation,
+                    books,
+                    events,
+                    parked,
+                    position,
+                )
+                .await
+            }
+        }
+    }
+
+    /// After folding: if more books are held than the budget allows, write
+    /// out those touched longest ago (down to three quarters of it, so
+    /// this does not run after every page).
+    async fn evict(
+        &mut self,
+        books: &mut Books,
+        parked: &mut Parked,
+    ) -> Result<(), ProjectionError> {
+        if books.orgs.len() <= self.budget.max_books {
+            return Ok(());
+        }
+        let keep = self.budget.max_books * 3 / 4;
+        let mut by_age: Vec<(u64, String)> = books
+            .orgs
+            .keys()
+            .map(|o| {
+                let page = self.touched.get(o.as_str()).copied().unwrap_or(0);
+                (page, o.as_str().to_owned())
+            })
+            .collect();
+        by_age.sort_unstable();
+        let out: BTreeSet<String> = by_age
+            .into_iter()
+            .take(books.orgs.len() - keep)
+            .map(|(_, o)| o)
+            .collect();
+        let changed = books
+            .invoice_keys()
+            .into_iter()
+            .filter(|k| out.contains(k.org_id.as_str()))
+            .collect();
+        // The checkpoint stays at 0 until the replay's final commit: the
+        // generation is not live, and a crash abandons it whole.
+        let mut commit = commit_for(books, self.generation, 0, 0, &out, false, &changed, parked)?;
+        commit.parked = Vec::new();
+        if !self.tables.commit(INVOICES, &commit).await? {
+            return Err(ProjectionError::Tables(crate::tables::TableError::Corrupt(
+                format!(
+                    "generation {} was written by someone else during the rebuild",
+                    self.generation
+                ),
+            )));
+        }
+        books.orgs.retain(|o, _| !out.contains(o.as_str()));
+        for org in out {
+            self.touched.remove(&org);
+            self.evicted.insert(org);
+        }
+        Ok(())
+    }
+}
+
+/// [`replay`], or — given a spill — a replay that holds at most its
+/// budget of books in memory, writing the rest to the spill's generation.
+async fn replay_within(
+    store: &dyn EventStore,
+    up_to: Option<i64>,
+    mut spill: Option<Spill<'_>>,
+    progress: Progress<'_>,
+) -> Result<(Books, i64, u64, Parked), ProjectionError> {
     let head = match up_to {
         Some(p) => p,
         None => store.head_position().await?,
@@ -137,11 +298,12 @@ pub async fn replay(
     let mut books = Books::default();
     let mut parked = Parked::default();
     let (mut position, mut count) = (0, 0u64);
+    let size = spill.as_ref().map_or(REPLAY_PAGE, |s| s.budget.page_events);
     let page = |after: i64| async move {
         if after >= head {
             return Ok(ReplayPage::Decoded(Vec::new()));
         }
-        let page = match store.replay_page(after, REPLAY_PAGE).await {
+        let page = match store.replay_page(after, size).await {
             Ok(mut events) => {
                 events.retain(|e| e.global_position <= head);
                 ReplayPage::Decoded(events)
@@ -149,7 +311,7 @@ pub async fn replay(
             // Some event of the page cannot be decoded: read it as stored
             // and let the fold park the organization it belongs to.
             Err(ledger::StoreError::Corrupt(_)) => {
-                let mut events = store.read_all(after, REPLAY_PAGE).await?;
+                let mut events = store.read_all(after, size).await?;
                 events.retain(|e| e.global_position <= head);
                 ReplayPage::Stored(events)
             }
@@ -159,6 +321,11 @@ pub async fn replay(
     };
     let mut events = page(0).await?;
     while let Some(last) = events.last_position() {
+        if let Some(spill) = spill.as_mut() {
+            spill
+                .reload(&mut books, &events, &mut parked, position)
+                .await?;
+        }
         position = last;
         count += events.len() as u64;
         let folding = tokio::task::spawn_blocking(move || {
@@ -173,6 +340,9 @@ pub async fn replay(
             )))
         })?;
         folded?;
+        if let Some(spill) = spill.as_mut() {
+            spill.evict(&mut books, &mut parked).await?;
+        }
         events = next?;
         progress(position, head);
     }
@@ -226,9 +396,31 @@ pub async fn rebuild(
     tables: Arc<dyn ProjectionTables>,
     progress: Progress<'_>,
 ) -> Result<RebuildReport, ProjectionError> {
+    rebuild_within(store, tables, Budget::default(), progress).await
+}
+
+/// [`rebuild`] holding at most `budget` in memory.
+pub async fn rebuild_within(
+    store: Arc<dyn EventStore>,
+    tables: Arc<dyn ProjectionTables>,
+    budget: Budget,
+    progress: Progress<'_>,
+) -> Result<RebuildReport, ProjectionError> {
     let started = Instant::now();
     let generation = tables.new_generation(INVOICES).await?;
-    let (mut books, position, events, mut parked) = replay(store.as_ref(), None, progress).await?;
+    let spill = Spill {
+        tables: tables.as_ref(),
+        generation,
+        budget: Budget {
+            max_books: budget.max_books.max(1),
+            page_events: budget.page_events.max(1),
+        },
+        evicted: BTreeSet::new(),
+        touched: BTreeMap::new(),
+        page: 0,
+    };
+    let (mut books, position, events, mut parked) =
+        replay_within(store.as_ref(), None, Some(spill), progress).await?;
     let changed = books.invoice_keys();
     let orgs = all_orgs(&books);
     let commit = commit_for(

@@ -13,7 +13,7 @@ use std::time::Duration;
 use ledger::{EventStore, OrgId, RecordedEvent};
 use tokio_util::sync::CancellationToken;
 
-use crate::fold::{Books, Catalog, FoldError, OrgBook};
+use crate::fold::{Books, Catalog, ClosedPeriod, FoldError, OrgBook};
 use crate::parked::{self, Parked};
 use crate::tables::{Commit, ProjectionTables, TableError, INVOICES};
 
@@ -23,6 +23,12 @@ pub const CATALOG_KEY: &str = "catalog";
 /// State key of one organization's book.
 pub fn org_key(org: &str) -> String {
     format!("org:{org}")
+}
+
+/// State key of one closed period compacted out of an organization's book
+/// (see [`OrgBook::compact`]); not under `org:`, which lists the books.
+pub fn closed_period_key(org: &str, period_start: chrono::DateTime<chrono::Utc>) -> String {
+    format!("period:{}:{org}", period_start.timestamp())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +92,81 @@ pub async fn load_books(
         }
     }
     Ok(books)
+}
+
+/// Load back into `books` the compacted closed periods `events` concern
+/// (late usage, a payment of an old invoice); most batches concern none and
+/// read nothing. An organization whose period cannot be read is parked.
+pub async fn restore_touched(
+    tables: &dyn ProjectionTables,
+    generation: i64,
+    books: &mut Books,
+    events: &[RecordedEvent],
+    parked: &mut Parked,
+    position: i64,
+) -> Result<(), ProjectionError> {
+    let mut decoded = Vec::new();
+    for event in events {
+        let archived = event
+            .org_id
+            .as_deref()
+            .and_then(|o| OrgId::new(o).ok())
+            .and_then(|org| books.orgs.get(&org))
+            .is_some_and(OrgBook::has_archived);
+        // An event that cannot be decoded touches nothing; the fold parks
+        // its organization.
+        if let (true, Ok(e)) = (archived, event.decode()) {
+            decoded.push((event.occurred_at, e));
+        }
+    }
+    let touched = decoded.iter().map(|(at, e)| (*at, e));
+    restore_periods(tables, generation, books, touched, parked, position).await
+}
+
+/// [`restore_touched`] over decoded events and their `occurred_at`.
+pub async fn restore_periods<'e>(
+    tables: &dyn ProjectionTables,
+    generation: i64,
+    books: &mut Books,
+    events: impl IntoIterator<Item = (chrono::DateTime<chrono::Utc>, &'e ledger::LedgerEvent)>,
+    parked: &mut Parked,
+    position: i64,
+) -> Result<(), ProjectionError> {
+    let mut wanted: BTreeMap<String, OrgId> = BTreeMap::new();
+    for (occurred_at, event) in events {
+        let Some(org) = event.org_id() else { continue };
+        let Some(book) = books.orgs.get(org).filter(|b| b.has_archived()) else {
+            continue;
+        };
+        for start in book.archived_touched(occurred_at, event) {
+            wanted.insert(closed_period_key(org.as_str(), start), org.clone());
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<String> = wanted.keys().cloned().collect();
+    for (key, state) in tables.load_states(generation, &keys).await? {
+        let Some(org) = wanted.get(&key) else {
+            continue;
+        };
+        match serde_json::from_str::<ClosedPeriod>(state.get()) {
+            Ok(closed) => {
+                if let Some(book) = books.orgs.get_mut(org) {
+                    book.restore(closed);
+                }
+            }
+            Err(e) => parked.park(
+                books,
+                org.as_str(),
+                position,
+                format!("its stored closed period `{key}` cannot be read: {e}"),
+            ),
+        }
+    }
+    // A period listed but not stored stays compacted: the fold then refuses
+    // the event that needs it and parks the organization, naming it.
+    Ok(())
 }
 
 /// Fold `events` into `books`; returns the invoices whose content changed.
@@ -168,8 +249,17 @@ pub fn commit_for(
             serde_json::value::to_raw_value(&books.catalog)?,
         ));
     }
-    for (org, book) in &books.orgs {
+    for (org, book) in &mut books.orgs {
         if orgs.contains(org.as_str()) && !parked.contains(org.as_str()) {
+            // Closed periods leave the book for rows of their own, so the
+            // next fold of this organization loads and writes only what is
+            // still moving.
+            for closed in book.compact() {
+                states.push((
+                    closed_period_key(org.as_str(), closed.period_start()),
+                    serde_json::value::to_raw_value(&closed)?,
+                ));
+            }
             states.push((
                 org_key(org.as_str()),
                 serde_json::value::to_raw_value(book)?,
@@ -236,6 +326,15 @@ impl InvoiceProjector {
         let catalog_changed = events.iter().any(|e| e.org_id.is_none());
         let mut books =
             load_books(self.tables.as_ref(), generation, &orgs, &mut parked, from).await?;
+        restore_touched(
+            self.tables.as_ref(),
+            generation,
+            &mut books,
+            &events,
+            &mut parked,
+            from,
+        )
+        .await?;
         let changed = fold_isolated(&mut books, &events, &mut parked)?;
         let commit = commit_for(
             &mut books,

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::bail;
 use chrono::Utc;
 use projections::closer::{close_periods, DEFAULT_GRACE};
-use projections::rebuild::{rebuild, verify};
+use projections::rebuild::{rebuild_within, verify};
 use projections::{projector_for, tables_for};
 
 #[derive(Debug, clap::Args)]
@@ -19,6 +19,12 @@ pub struct RebuildArgs {
     /// swapping; exits non-zero and names the invoices that differ.
     #[arg(long)]
     pub verify: bool,
+    /// Organizations whose fold state a rebuild holds in memory at once;
+    /// beyond it, the least recently touched are written to the new
+    /// generation and read back when needed (memory stays bounded however
+    /// many organizations there are).
+    #[arg(long, env = "REBUILD_MAX_BOOKS", default_value_t = projections::rebuild::Budget::default().max_books)]
+    pub max_books: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,7 +81,11 @@ pub async fn run_rebuild(url: &str, args: RebuildArgs) -> anyhow::Result<ExitCod
             ExitCode::FAILURE
         }
     } else {
-        let report = rebuild(store, tables, &progress).await?;
+        let budget = projections::rebuild::Budget {
+            max_books: args.max_books,
+            ..projections::rebuild::Budget::default()
+        };
+        let report = rebuild_within(store, tables, budget, &progress).await?;
         bar.finish_and_clear();
         println!(
             "rebuilt `invoices` generation {} (was {}): {} events, {} invoices, position {}, checksum {}, {:.1}s ({:.0} events/s)",

@@ -265,6 +265,22 @@ impl Database {
         })
     }
 
+    /// Begin a write transaction whose PostgreSQL `BEGIN` is
+    /// `postgres_begin` (a `BEGIN` plus statements to run in the same round
+    /// trip, such as taking a lock); on SQLite exactly [`Self::begin_write`].
+    pub(crate) async fn begin_write_with(
+        &self,
+        postgres_begin: &'static str,
+    ) -> Result<WriteTx, StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        Ok(match &self.pool {
+            Pool::Postgres(p) => WriteTx::postgres_with(p, postgres_begin).await?,
+            Pool::Sqlite(p) => WriteTx::sqlite(p, &self.writer).await?,
+        })
+    }
+
     /// The queue through which this database's appends commit together.
     pub(crate) fn group_commit(&self) -> &GroupCommit {
         &self.appends

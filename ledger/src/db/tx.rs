@@ -41,6 +41,15 @@ impl WriteTx {
         })
     }
 
+    pub(crate) async fn postgres_with(
+        pool: &sqlx::PgPool,
+        begin: &'static str,
+    ) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            tx: Inner::Postgres(pool.begin_with(begin).await?),
+        })
+    }
+
     pub(crate) async fn sqlite(
         pool: &sqlx::SqlitePool,
         writer: &Arc<Mutex<()>>,

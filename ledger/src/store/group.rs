@@ -10,14 +10,18 @@
 //! by themselves and an idle store commits each append alone, without
 //! waiting for company.
 //!
-//! Inside the transaction each member runs the same flow an append alone
-//! runs (look up keys and versions, plan, insert) after a savepoint, in
-//! queue order: a member that conflicts or fails is rolled back to its
-//! savepoint and told why, and the others commit. Later members see earlier
-//! members' events (same transaction), so two members expecting the same
-//! stream version get exactly what two sequential appends would: one
-//! appends, one conflicts. Gap safety is unchanged: the group draws its
-//! positions under the position lock and commits before releasing it.
+//! Inside the transaction the group costs what one append costs: one
+//! lookup of all members' keys, one of all their stream versions, one
+//! insert of all their rows (`sql::append_members`). Members are planned
+//! in queue order, each after the ones before it (`plan.rs`), so two
+//! members expecting the same stream version get exactly what two
+//! sequential appends would: one appends, one conflicts; a repeated key in
+//! a later member is a duplicate of the earlier member's event. Should the
+//! database refuse the insert (an event id already stored), nothing was
+//! written and the group is run again member by member, each after a
+//! savepoint, so only the member at fault is told so. Gap safety is
+//! unchanged: the group draws its positions under the position lock and
+//! commits before releasing it.
 
 use std::sync::Mutex;
 
@@ -151,7 +155,8 @@ async fn commit(db: &Database, group: Vec<Member>) {
 }
 
 enum GroupError {
-    /// Failed before anything was written (begin, lock).
+    /// Failed before anything was committed, and the transaction is rolled
+    /// back (begin, lock, a refused insert).
     NotStarted(StoreError),
     /// Failed after (a savepoint, the commit): the outcome is unknown.
     Failed(StoreError),
@@ -170,33 +175,49 @@ async fn run(
     db: &Database,
     members: &[Vec<StreamAppend>],
 ) -> Result<Vec<Result<Vec<AppendOutcome>, StoreError>>, GroupError> {
-    let mut tx = db.begin_write().await.map_err(GroupError::NotStarted)?;
-    super::insert::lock_positions(&mut tx)
+    let members: Vec<&[StreamAppend]> = members.iter().map(Vec::as_slice).collect();
+    match run_together(db, &members).await {
+        // The database refused the group's insert (say, an event id that
+        // is already stored) and nothing was written: find out whose.
+        Err(GroupError::NotStarted(_)) if members.len() > 1 => run_apart(db, &members).await,
+        result => result,
+    }
+}
+
+/// The fast path: every member's lookups, rows and insert at once.
+async fn run_together(
+    db: &Database,
+    members: &[&[StreamAppend]],
+) -> Result<Vec<Result<Vec<AppendOutcome>, StoreError>>, GroupError> {
+    let mut tx = begin(db).await?;
+    let results = super::sql::append_members(&mut tx, db, members)
         .await
         .map_err(GroupError::NotStarted)?;
-    let at = super::sql::recorded_at(&mut tx)
+    tx.commit()
         .await
-        .map_err(GroupError::NotStarted)?;
+        .map_err(|e| GroupError::Failed(e.into()))?;
+    Ok(results)
+}
+
+/// The careful path: each member after a savepoint, so one member's
+/// refused insert is rolled back alone.
+async fn run_apart(
+    db: &Database,
+    members: &[&[StreamAppend]],
+) -> Result<Vec<Result<Vec<AppendOutcome>, StoreError>>, GroupError> {
+    let mut tx = begin(db).await?;
     let mut results = Vec::with_capacity(members.len());
-    if let [only] = members {
-        // Alone: no savepoint needed; an error rolls the whole thing back.
-        match super::sql::append_in(&mut tx, db, only, at).await {
-            Ok(outcome) => results.push(Ok(outcome)),
-            Err(e) => return Ok(vec![Err(e)]),
-        }
-    } else {
-        for member in members {
-            savepoint(&mut tx, "SAVEPOINT member").await?;
-            match super::sql::append_in(&mut tx, db, member, at).await {
-                Ok(outcome) => {
-                    savepoint(&mut tx, "RELEASE SAVEPOINT member").await?;
-                    results.push(Ok(outcome));
-                }
-                Err(e) => {
-                    savepoint(&mut tx, "ROLLBACK TO SAVEPOINT member").await?;
-                    savepoint(&mut tx, "RELEASE SAVEPOINT member").await?;
-                    results.push(Err(e));
-                }
+    for member in members {
+        savepoint(&mut tx, "SAVEPOINT member").await?;
+        match super::sql::append_in(&mut tx, db, member).await {
+            Ok(outcome) => {
+                savepoint(&mut tx, "RELEASE SAVEPOINT member").await?;
+                results.push(Ok(outcome));
+            }
+            Err(e) => {
+                savepoint(&mut tx, "ROLLBACK TO SAVEPOINT member").await?;
+                savepoint(&mut tx, "RELEASE SAVEPOINT member").await?;
+                results.push(Err(e));
             }
         }
     }
@@ -204,6 +225,13 @@ async fn run(
         .await
         .map_err(|e| GroupError::Failed(e.into()))?;
     Ok(results)
+}
+
+/// A write transaction holding the position lock.
+async fn begin(db: &Database) -> Result<WriteTx, GroupError> {
+    super::insert::begin_locked(db)
+        .await
+        .map_err(GroupError::NotStarted)
 }
 
 async fn savepoint(tx: &mut WriteTx, sql: &str) -> Result<(), GroupError> {

@@ -12,25 +12,18 @@ use uuid::Uuid;
 
 use super::plan::Row;
 use super::StoreError;
-use crate::db::{format_timestamp, Conn, WriteTx};
+use crate::db::{format_timestamp, Conn, Database, WriteTx};
 use crate::event::EventMetadata;
 
-/// Key of the transaction-scoped advisory lock every PostgreSQL append
-/// holds from drawing positions to commit ("ledger" in ASCII).
-const APPEND_LOCK_KEY: i64 = 0x6c65_6467_6572;
-
-/// Serialise position assignment until this transaction commits. On
-/// PostgreSQL: the advisory lock (released only once the commit is
-/// visible). On SQLite the write transaction already holds the only write
-/// lock there is.
-pub(super) async fn lock_positions(tx: &mut WriteTx) -> Result<(), StoreError> {
-    if let Conn::Postgres(conn) = tx.conn() {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK_KEY)
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
+/// Begin a write transaction that serialises position assignment until it
+/// commits. On PostgreSQL: `BEGIN` and the transaction-scoped advisory lock
+/// every append holds from drawing positions to commit (released only once
+/// the commit is visible), sent together in one round trip; its key is
+/// "ledger" in ASCII. On SQLite the write transaction already holds the
+/// only write lock there is.
+pub(super) async fn begin_locked(db: &Database) -> Result<WriteTx, StoreError> {
+    db.begin_write_with("BEGIN; SELECT pg_advisory_xact_lock(119182731994482)")
+        .await
 }
 
 /// Insert the planned rows; their global positions by event id.

@@ -29,7 +29,7 @@ use uuid::Uuid;
 use crate::event::{NewEvent, RecordedEvent, StreamId};
 
 pub(crate) use group::GroupCommit;
-pub(crate) use plan::{plan_appends, Existing};
+pub(crate) use plan::{Existing, Plan};
 pub use sql::SqlStore;
 
 /// What an append expects a stream's current version to be.

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 
 use super::{
-    insert, plan_appends, validate, AppendOutcome, AuditQuery, Direction, EventStore, Existing,
-    Page, ReplayedEvent, StoreError, StreamAppend, MAX_READ_LIMIT,
+    insert, validate, AppendOutcome, AuditQuery, Direction, EventStore, Existing, Page, Plan,
+    ReplayedEvent, StoreError, StreamAppend, MAX_READ_LIMIT,
 };
 use crate::db::{Database, DbList, DbTime, DbUuid, Json, WriteTx};
 use crate::event::{EventMetadata, RecordedEvent, StreamId};
@@ -80,66 +80,110 @@ fn limit(limit: u32) -> i64 {
     i64::from(limit.min(MAX_READ_LIMIT))
 }
 
-/// The stored holders of `keys`, by key.
-async fn stored_keys(
+/// What an append must know before it plans, read in one statement under
+/// the position lock: the stored holders of its keys, its streams' current
+/// versions, and the newest stored `recorded_at`.
+struct Known {
+    keys: HashMap<String, Existing>,
+    versions: HashMap<StreamId, i64>,
+    last_recorded_at: Option<DateTime<Utc>>,
+}
+
+/// One row of [`known`]'s union: `kind` says which part it belongs to.
+type KnownRow = (
+    String,
+    Option<String>,
+    Option<DbUuid>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<DbTime>,
+);
+
+/// Read [`Known`] for these keys and streams. The correlated `LIMIT 1`
+/// walks the (stream_id, stream_version) index backwards, so a stream with
+/// millions of events costs one index probe.
+async fn known(
     tx: &mut WriteTx,
     db: &Database,
     keys: Vec<String>,
-) -> Result<HashMap<String, Existing>, StoreError> {
-    if keys.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sql = format!(
-        "SELECT idempotency_key, event_id, stream_id, stream_version, global_position \
-         FROM event WHERE {}",
-        db.dialect().in_list("idempotency_key", "$1")
-    );
-    let rows: Vec<(String, DbUuid, String, i64, i64)> =
-        tx.query_as(&sql).bind(DbList(keys)).fetch_all().await?;
-    rows.into_iter()
-        .map(|(key, event_id, stream, stream_version, global_position)| {
-            let existing = Existing {
-                event_id: event_id.0,
-                stream_id: stream_id(stream)?,
-                stream_version,
-                global_position,
-            };
-            Ok((key, existing))
-        })
-        .collect()
-}
-
-/// The current version of each stream (absent: no events). The correlated
-/// `LIMIT 1` walks the (stream_id, stream_version) index backwards, so a
-/// stream with millions of events costs one index probe.
-async fn versions(
-    tx: &mut WriteTx,
-    db: &Database,
     streams: Vec<String>,
-) -> Result<HashMap<StreamId, i64>, StoreError> {
+) -> Result<Known, StoreError> {
+    let dialect = db.dialect();
     let sql = format!(
-        "SELECT s.value, (SELECT e.stream_version FROM event e WHERE e.stream_id = s.value \
-           ORDER BY e.stream_version DESC LIMIT 1) FROM {}",
-        db.dialect().list_rows("$1", "s")
+        // PostgreSQL types a union pair by pair, so the first two parts
+        // between them give every column a type other than NULL's.
+        "SELECT 'last', NULL, NULL, NULL, NULL, NULL, \
+           (SELECT recorded_at FROM event ORDER BY global_position DESC LIMIT 1) \
+         UNION ALL \
+         SELECT 'key', idempotency_key, event_id, stream_id, stream_version, global_position, NULL \
+           FROM event WHERE {keys} \
+         UNION ALL \
+         SELECT 'version', s.value, NULL, NULL, (SELECT e.stream_version FROM event e \
+           WHERE e.stream_id = s.value ORDER BY e.stream_version DESC LIMIT 1), NULL, NULL \
+           FROM {streams}",
+        keys = dialect.in_list("idempotency_key", "$1"),
+        streams = dialect.list_rows("$2", "s"),
     );
-    let rows: Vec<(String, Option<i64>)> =
-        tx.query_as(&sql).bind(DbList(streams)).fetch_all().await?;
-    rows.into_iter()
-        .map(|(s, v)| Ok((stream_id(s)?, v.unwrap_or(0))))
-        .collect()
+    let rows: Vec<KnownRow> = tx
+        .query_as(&sql)
+        .bind(DbList(keys))
+        .bind(DbList(streams))
+        .fetch_all()
+        .await?;
+    let mut known = Known {
+        keys: HashMap::new(),
+        versions: HashMap::new(),
+        last_recorded_at: None,
+    };
+    for (kind, name, event_id, stream, stream_version, global_position, recorded_at) in rows {
+        match (
+            kind.as_str(),
+            name,
+            event_id,
+            stream,
+            stream_version,
+            global_position,
+        ) {
+            (
+                "key",
+                Some(key),
+                Some(event_id),
+                Some(stream),
+                Some(stream_version),
+                Some(global_position),
+            ) => {
+                let existing = Existing {
+                    event_id: event_id.0,
+                    stream_id: stream_id(stream)?,
+                    stream_version,
+                    global_position,
+                };
+                known.keys.insert(key, existing);
+            }
+            ("version", Some(stream), ..) => {
+                known
+                    .versions
+                    .insert(stream_id(stream)?, stream_version.unwrap_or(0));
+            }
+            ("last", ..) => known.last_recorded_at = recorded_at.map(|t| t.0),
+            (kind, ..) => {
+                return Err(StoreError::Corrupt(format!(
+                    "unexpected `{kind}` row while reading stored keys and versions"
+                )))
+            }
+        }
+    }
+    Ok(known)
 }
 
-/// The time this append records: now, but never before the newest stored
+/// The time an append records: now, but never before the newest stored
 /// event's `recorded_at`, so `recorded_at` never decreases along the
 /// global order (the caller holds the position lock; clocks may step back).
-pub(super) async fn recorded_at(tx: &mut WriteTx) -> Result<DateTime<Utc>, StoreError> {
-    let last: Option<(DbTime,)> = tx
-        .query_as("SELECT recorded_at FROM event ORDER BY global_position DESC LIMIT 1")
-        .fetch_optional()
-        .await?;
+fn recorded_at(last: Option<DateTime<Utc>>) -> DateTime<Utc> {
     // Microseconds: what both backends store.
     let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_default();
-    Ok(last.map_or(now, |(t,)| now.max(t.0)))
+    last.map_or(now, |last| now.max(last))
 }
 
 /// One append inside a transaction that holds the position lock (when it
@@ -148,22 +192,44 @@ pub(super) async fn append_in(
     tx: &mut WriteTx,
     db: &Database,
     appends: &[StreamAppend],
-    at: DateTime<Utc>,
 ) -> Result<Vec<AppendOutcome>, StoreError> {
-    let streams: Vec<String> = appends.iter().map(|a| a.stream_id.to_string()).collect();
-    let keys: Vec<String> = appends
+    let mut outcomes = append_members(tx, db, &[appends]).await?;
+    outcomes.pop().unwrap_or_else(|| Ok(Vec::new()))
+}
+
+/// Several members (callers' batches) inside one transaction that holds
+/// the position lock: one lookup of every member's keys, one of every
+/// member's stream versions, each member planned after the ones before it
+/// (its own outcome: a conflict takes out that member alone), and one
+/// insert of every row. An error (say, an event id already stored) means
+/// the insert failed and the transaction must be rolled back.
+pub(super) async fn append_members(
+    tx: &mut WriteTx,
+    db: &Database,
+    members: &[&[StreamAppend]],
+) -> Result<Vec<Result<Vec<AppendOutcome>, StoreError>>, StoreError> {
+    let mut streams: Vec<String> = members
         .iter()
+        .flat_map(|m| m.iter())
+        .map(|a| a.stream_id.to_string())
+        .collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let keys: Vec<String> = members
+        .iter()
+        .flat_map(|m| m.iter())
         .flat_map(|a| &a.events)
         .filter_map(|e| e.idempotency_key.clone())
         .collect();
-    let stored = stored_keys(tx, db, keys).await?;
-    let versions = versions(tx, db, streams).await?;
-    let planned = plan_appends(appends, &stored, &versions)?;
+    let known = known(tx, db, keys, streams).await?;
+    let mut plan = Plan::new(&known.keys, known.versions);
+    let planned: Vec<_> = members.iter().map(|m| plan.member(m)).collect();
     let mut positions = HashMap::new();
-    if !planned.rows.is_empty() {
-        positions = insert::insert(tx, &planned.rows, at).await?;
+    if !plan.rows.is_empty() {
+        let at = recorded_at(known.last_recorded_at);
+        positions = insert::insert(tx, &plan.rows, at).await?;
     }
-    planned.finish(&positions)
+    plan.finish(planned, &positions)
 }
 
 #[async_trait]
@@ -180,7 +246,7 @@ impl EventStore for SqlStore {
         }
         // Only version checks: no lock, no group.
         let mut tx = self.db.begin_write().await?;
-        let outcome = append_in(&mut tx, &self.db, &appends, Utc::now()).await?;
+        let outcome = append_in(&mut tx, &self.db, &appends).await?;
         tx.commit().await?;
         Ok(outcome)
     }

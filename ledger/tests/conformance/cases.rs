@@ -858,3 +858,75 @@ pub async fn schema_check_names_both_versions_when_they_differ(db: &TestDb) {
     );
     assert!(message.contains(&expected.to_string()), "{message}");
 }
+
+/// Concurrent appends commit together (a group commit); appends to one
+/// stream racing each other still get consecutive, distinct versions, and
+/// each caller's own events keep their order.
+pub async fn racing_appends_to_one_stream_get_consecutive_versions(db: &TestDb) {
+    let store = db.store();
+    let s = stream("usage-race");
+    let outcomes = join_all((0..16u64).map(|n| {
+        let store = store.clone();
+        let s = s.clone();
+        async move {
+            let events = (0..3).map(|i| event(n * 10 + i)).collect();
+            store
+                .append(&s, ExpectedVersion::Any, events)
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    let mut versions = Vec::new();
+    for outcome in &outcomes {
+        let own: Vec<i64> = outcome
+            .results
+            .iter()
+            .map(|r| match r {
+                AppendResult::Appended { stream_version, .. } => *stream_version,
+                other => panic!("nothing here is a duplicate: {other:?}"),
+            })
+            .collect();
+        assert_eq!(own, vec![own[0], own[0] + 1, own[0] + 2]);
+        assert_eq!(outcome.stream_version, own[2]);
+        versions.extend(own);
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=48).collect::<Vec<i64>>());
+    assert_eq!(store.stream_version(&s).await.unwrap(), 48);
+}
+
+/// When racing appends share a commit and the database refuses one of
+/// them (an event id already stored), that one fails alone and the others
+/// are stored.
+pub async fn a_racing_append_the_database_refuses_fails_alone(db: &TestDb) {
+    let store = db.store();
+    let stored = event(0);
+    store
+        .append(&stream("first"), ExpectedVersion::Any, vec![stored.clone()])
+        .await
+        .unwrap();
+    for round in 0..5u64 {
+        let attempts = join_all((0..8u64).map(|n| {
+            let store = store.clone();
+            let mut fresh = event(round * 100 + n + 1);
+            if n == 3 {
+                fresh.event_id = stored.event_id;
+            }
+            async move {
+                let s = stream(&format!("racer-{round}-{n}"));
+                (n, store.append(&s, ExpectedVersion::Any, vec![fresh]).await)
+            }
+        }))
+        .await;
+        for (n, result) in attempts {
+            match (n, result) {
+                (3, Err(StoreError::UniqueViolation { .. })) => {}
+                (3, other) => panic!("the reused event id must be refused: {other:?}"),
+                (_, Ok(outcome)) => assert!(!outcome.results[0].is_duplicate()),
+                (n, Err(e)) => panic!("racer {n} must not suffer for another's fault: {e}"),
+            }
+        }
+    }
+    assert_eq!(count(&store).await, 1 + 5 * 7);
+}

@@ -42,6 +42,8 @@ all_backends!(
     retried_append_with_only_duplicates_succeeds_despite_a_stale_version,
     racing_duplicates_store_the_key_once,
     racing_expected_version_appends_let_exactly_one_win,
+    racing_appends_to_one_stream_get_consecutive_versions,
+    a_racing_append_the_database_refuses_fails_alone,
     read_all_returns_every_event_in_global_order_in_pages,
     read_stream_starts_at_the_requested_version,
     events_cannot_be_updated_or_deleted,

@@ -28,7 +28,25 @@ pub struct OrgBook {
     /// Global position of the last event folded into this book.
     pub last_position: i64,
     pub(crate) subscriptions: BTreeMap<String, Vec<SubChange>>,
+    /// The periods this state holds: every Open one, the latest one, and
+    /// any closed one loaded back for the events being folded.
     pub(crate) periods: BTreeMap<DateTime<Utc>, PeriodBook>,
+    /// Closed periods compacted out of this state (see [`OrgBook::compact`]),
+    /// each kept as a [`ClosedPeriod`] of its own: folding usage costs the
+    /// same however many periods an organization has behind it.
+    #[serde(default)]
+    pub(crate) archived: BTreeMap<DateTime<Utc>, Period>,
+}
+
+/// A closed period compacted out of an organization's state, stored on its
+/// own and restored only when an event concerns it (late usage, a payment).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClosedPeriod(PeriodBook);
+
+impl ClosedPeriod {
+    pub fn period_start(&self) -> DateTime<Utc> {
+        self.0.period.start
+    }
 }
 
 /// The state behind one invoice.
@@ -87,6 +105,93 @@ impl OrgBook {
             last_position: 0,
             subscriptions: BTreeMap::new(),
             periods: BTreeMap::new(),
+            archived: BTreeMap::new(),
+        }
+    }
+
+    /// Move every closed period but the latest out of this state; the
+    /// caller stores them (each one's state row) and the state keeps only
+    /// their periods, so it stops growing with the organization's age.
+    pub fn compact(&mut self) -> Vec<ClosedPeriod> {
+        let latest = self.periods.keys().next_back().copied();
+        let closed: Vec<DateTime<Utc>> = self
+            .periods
+            .iter()
+            .filter(|(start, pb)| !pb.is_open() && Some(**start) != latest)
+            .map(|(start, _)| *start)
+            .collect();
+        closed
+            .into_iter()
+            .filter_map(|start| self.periods.remove(&start))
+            .map(|pb| {
+                self.archived.insert(pb.period.start, pb.period);
+                ClosedPeriod(pb)
+            })
+            .collect()
+    }
+
+    /// The compacted periods an event may concern, which must be restored
+    /// before it is folded (`decoded` is `event.decode()`): the periods of
+    /// its `occurred_at`, of the usage it corrects and of the invoice it
+    /// names. Over-approximate on purpose: restoring a period the event
+    /// then leaves alone is harmless. The match is exhaustive, so a new
+    /// event type has to say which periods it concerns.
+    pub fn archived_touched(
+        &self,
+        occurred_at: DateTime<Utc>,
+        decoded: &LedgerEvent,
+    ) -> Vec<DateTime<Utc>> {
+        if self.archived.is_empty() {
+            return Vec::new();
+        }
+        let named = match decoded {
+            LedgerEvent::UsageCorrected(e) => Some(e.usage_occurred_at),
+            LedgerEvent::UsageVoided(e) => Some(e.usage_occurred_at),
+            LedgerEvent::InvoicePeriodOpened(e) => Some(e.invoice.period_start),
+            LedgerEvent::InvoiceFinalized(e) => Some(e.invoice.period_start),
+            LedgerEvent::InvoiceVoided(e) => Some(e.invoice.period_start),
+            LedgerEvent::InvoicePaid(e) => Some(e.invoice.period_start),
+            LedgerEvent::InvoicePaymentFailed(e) => Some(e.invoice.period_start),
+            LedgerEvent::InvoicePublishedToStripe(e) => Some(e.invoice.period_start),
+            LedgerEvent::InvoiceFinalizedInStripe(e) => Some(e.invoice.period_start),
+            LedgerEvent::InvoicePaymentActionRequired(e) => Some(e.invoice.period_start),
+            LedgerEvent::InvoiceMarkedUncollectible(e) => Some(e.invoice.period_start),
+            LedgerEvent::InvoiceVoidedInStripe(e) => Some(e.invoice.period_start),
+            LedgerEvent::InvoiceRefundRecorded(e) => Some(e.invoice.period_start),
+            LedgerEvent::OrganizationCreated(_)
+            | LedgerEvent::SubscriptionStarted(_)
+            | LedgerEvent::SubscriptionChanged(_)
+            | LedgerEvent::SubscriptionCancelled(_)
+            | LedgerEvent::PriceSet(_)
+            | LedgerEvent::UsageRecorded(_)
+            | LedgerEvent::ChargeAdded(_)
+            | LedgerEvent::CreditGranted(_)
+            | LedgerEvent::BudgetSet(_)
+            | LedgerEvent::AlertTriggered(_)
+            | LedgerEvent::AlertResolved(_)
+            | LedgerEvent::StripeEventUnmatched(_) => None,
+        };
+        let mut touched: Vec<DateTime<Utc>> = [Some(occurred_at), named]
+            .into_iter()
+            .flatten()
+            .map(|at| self.period_of(at).start)
+            .filter(|start| self.archived.contains_key(start))
+            .collect();
+        touched.dedup();
+        touched
+    }
+
+    /// Whether any closed period is compacted out of this state.
+    pub fn has_archived(&self) -> bool {
+        !self.archived.is_empty()
+    }
+
+    /// Put a compacted period back (before folding an event that concerns
+    /// it). A period this book does not list as compacted is ignored.
+    pub fn restore(&mut self, closed: ClosedPeriod) {
+        let start = closed.period_start();
+        if self.archived.remove(&start).is_some() {
+            self.periods.insert(start, closed.0);
         }
     }
 
@@ -107,6 +212,13 @@ impl OrgBook {
     ) -> Result<Vec<InvoiceKey>, FoldError> {
         if decoded.org_id() != Some(&self.org_id) || event.global_position <= self.last_position {
             return Ok(Vec::new());
+        }
+        if let Some(period_start) = self.archived_touched(event.occurred_at, decoded).first() {
+            return Err(FoldError::PeriodNotRestored {
+                org_id: self.org_id.clone(),
+                period_start: *period_start,
+                position: event.global_position,
+            });
         }
         self.last_position = event.global_position;
         let position = event.global_position;
@@ -234,11 +346,20 @@ impl OrgBook {
                 return pb.period;
             }
         }
+        if let Some((_, period)) = self.archived.range(..=at).next_back() {
+            if period.contains(at) {
+                return *period;
+            }
+        }
         period_containing(self.billing_anchor, at)
     }
 
-    /// Create the invoice of `period` if it does not exist yet.
+    /// Create the invoice of `period` if it does not exist yet (a
+    /// compacted period exists, closed).
     pub(crate) fn ensure_period(&mut self, period: Period, changed: &mut Changed) {
+        if self.archived.contains_key(&period.start) {
+            return;
+        }
         if let std::collections::btree_map::Entry::Vacant(slot) = self.periods.entry(period.start) {
             slot.insert(PeriodBook::new(period));
             changed.insert(period.start);
@@ -246,7 +367,8 @@ impl OrgBook {
     }
 
     pub(crate) fn is_closed(&self, start: DateTime<Utc>) -> bool {
-        self.periods.get(&start).is_some_and(|pb| !pb.is_open())
+        self.archived.contains_key(&start)
+            || self.periods.get(&start).is_some_and(|pb| !pb.is_open())
     }
 
     /// Where something dated `at` lands: its own period's invoice if that
@@ -287,8 +409,10 @@ impl OrgBook {
         let latest = self
             .periods
             .values()
-            .next_back()
-            .map_or_else(|| self.period_of(start), |pb| pb.period);
+            .map(|pb| pb.period)
+            .chain(self.archived.values().copied())
+            .max_by_key(|p| p.start)
+            .unwrap_or_else(|| self.period_of(start));
         let next = next_period(self.billing_anchor, &latest);
         self.ensure_period(next, changed);
         next.start

@@ -120,7 +120,7 @@ mod render;
 mod usage;
 mod words;
 
-pub use book::OrgBook;
+pub use book::{ClosedPeriod, OrgBook};
 pub use catalog::Catalog;
 pub use forecast::{Forecast, MeterForecast, PROJECTED_QUANTITY_SCALE};
 pub use invoice::{
@@ -166,6 +166,17 @@ pub enum FoldError {
         /// The unrounded value (possibly saturated at `Decimal::MAX`).
         amount: Decimal,
     },
+    /// The event concerns a closed period compacted out of the book that
+    /// was not restored first (see `OrgBook::archived_touched`): folding it
+    /// would miss that period's state, so the book is set aside instead.
+    #[error(
+        "organization `{org_id}`: the event at position {position} concerns the closed period from {period_start}, which was not loaded back before folding"
+    )]
+    PeriodNotRestored {
+        org_id: OrgId,
+        period_start: DateTime<Utc>,
+        position: i64,
+    },
 }
 
 fn what(line_id: Option<&str>, field: &str) -> String {
@@ -181,7 +192,9 @@ impl FoldError {
     pub fn org_id(&self) -> Option<&OrgId> {
         match self {
             Self::Decode { .. } => None,
-            Self::AmountOutOfRange { org_id, .. } => Some(org_id),
+            Self::AmountOutOfRange { org_id, .. } | Self::PeriodNotRestored { org_id, .. } => {
+                Some(org_id)
+            }
         }
     }
 }

@@ -38,4 +38,6 @@ both_backends!(
     finalized_invoice_never_changes_and_late_usage_moves_on,
     changed_invoices_feed_pages_by_position_up_to_the_checkpoint,
     as_of_a_time_is_as_of_the_last_position_recorded_by_then,
+    closed_periods_leave_the_state_and_come_back_for_late_usage_and_payments,
+    a_rebuild_within_a_one_book_budget_gives_the_same_invoices,
 );

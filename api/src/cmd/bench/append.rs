@@ -115,14 +115,64 @@ impl Baseline {
         }
     }
 
-    fn name(&self) -> &'static str {
+    fn name(&self, batch: usize) -> &'static str {
         match self {
+            _ if batch == 1 => "raw single-row INSERT",
             Self::Postgres(_) => "raw COPY (CSV)",
             Self::Sqlite(_) => "raw multi-row INSERT",
         }
     }
 
+    /// One row, the cheapest way there is: one prepared INSERT in
+    /// autocommit (one statement, one commit).
+    async fn insert_one(&self, r: &Row) -> anyhow::Result<()> {
+        let recorded_at = chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string();
+        match self {
+            Self::Postgres(pool) => {
+                sqlx::query(&format!(
+                    "INSERT INTO bench_event ({COLUMNS}) VALUES \
+                     ($1::uuid, $2, $3, $4, 1, $5, $6::jsonb, $7::jsonb, $8::timestamptz, $9)"
+                ))
+                .bind(&r.event_id)
+                .bind(&r.stream_id)
+                .bind(r.stream_version)
+                .bind(&r.event_type)
+                .bind(&r.org_id)
+                .bind(&r.payload)
+                .bind(&r.metadata)
+                .bind(&r.occurred_at)
+                .bind(&r.idempotency_key)
+                .execute(pool)
+                .await?;
+            }
+            Self::Sqlite(pool) => {
+                sqlx::query(&format!(
+                    "INSERT INTO bench_event ({COLUMNS}, recorded_at) VALUES \
+                     ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10)"
+                ))
+                .bind(&r.event_id)
+                .bind(&r.stream_id)
+                .bind(r.stream_version)
+                .bind(&r.event_type)
+                .bind(&r.org_id)
+                .bind(&r.payload)
+                .bind(&r.metadata)
+                .bind(&r.occurred_at)
+                .bind(&r.idempotency_key)
+                .bind(&recorded_at)
+                .execute(pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn insert(&self, rows: &[Row]) -> anyhow::Result<()> {
+        if let [one] = rows {
+            return self.insert_one(one).await;
+        }
         match self {
             Self::Postgres(pool) => {
                 let mut csv = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 512));
@@ -342,7 +392,7 @@ async fn measure(scratch: &Scratch, args: &AppendArgs) -> anyhow::Result<()> {
     );
     println!(
         "{:<34} {:>12.0} {:>10.2}",
-        format!("{} (baseline)", baseline.name()),
+        format!("{} (baseline)", baseline.name(args.batch)),
         baseline_per_s,
         raw.as_secs_f64()
     );

@@ -45,7 +45,7 @@ async fn seed(scratch: &Scratch, orgs: usize) -> anyhow::Result<()> {
 }
 
 /// The JSON body a client would send for a batch.
-fn body(batch: &[StreamAppend]) -> Value {
+pub(super) fn body(batch: &[StreamAppend]) -> Value {
     let records: Vec<Value> = batch
         .iter()
         .flat_map(|a| &a.events)

@@ -2,6 +2,7 @@
 //! run and prints a ratio, so the figure survives a noisy machine. The last
 //! line of output is one JSON object.
 
+mod age;
 mod append;
 mod ingest;
 mod rebuild;
@@ -23,6 +24,9 @@ pub enum BenchCommand {
     Ingest(ingest::IngestArgs),
     /// Stripe calls per invoice vs. per-usage-event syncing.
     Sync(sync::SyncBenchArgs),
+    /// Folding usage for an organization with many closed periods vs. one
+    /// with one, and invoice reads while clients ingest.
+    Age(age::AgeArgs),
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
@@ -31,6 +35,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Rebuild(args) => rebuild::run(args).await,
         BenchCommand::Ingest(args) => ingest::run(args).await,
         BenchCommand::Sync(args) => sync::run(args).await,
+        BenchCommand::Age(args) => age::run(args).await,
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::bail;
 use futures::TryStreamExt;
 use ledger::db::Database;
-use projections::rebuild::rebuild;
+use projections::rebuild::rebuild_within;
 use serde_json::json;
 
 use super::workload::{bench_start, setup, usage_batches};
@@ -22,9 +22,28 @@ pub struct RebuildArgs {
     /// Organizations the usage is spread over.
     #[arg(long, default_value_t = 1_000)]
     pub orgs: usize,
+    /// Organizations' books the rebuild may hold in memory at once.
+    #[arg(long, default_value_t = projections::rebuild::Budget::default().max_books)]
+    pub max_books: usize,
     /// PostgreSQL server for `--backend postgres` (scratch database).
     #[arg(long, env = "BENCH_DATABASE_URL")]
     pub postgres_url: Option<String>,
+}
+
+/// Reset the process's peak resident set (Linux: `5` to
+/// `/proc/self/clear_refs`), so the next reading covers what follows only.
+fn reset_peak_memory() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// A field of `/proc/self/status` in bytes (Linux: `VmHWM` is the peak
+/// resident set since the last reset, `VmRSS` the current one); `None`
+/// where that is not available.
+fn memory(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 async fn seed(db: &Database, args: &RebuildArgs) -> anyhow::Result<()> {
@@ -113,9 +132,17 @@ async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
             bar.set_position(position.max(0) as u64);
         }
     };
+    let budget = projections::rebuild::Budget {
+        max_books: args.max_books,
+        ..projections::rebuild::Budget::default()
+    };
+    // What the rebuild adds to the process's resident memory at its peak
+    // (the seeded workload is still resident before it starts).
+    let before = memory("VmRSS:").filter(|_| reset_peak_memory());
     let started = Instant::now();
-    let report = rebuild(store, tables, &feed).await?;
+    let report = rebuild_within(store, tables, budget, &feed).await?;
     let took = started.elapsed();
+    let peak = before.and_then(|b| Some(memory("VmHWM:")?.saturating_sub(b)));
     bar.finish_and_clear();
     if report.events != rows {
         bail!(
@@ -149,11 +176,22 @@ async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
         scan.as_secs_f64()
     );
     println!("{:<34} {:>12.2}", "ratio", ratio);
+    let peak_mb = peak.map(|b| (b as f64 / 1e6).round());
+    match peak_mb {
+        Some(mb) => println!(
+            "resident memory the rebuild added at its peak: {mb} MB (at most {} books held)",
+            args.max_books
+        ),
+        None => println!("peak resident memory: not measurable on this system"),
+    }
     println!(
         "{}",
         json!({
             "bench": "rebuild",
             "backend": args.backend.name(),
+            "orgs": args.orgs,
+            "max_books": args.max_books,
+            "peak_memory_mb": peak_mb,
             "events": rows,
             "events_per_s": events_per_s.round(),
             "baseline_per_s": baseline_per_s.round(),
