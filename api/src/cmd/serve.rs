@@ -56,9 +56,12 @@ pub async fn run(url: &str, mut args: ServeArgs) -> anyhow::Result<()> {
     let mut breaker = None;
     // Every writing process that registers endpoints (the API) or signs
     // (the dispatcher) needs the key.
-    if !args.read_only && !(args.no_api && args.pipeline.no_webhooks) {
+    let signs = !args.no_api || !args.pipeline.no_webhooks;
+    if !args.read_only && signs {
         args.pipeline.webhook_keys =
             super::webhooks::prepare(url, &db, args.pipeline.webhook_secret_key.as_ref()).await?;
+    }
+    if !args.read_only {
         let stripe = match super::stripe_from_env()? {
             Ok(api) => Some(api),
             Err(reason) => {
