@@ -75,6 +75,9 @@ pub enum Command {
     Sync(cmd::sync::SyncArgs),
     /// Compare Stripe with the ledger.
     Reconcile(cmd::reconcile::ReconcileArgs),
+    /// Outbound webhooks: re-encrypt the stored signing secrets.
+    #[command(subcommand)]
+    Webhooks(cmd::webhooks::WebhooksCommand),
 }
 
 /// The database URL in force: the flag/env, else the default SQLite file.
@@ -100,6 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rebuild(args) => return cmd::projection::run_rebuild(&url, args).await,
         Command::ClosePeriods(args) => cmd::projection::close(&url, args).await?,
         Command::StripeFake(args) => cmd::stripe_fake::run(args).await?,
+        Command::Webhooks(command) => cmd::webhooks::run(&url, command).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

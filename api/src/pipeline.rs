@@ -49,6 +49,15 @@ pub struct PipelineArgs {
     /// Comma-separated hosts webhook endpoints may point at (default: any host).
     #[arg(long, env = "BILLING_WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',')]
     pub webhook_allowed_hosts: Vec<String>,
+    /// Keys encrypting webhook signing secrets at rest: 32 random bytes in
+    /// base64, comma-separated, the first encrypts (default: on SQLite, a
+    /// key file beside the database; on PostgreSQL it is required).
+    #[arg(long, env = "WEBHOOK_SECRET_KEY", hide_env_values = true, value_parser = crate::cmd::webhooks::secret)]
+    pub webhook_secret_key: Option<secrecy::SecretString>,
+    /// The keyring resolved from `webhook_secret_key` at start-up (the
+    /// dispatcher runs only with one).
+    #[arg(skip)]
+    pub webhook_keys: notifications::webhooks::sealing::Keyring,
     /// Seconds a webhook receiver may take to answer.
     #[arg(long, env = "BILLING_WEBHOOK_TIMEOUT_SECS", default_value_t = 15)]
     pub webhook_timeout_secs: u64,
@@ -74,6 +83,8 @@ impl Default for PipelineArgs {
             no_alerter: false,
             no_webhooks: false,
             webhook_allowed_hosts: Vec::new(),
+            webhook_secret_key: None,
+            webhook_keys: Default::default(),
             webhook_timeout_secs: 15,
             projection_poll_ms: 100,
             close_interval_secs: 60,
@@ -160,11 +171,15 @@ impl Pipeline {
         });
         let dispatcher = if args.no_webhooks {
             None
+        } else if args.webhook_keys.is_empty() {
+            tracing::info!("webhook dispatcher off: no key to open the signing secrets");
+            None
         } else {
             let options = DispatchOptions {
                 timeout: Duration::from_secs(args.webhook_timeout_secs.max(1)),
                 lease: Duration::from_secs(args.webhook_timeout_secs.max(1) * 4),
                 allowed_hosts: args.webhook_hosts(),
+                keys: args.webhook_keys.clone(),
                 ..DispatchOptions::default()
             };
             match Dispatcher::new(db, options) {

@@ -4,10 +4,15 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The key encrypting webhook secrets: required on PostgreSQL (a SQLite
+/// file gets a key file of its own).
+const WEBHOOK_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
 fn billing(url: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_billing"))
         .args(args)
         .env("DATABASE_URL", url)
+        .env("WEBHOOK_SECRET_KEY", WEBHOOK_KEY)
         .env_remove("STRIPE_API_KEY")
         .output()
         .unwrap()
@@ -32,6 +37,7 @@ fn serve_with(url: &str, extra: &[&str]) -> (std::process::Child, u16, Vec<Strin
         .args(["serve", "--bind", "127.0.0.1:0", "--log-format", "json"])
         .args(extra)
         .env("DATABASE_URL", url)
+        .env("WEBHOOK_SECRET_KEY", WEBHOOK_KEY)
         .env_remove("STRIPE_API_KEY")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())

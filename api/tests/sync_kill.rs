@@ -28,6 +28,11 @@ fn daemon(env: &Env) -> Child {
         .env("DATABASE_URL", &env.db.url)
         .env("STRIPE_API_BASE", env.fake.base_url())
         .env("STRIPE_API_KEY", "sk_test_kill")
+        // On PostgreSQL every writing process needs the webhook secret key.
+        .env(
+            "WEBHOOK_SECRET_KEY",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        )
         .env("STRIPE_REQUEST_TIMEOUT_SECS", "5")
         .env("SYNC_RATE_LIMIT", "40")
         .env("SYNC_WORKERS", "4")

@@ -7,6 +7,8 @@ use crate::NotifyError;
 
 /// The alerter's position in the invoice change feed.
 pub const ALERTER: &str = "alerter";
+/// The alerter's global event position in its read of budget events.
+pub const ALERTER_BUDGETS: &str = "alerter_budgets";
 /// The dispatcher's global event position.
 pub const DISPATCHER: &str = "webhook_dispatcher";
 

@@ -13,6 +13,8 @@ pub enum NotifyError {
     Projection(#[from] projections::ProjectionError),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Seal(#[from] crate::webhooks::sealing::SealError),
     #[error("stored notification row is corrupt: {0}")]
     Corrupt(String),
 }

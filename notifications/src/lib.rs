@@ -3,16 +3,19 @@
 //!
 //! # Layout
 //! - [`alerter`]: after each projection batch, reads the invoices that
-//!   changed (its own cursor over the invoice change feed), compares spend
-//!   and forecast with the organization's budget and appends
+//!   changed (its own cursor over the invoice change feed) and the
+//!   organizations given a new budget version (its own cursor over the
+//!   events), compares spend and forecast with the budget and appends
 //!   `AlertTriggered` / `AlertResolved` with deterministic idempotency keys.
 //! - [`webhooks`]: endpoints (`webhook_endpoint`), the dispatcher's fan-out
 //!   of events to messages (its own cursor over the events), delivery with
-//!   Standard Webhooks signatures, retries, the attempt log and replay.
+//!   Standard Webhooks signatures, retries, the attempt log and replay;
+//!   signing secrets stored encrypted ([`webhooks::sealing`]).
 //!
 //! # Guarantees
-//! - **Alerts are facts, once**: each is keyed by (organization, period,
-//!   budget version, threshold, kind) and fact type, so a restart, a second
+//! - **Alerts are facts, once per crossing**: each is keyed by
+//!   (organization, period, budget version, threshold, kind), crossing
+//!   ordinal and fact type, so a restart, a second
 //!   alerter or a re-read of the feed appends nothing twice; the alerter
 //!   never runs inside a rebuild (a rebuild re-renders invoices at the same
 //!   positions, so the alerter's cursor has nothing new to read).

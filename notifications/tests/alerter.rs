@@ -29,6 +29,10 @@ both_backends!(
     two_racing_alerters_record_each_alert_once,
 );
 
+/// Round 3: re-crossings, budget changes and the feed's page ends.
+#[path = "alerter/round3.rs"]
+mod round3;
+
 fn org() -> OrgId {
     OrgId::new("acme").unwrap()
 }
@@ -229,11 +233,19 @@ async fn a_void_taking_spend_below_a_threshold_resolves_its_alert_once(db: TestD
         actual(&alerts(&db).await),
         [pair("triggered", "50%"), pair("resolved", "50%")]
     );
-    // Crossing again in the same period and budget version stays quiet.
+    // Crossing again in the same period and budget version is a new
+    // crossing (recrossing.rs tests that in depth).
     usage(&db, "30", now).await;
     fold(&db).await;
     alerter.run_until_idle(now).await.unwrap();
-    assert_eq!(actual(&alerts(&db).await).len(), 2);
+    assert_eq!(
+        actual(&alerts(&db).await),
+        [
+            pair("triggered", "50%"),
+            pair("resolved", "50%"),
+            pair("triggered", "50%")
+        ]
+    );
 }
 
 async fn two_racing_alerters_record_each_alert_once(db: TestDb) {

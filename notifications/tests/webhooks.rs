@@ -12,6 +12,7 @@ use hmac::Mac;
 use ledger::event::*;
 use ledger::{ExpectedVersion, LedgerEvent, NewEvent, OrgId, StreamId};
 use notifications::webhooks::endpoints::{self, NewEndpoint};
+use notifications::webhooks::sealing::Keyring;
 use notifications::webhooks::signing::new_secret;
 use notifications::webhooks::{DispatchOptions, Dispatcher};
 use testkit::TestDb;
@@ -155,6 +156,7 @@ async fn alert(db: &TestDb, threshold: i64, at: DateTime<Utc>) {
         spend: threshold.into(),
         forecast: threshold.into(),
         invoice_version: 1,
+        crossing: 1,
     });
     let new = NewEvent::from_domain(&event, at).unwrap();
     db.store()
@@ -163,10 +165,17 @@ async fn alert(db: &TestDb, threshold: i64, at: DateTime<Utc>) {
         .unwrap();
 }
 
+/// The key the test's secrets are sealed with.
+fn keys() -> Keyring {
+    static KEYS: std::sync::OnceLock<Keyring> = std::sync::OnceLock::new();
+    KEYS.get_or_init(Keyring::generate).clone()
+}
+
 async fn endpoint(db: &TestDb, url: &str) -> (uuid::Uuid, String) {
     let secret = new_secret();
     let created = endpoints::create(
         &db.db,
+        &keys(),
         &NewEndpoint {
             url: url.to_owned(),
             description: "test".into(),
@@ -190,6 +199,7 @@ fn fast() -> DispatchOptions {
         ],
         timeout: Duration::from_secs(30),
         lease: Duration::from_secs(60),
+        keys: keys(),
         ..DispatchOptions::default()
     }
 }

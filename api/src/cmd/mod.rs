@@ -11,6 +11,7 @@ pub mod stripe_fake;
 pub mod sync;
 pub mod token;
 pub mod usage;
+pub mod webhooks;
 
 use std::sync::Arc;
 

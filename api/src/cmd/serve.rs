@@ -37,7 +37,7 @@ pub struct ServeArgs {
     pub pipeline: PipelineArgs,
 }
 
-pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
+pub async fn run(url: &str, mut args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = crate::shutdown::on_signals()?;
     let db = if args.read_only {
         let db = ledger::db::Database::connect_read_only(url)
@@ -54,6 +54,13 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         read_only = args.read_only, "database ready");
     let mut tasks = tokio::task::JoinSet::new();
     let mut breaker = None;
+    // Every writing process that registers endpoints (the API) or signs
+    // (the dispatcher) needs the key.
+    let signs = !args.no_api || !args.pipeline.no_webhooks;
+    if !args.read_only && signs {
+        args.pipeline.webhook_keys =
+            super::webhooks::prepare(url, &db, args.pipeline.webhook_secret_key.as_ref()).await?;
+    }
     if !args.read_only {
         let stripe = match super::stripe_from_env()? {
             Ok(api) => Some(api),
@@ -79,6 +86,7 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
             bind: args.bind,
             max_batch: args.max_batch,
             webhook_hosts: args.pipeline.webhook_hosts(),
+            webhook_keys: args.pipeline.webhook_keys.clone(),
             console_secure_cookie: args.console_secure_cookie,
             console_session_ttl: std::time::Duration::from_secs(args.console_session_hours * 3600),
             stripe_webhook: sync::payments::signature::Verifier::from_env()

@@ -14,7 +14,7 @@ pub struct SyncArgs {
 }
 
 /// Run until a signal; with no `STRIPE_API_KEY` it says the sync is off and exits 0.
-pub async fn run(url: &str, args: SyncArgs) -> anyhow::Result<()> {
+pub async fn run(url: &str, mut args: SyncArgs) -> anyhow::Result<()> {
     let shutdown = crate::shutdown::on_signals()?;
     let api = match super::stripe_from_env()? {
         Ok(api) => api,
@@ -25,6 +25,10 @@ pub async fn run(url: &str, args: SyncArgs) -> anyhow::Result<()> {
         }
     };
     let db = super::open(url).await?;
+    if !args.pipeline.no_webhooks {
+        args.pipeline.webhook_keys =
+            super::webhooks::prepare(url, &db, args.pipeline.webhook_secret_key.as_ref()).await?;
+    }
     let options = &args.pipeline.sync;
     tracing::info!(worker_id = %options.worker_id, workers = options.workers,
         rate_limit = options.rate_limit, "sync daemon starting");

@@ -7,10 +7,12 @@
 //! - 1 to 5 distinct event types;
 //! - a description of at most 500 characters;
 //! - the secret (`whsec_` + 32 random bytes in base64) is generated here and
-//!   returned once, at creation or rotation.
+//!   returned once, at creation or rotation, and stored only encrypted
+//!   under the keyring (`WEBHOOK_SECRET_KEY`).
 
 use notifications::webhooks::dispatch::check_url;
 use notifications::webhooks::endpoints::{self, Endpoint, EndpointChange, NewEndpoint};
+use notifications::webhooks::sealing::Keyring;
 use notifications::webhooks::signing::new_secret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -133,6 +135,7 @@ fn store(e: notifications::NotifyError) -> Rejection {
 pub async fn create(
     ctx: &Ctx<'_>,
     db: &ledger::db::Database,
+    keys: &Keyring,
     allowed: Option<&[String]>,
     body: NewWebhookEndpoint,
 ) -> Result<(Endpoint, String), Rejection> {
@@ -143,7 +146,7 @@ pub async fn create(
         secret: new_secret(),
         after_position: ctx.store.head_position().await?,
     };
-    let endpoint = endpoints::create(db, &new, ctx.now.timestamp_millis())
+    let endpoint = endpoints::create(db, keys, &new, ctx.now.timestamp_millis())
         .await
         .map_err(store)?;
     Ok((endpoint, new.secret))
@@ -177,10 +180,11 @@ pub async fn update(
 pub async fn rotate(
     ctx: &Ctx<'_>,
     db: &ledger::db::Database,
+    keys: &Keyring,
     id: Uuid,
 ) -> Result<String, Rejection> {
     let secret = new_secret();
-    if endpoints::rotate(db, id, &secret, ctx.now.timestamp_millis())
+    if endpoints::rotate(db, keys, id, &secret, ctx.now.timestamp_millis())
         .await
         .map_err(store)?
     {

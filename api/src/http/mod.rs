@@ -51,6 +51,9 @@ pub struct ApiConfig {
     pub read_wait: Duration,
     /// When set, webhook endpoints may only point at these hosts.
     pub webhook_hosts: Option<Vec<String>>,
+    /// Seals the signing secrets of webhook endpoints (`WEBHOOK_SECRET_KEY`);
+    /// empty: registering or rotating an endpoint fails.
+    pub webhook_keys: notifications::webhooks::sealing::Keyring,
     /// How long a console sign-in lasts.
     pub console_session_ttl: Duration,
     /// Mark the console's cookies `Secure` (serve it over HTTPS).
@@ -69,6 +72,7 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(30),
             read_wait: Duration::from_secs(5),
             webhook_hosts: None,
+            webhook_keys: Default::default(),
             console_session_ttl: Duration::from_secs(8 * 3600),
             console_secure_cookie: false,
             stripe_webhook: Default::default(),

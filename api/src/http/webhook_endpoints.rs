@@ -104,7 +104,14 @@ pub async fn create(
     ApiJson(body): ApiJson<NewWebhookEndpoint>,
 ) -> Result<(StatusCode, Json<WebhookEndpointCreated>), ApiError> {
     admin(&auth)?;
-    let (endpoint, secret) = webhooks::create(&state.ctx(), &state.db, hosts(&state), body).await?;
+    let (endpoint, secret) = webhooks::create(
+        &state.ctx(),
+        &state.db,
+        &state.config.webhook_keys,
+        hosts(&state),
+        body,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(WebhookEndpointCreated {
@@ -218,7 +225,13 @@ pub async fn rotate(
     ApiPath(path): ApiPath<EndpointPath>,
 ) -> Result<Json<RotatedSecret>, ApiError> {
     admin(&auth)?;
-    let secret = webhooks::rotate(&state.ctx(), &state.db, path.endpoint_id).await?;
+    let secret = webhooks::rotate(
+        &state.ctx(),
+        &state.db,
+        &state.config.webhook_keys,
+        path.endpoint_id,
+    )
+    .await?;
     Ok(Json(RotatedSecret { secret }))
 }
 

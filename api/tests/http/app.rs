@@ -17,6 +17,9 @@ pub struct TestApp {
     pub admin: String,
     pub ingest: String,
     pub support: String,
+    /// Seals the webhook endpoints' secrets (the API's and a test
+    /// dispatcher's).
+    pub keys: notifications::webhooks::sealing::Keyring,
     shutdown: CancellationToken,
     projector: tokio::task::JoinHandle<()>,
 }
@@ -27,8 +30,14 @@ pub async fn spawn_app(db: testkit::TestDb) -> TestApp {
 
 /// [`spawn_app`] with other settings (`bind`, `max_batch`, `read_wait` are the test's).
 pub async fn spawn_app_with(db: testkit::TestDb, base: ApiConfig) -> TestApp {
+    let keys = if base.webhook_keys.is_empty() {
+        notifications::webhooks::sealing::Keyring::generate()
+    } else {
+        base.webhook_keys.clone()
+    };
     let config = ApiConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
+        webhook_keys: keys.clone(),
         max_batch: 5_000,
         read_wait: Duration::from_secs(5),
         ..base
@@ -50,6 +59,7 @@ pub async fn spawn_app_with(db: testkit::TestDb, base: ApiConfig) -> TestApp {
         admin: token(Role::Admin).await,
         ingest: token(Role::Ingest).await,
         support: token(Role::Support).await,
+        keys,
         base,
         client: reqwest::Client::new(),
         shutdown,

@@ -177,7 +177,10 @@ pub async fn usage_crossing_a_budget_reaches_the_receiver_as_a_signed_alert(app:
         .unwrap();
     let dispatcher = notifications::webhooks::Dispatcher::new(
         &app.db.db,
-        notifications::webhooks::DispatchOptions::default(),
+        notifications::webhooks::DispatchOptions {
+            keys: app.keys.clone(),
+            ..Default::default()
+        },
     )
     .unwrap();
     dispatcher.run_until_idle(now).await.unwrap();

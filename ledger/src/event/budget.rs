@@ -87,8 +87,9 @@ impl AlertKind {
 }
 
 /// Spend (or forecast) reached a threshold of the budget in force, in one
-/// billing period. Recorded once per (organization, period, budget
-/// version, threshold, kind).
+/// billing period. Recorded once per crossing of (organization, period,
+/// budget version, threshold, kind): a threshold crossed again after it
+/// resolved triggers again, with the next `crossing`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertTriggered {
@@ -111,10 +112,20 @@ pub struct AlertTriggered {
     pub forecast: Decimal,
     /// The invoice version that crossed it.
     pub invoice_version: i64,
+    /// Which crossing of this threshold it is in the period under this
+    /// budget version: 1, then 2 after a resolve and a new crossing, …
+    /// (absent in facts recorded before re-crossings alerted: 1).
+    #[serde(default = "first_crossing")]
+    pub crossing: u32,
+}
+
+fn first_crossing() -> u32 {
+    1
 }
 
 /// A correction took spend (or the forecast) back below a threshold that
-/// had triggered. Recorded at most once per triggered alert.
+/// had triggered. Recorded at most once per triggered alert (the one with
+/// the same `crossing`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertResolved {
@@ -130,11 +141,16 @@ pub struct AlertResolved {
     #[schema(value_type = String)]
     pub forecast: Decimal,
     pub invoice_version: i64,
+    /// The crossing it resolves (absent in older facts: 1).
+    #[serde(default = "first_crossing")]
+    pub crossing: u32,
 }
 
 /// The idempotency key of an alert fact: one per (organization, period,
-/// budget version, threshold, kind) and fact type, so a rebuild, a restart
-/// or two alerters append it once.
+/// budget version, threshold, kind), crossing and fact type, so a rebuild,
+/// a restart or two alerters append it once. The first crossing's key has
+/// no ordinal (it is the key facts had before re-crossings alerted); later
+/// ones end in `:<crossing>`.
 pub fn alert_key(
     fact: &str,
     org: &OrgId,
@@ -142,11 +158,17 @@ pub fn alert_key(
     budget_version: i64,
     threshold: &BudgetThreshold,
     kind: AlertKind,
+    crossing: u32,
 ) -> String {
-    format!(
+    let key = format!(
         "alert:{fact}:{}:{org}:{budget_version}:{}:{}",
         period_start.format("%Y-%m-%d"),
         threshold.label(),
         kind.as_str()
-    )
+    );
+    if crossing <= 1 {
+        key
+    } else {
+        format!("{key}:{crossing}")
+    }
 }

@@ -24,8 +24,11 @@ use ledger::EventStore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use super::endpoints;
 use super::messages::{self, wants};
+use super::sealing::{Keyring, SealError};
 use super::signing::sign;
 use crate::cursor::{self, DISPATCHER};
 use crate::{millis, NotifyError};
@@ -56,6 +59,9 @@ pub struct DispatchOptions {
     pub allowed_hosts: Option<Vec<String>>,
     /// Concurrent deliveries.
     pub workers: usize,
+    /// Opens the endpoints' stored secrets (`WEBHOOK_SECRET_KEY`); the
+    /// dispatcher does not start without a key.
+    pub keys: Keyring,
 }
 
 impl Default for DispatchOptions {
@@ -66,6 +72,7 @@ impl Default for DispatchOptions {
             lease: Duration::from_secs(60),
             allowed_hosts: None,
             workers: 4,
+            keys: Keyring::default(),
         }
     }
 }
@@ -108,7 +115,7 @@ struct Claimable {
     payload: String,
     attempts: i32,
     url: String,
-    secret: String,
+    sealed_secret: Option<String>,
 }
 
 /// What an attempt got.
@@ -131,6 +138,9 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(db: &Database, options: DispatchOptions) -> Result<Self, NotifyError> {
+        if options.keys.is_empty() {
+            return Err(SealError::NoKeys.into());
+        }
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(options.timeout)
@@ -183,7 +193,7 @@ impl Dispatcher {
                 .db
                 .query_as::<Claimable>(
                     "SELECT m.webhook_message_id, m.webhook_endpoint_id, m.webhook_id, m.payload, \
-                       m.attempts, e.url, e.secret \
+                       m.attempts, e.url, e.sealed_secret \
                      FROM webhook_message m JOIN webhook_endpoint e \
                        ON e.webhook_endpoint_id = m.webhook_endpoint_id \
                      WHERE m.status = 'pending' AND m.next_attempt_at <= $1 \
@@ -216,7 +226,26 @@ impl Dispatcher {
         Ok(None)
     }
 
-    async fn attempt(&self, message: &Claimable, now: DateTime<Utc>) -> Attempted {
+    /// The signing secret of a claimed message's endpoint. A raw secret
+    /// (a row from before migration 0011 that no start-up encrypted yet)
+    /// is refused: [`endpoints::reseal`] encrypts it.
+    fn secret(&self, message: &Claimable) -> Result<SecretString, NotifyError> {
+        let endpoint_id = message.webhook_endpoint_id.0;
+        let sealed = message.sealed_secret.as_deref().ok_or_else(|| {
+            NotifyError::Corrupt(format!(
+                "webhook endpoint {endpoint_id} still has an unencrypted secret; \
+                 restart with WEBHOOK_SECRET_KEY set or run `billing webhooks rotate-key` to encrypt it"
+            ))
+        })?;
+        Ok(self.options.keys.open(endpoint_id, sealed)?)
+    }
+
+    async fn attempt(
+        &self,
+        message: &Claimable,
+        secret: &SecretString,
+        now: DateTime<Utc>,
+    ) -> Attempted {
         let started = Instant::now();
         let elapsed =
             |started: Instant| i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
@@ -231,7 +260,7 @@ impl Dispatcher {
         }
         let timestamp = now.timestamp();
         let signature = match sign(
-            &message.secret,
+            secret.expose_secret(),
             &message.webhook_id,
             timestamp,
             &message.payload,
@@ -369,12 +398,16 @@ impl Dispatcher {
     }
 
     /// Deliver one due message (leased, attempted, recorded); `false` if
-    /// none was due.
+    /// none was due. A secret that does not open (a wrong or missing key)
+    /// is an error, not an attempt: the message keeps its lease until it
+    /// runs out, so the others are delivered meanwhile and nothing is
+    /// counted against the receiver.
     pub async fn deliver_one(&self, now: DateTime<Utc>) -> Result<bool, NotifyError> {
         let Some(message) = self.claim(millis(now)).await? else {
             return Ok(false);
         };
-        let attempted = self.attempt(&message, now).await;
+        let secret = self.secret(&message)?;
+        let attempted = self.attempt(&message, &secret, now).await;
         tracing::info!(
             webhook_id = %message.webhook_id,
             outcome = attempted.outcome,

@@ -1,9 +1,11 @@
 //! `webhook_endpoint`: the registered receivers. Reads here never write.
 
 use ledger::db::{Database, DbUuid};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::sealing::Keyring;
 use crate::NotifyError;
 
 /// Every event type an endpoint can subscribe to, and the ledger event
@@ -81,23 +83,26 @@ pub struct NewEndpoint {
     pub after_position: i64,
 }
 
+/// Register `new`, its secret sealed under `keys` (never stored raw).
 pub async fn create(
     db: &Database,
+    keys: &Keyring,
     new: &NewEndpoint,
     now_ms: i64,
 ) -> Result<Endpoint, NotifyError> {
     let id = Uuid::now_v7();
+    let sealed = keys.seal(id, &new.secret)?;
     let mut tx = db.begin_write().await?;
     tx.query(
         "INSERT INTO webhook_endpoint (webhook_endpoint_id, url, description, event_types, \
-           secret, status, after_position, created_at, updated_at) \
+           sealed_secret, status, after_position, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, 'enabled', $6, $7, $7)",
     )
     .bind(DbUuid(id))
     .bind(new.url.clone())
     .bind(new.description.clone())
     .bind(serde_json::to_string(&new.event_types)?)
-    .bind(new.secret.clone())
+    .bind(sealed)
     .bind(new.after_position)
     .bind(now_ms)
     .execute()
@@ -177,20 +182,24 @@ pub async fn update(
     get(db, id).await
 }
 
-/// Replace the signing secret; `false` if there is no such endpoint.
+/// Replace the signing secret (sealed under `keys`); `false` if there is
+/// no such endpoint.
 pub async fn rotate(
     db: &Database,
+    keys: &Keyring,
     id: Uuid,
     secret: &str,
     now_ms: i64,
 ) -> Result<bool, NotifyError> {
+    let sealed = keys.seal(id, secret)?;
     let mut tx = db.begin_write().await?;
     let n = tx
         .query(
-            "UPDATE webhook_endpoint SET secret = $2, updated_at = $3 WHERE webhook_endpoint_id = $1",
+            "UPDATE webhook_endpoint SET sealed_secret = $2, plain_secret = NULL, updated_at = $3 \
+             WHERE webhook_endpoint_id = $1",
         )
         .bind(DbUuid(id))
-        .bind(secret.to_owned())
+        .bind(sealed)
         .bind(now_ms)
         .execute()
         .await?;
@@ -216,4 +225,85 @@ pub async fn delete(db: &Database, id: Uuid) -> Result<bool, NotifyError> {
         .await?;
     tx.commit().await?;
     Ok(n > 0)
+}
+
+#[derive(sqlx::FromRow)]
+struct SecretRow {
+    webhook_endpoint_id: DbUuid,
+    plain_secret: Option<String>,
+    sealed_secret: Option<String>,
+}
+
+/// What [`reseal`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resealed {
+    /// Raw secrets of rows from before migration 0011, now encrypted.
+    pub encrypted: usize,
+    /// Secrets moved from an older key to the first key.
+    pub rekeyed: usize,
+    /// Secrets already under the first key (checked: they open).
+    pub current: usize,
+}
+
+/// Bring every endpoint's stored secret under the first key of `keys`:
+/// encrypt the raw secrets left from before migration 0011, re-encrypt
+/// those sealed under another key of the ring, and check that the others
+/// open. Fails, naming the endpoint and key, on a secret no key opens
+/// (nothing is changed then). Idempotent; run at start-up and by
+/// `billing webhooks rotate-key`.
+pub async fn reseal(db: &Database, keys: &Keyring) -> Result<Resealed, NotifyError> {
+    let first = keys
+        .sealing_key_id()
+        .ok_or(super::sealing::SealError::NoKeys)?
+        .to_owned();
+    let rows = db
+        .query_as::<SecretRow>(
+            "SELECT webhook_endpoint_id, plain_secret, sealed_secret FROM webhook_endpoint \
+             ORDER BY webhook_endpoint_id",
+        )
+        .fetch_all()
+        .await?;
+    let mut report = Resealed::default();
+    let mut changes = Vec::new();
+    for row in rows {
+        let id = row.webhook_endpoint_id.0;
+        match (row.plain_secret, row.sealed_secret) {
+            (_, Some(sealed)) => {
+                let secret = keys.open(id, &sealed)?;
+                if Keyring::envelope_key_id(&sealed) == Some(first.as_str()) {
+                    report.current += 1;
+                } else {
+                    changes.push((id, keys.seal(id, secret.expose_secret())?, sealed));
+                    report.rekeyed += 1;
+                }
+            }
+            (Some(plain), None) => {
+                changes.push((id, keys.seal(id, &plain)?, plain));
+                report.encrypted += 1;
+            }
+            (None, None) => {
+                return Err(NotifyError::Corrupt(format!(
+                    "webhook endpoint {id} has no secret"
+                )))
+            }
+        }
+    }
+    if changes.is_empty() {
+        return Ok(report);
+    }
+    let mut tx = db.begin_write().await?;
+    for (id, sealed, was) in changes {
+        // Compare-and-set: a secret rotated meanwhile is left as it is.
+        tx.query(
+            "UPDATE webhook_endpoint SET sealed_secret = $2, plain_secret = NULL \
+             WHERE webhook_endpoint_id = $1 AND COALESCE(sealed_secret, plain_secret) = $3",
+        )
+        .bind(DbUuid(id))
+        .bind(sealed)
+        .bind(was)
+        .execute()
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(report)
 }

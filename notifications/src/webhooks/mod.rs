@@ -3,6 +3,7 @@
 pub mod dispatch;
 pub mod endpoints;
 pub mod messages;
+pub mod sealing;
 pub mod signing;
 
 pub use dispatch::{DispatchOptions, Dispatcher, DEFAULT_SCHEDULE};

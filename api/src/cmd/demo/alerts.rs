@@ -13,6 +13,8 @@ use ledger::OrgId;
 use crate::commands::budgets::{self, BudgetRequest};
 use crate::commands::entries::{self, EntryKind, MoneyEntry};
 use crate::commands::fields::AmountText;
+use notifications::webhooks::sealing::Keyring;
+
 use crate::commands::webhooks::{self, NewWebhookEndpoint, WebhookEventType};
 use crate::commands::{Actor, Ctx, Directory};
 use crate::pipeline::{Pipeline, PipelineArgs};
@@ -52,7 +54,12 @@ fn amount(text: &str) -> anyhow::Result<AmountText> {
     AmountText::parse("amount", text).map_err(|e| anyhow::anyhow!(e.message))
 }
 
-pub async fn tour(db: &Database, org: &OrgId, now: DateTime<Utc>) -> anyhow::Result<()> {
+pub async fn tour(
+    db: &Database,
+    keys: &Keyring,
+    org: &OrgId,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
     let store = db.event_store();
     let directory = Directory::default();
     let ctx = Ctx {
@@ -68,6 +75,7 @@ pub async fn tour(db: &Database, org: &OrgId, now: DateTime<Utc>) -> anyhow::Res
     let (endpoint, secret) = webhooks::create(
         &ctx,
         db,
+        keys,
         None,
         NewWebhookEndpoint {
             url: url.clone(),
@@ -121,7 +129,11 @@ pub async fn tour(db: &Database, org: &OrgId, now: DateTime<Utc>) -> anyhow::Res
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("  a $25.00 charge crosses it; the pipeline folds it, the alerter records the alert, the dispatcher delivers it:");
-    Pipeline::new(db, &PipelineArgs::default(), None)
+    let args = PipelineArgs {
+        webhook_keys: keys.clone(),
+        ..PipelineArgs::default()
+    };
+    Pipeline::new(db, &args, None)
         .run_until_idle(now)
         .await
         .context("delivering the alert")?;

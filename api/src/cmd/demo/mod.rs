@@ -28,6 +28,10 @@ pub struct DemoArgs {
     /// Seed of the generated usage.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Keys encrypting webhook signing secrets (default: a key file beside
+    /// the demo's SQLite file; required on PostgreSQL).
+    #[arg(long, env = "WEBHOOK_SECRET_KEY", hide_env_values = true, value_parser = crate::cmd::webhooks::secret)]
+    pub webhook_secret_key: Option<secrecy::SecretString>,
 }
 
 /// The previous calendar month, UTC: the period the demo bills and closes.
@@ -60,6 +64,7 @@ pub async fn run(database_url: Option<String>, args: DemoArgs) -> anyhow::Result
         )
     });
     let db = super::open(&url).await?;
+    let keys = super::webhooks::prepare(&url, &db, args.webhook_secret_key.as_ref()).await?;
     let store = db.event_store();
     if store.head_position().await? > 0 {
         bail!("{} already holds events; the demo needs an empty database (unset DATABASE_URL to get a fresh file)", super::redact(&url));
@@ -141,7 +146,7 @@ pub async fn run(database_url: Option<String>, args: DemoArgs) -> anyhow::Result
     if let Some(fake) = &fake {
         payments::collect(&db, fake, now).await?;
     }
-    alerts::tour(&db, &world::org(0), now).await?;
+    alerts::tour(&db, &keys, &world::org(0), now).await?;
     report::print(&db, start, end, &url).await?;
     println!("\ndemo finished in {:.1}s", started.elapsed().as_secs_f64());
     db.close().await;
