@@ -513,10 +513,15 @@ async fn stored_book(db: &TestDb, org: &ledger::OrgId) -> (usize, usize) {
     (count("periods"), count("archived"))
 }
 
-pub async fn closed_periods_leave_the_state_and_come_back_for_late_usage_and_payments(db: TestDb) {
+/// The platform with March usage for org 0, closed through February and
+/// folded after the close (so January and February are compacted out of
+/// org 0's state). Returns the start of March.
+async fn closed_through_february(db: &TestDb) -> chrono::DateTime<Utc> {
     let store = db.store();
     seed::platform(store.as_ref()).await;
     let march = anchor() + Duration::days(59);
+    let tables = tables_for(&db.db);
+    let projector = projector_for(&db.db);
     seed::usage(
         store.as_ref(),
         &org(0),
@@ -525,8 +530,6 @@ pub async fn closed_periods_leave_the_state_and_come_back_for_late_usage_and_pay
         march + Duration::days(3),
     )
     .await;
-    let tables = tables_for(&db.db);
-    let projector = projector_for(&db.db);
     projector.catch_up().await.unwrap();
     close_periods(
         store.as_ref(),
@@ -546,6 +549,14 @@ pub async fn closed_periods_leave_the_state_and_come_back_for_late_usage_and_pay
     )
     .await;
     projector.catch_up().await.unwrap();
+    march
+}
+
+pub async fn closed_periods_leave_the_state_and_come_back_for_late_usage_and_payments(db: TestDb) {
+    let march = closed_through_february(&db).await;
+    let store = db.store();
+    let tables = tables_for(&db.db);
+    let projector = projector_for(&db.db);
 
     // January and February are finalized: the state keeps only March.
     assert_eq!(stored_book(&db, &org(0)).await, (1, 2));
@@ -587,24 +598,7 @@ pub async fn closed_periods_leave_the_state_and_come_back_for_late_usage_and_pay
     );
 
     // January is paid long after it left the state.
-    let key = ledger::event::InvoiceKey {
-        org_id: org(0),
-        period_start: anchor(),
-    };
-    let paid = ledger::LedgerEvent::InvoicePaid(ledger::event::InvoicePaid {
-        invoice: key.clone(),
-        stripe_invoice_id: "in_january".into(),
-        stripe_event_id: Some("evt_january_paid".into()),
-        paid_at: Some(march + Duration::days(5)),
-        paid_out_of_band: false,
-    });
-    seed::append(
-        store.as_ref(),
-        key.stream(),
-        paid,
-        march + Duration::days(5),
-    )
-    .await;
+    seed::paid(store.as_ref(), &org(0), anchor(), march + Duration::days(5)).await;
     projector.catch_up().await.unwrap();
     let january = tables.invoice(&org(0), anchor()).await.unwrap().unwrap();
     assert_eq!(january.status, InvoiceStatus::Paid);
@@ -660,24 +654,7 @@ pub async fn a_rebuild_within_a_one_book_budget_gives_the_same_invoices(db: Test
             .await;
         }
     }
-    let key = ledger::event::InvoiceKey {
-        org_id: org(1),
-        period_start: anchor(),
-    };
-    let paid = ledger::LedgerEvent::InvoicePaid(ledger::event::InvoicePaid {
-        invoice: key.clone(),
-        stripe_invoice_id: "in_org1_january".into(),
-        stripe_event_id: Some("evt_org1_january_paid".into()),
-        paid_at: Some(march + Duration::days(2)),
-        paid_out_of_band: false,
-    });
-    seed::append(
-        store.as_ref(),
-        key.stream(),
-        paid,
-        march + Duration::days(2),
-    )
-    .await;
+    seed::paid(store.as_ref(), &org(1), anchor(), march + Duration::days(2)).await;
 
     let unbounded = rebuild(store.clone(), tables.clone(), &quiet)
         .await
@@ -702,38 +679,10 @@ pub async fn a_rebuild_within_a_one_book_budget_gives_the_same_invoices(db: Test
 }
 
 pub async fn a_decline_for_an_invoice_compacted_out_of_the_state_shows_on_it(db: TestDb) {
+    let march = closed_through_february(&db).await;
     let store = db.store();
-    seed::platform(store.as_ref()).await;
-    let march = anchor() + Duration::days(59);
     let tables = tables_for(&db.db);
     let projector = projector_for(&db.db);
-    seed::usage(
-        store.as_ref(),
-        &org(0),
-        "cpu_seconds",
-        "3600",
-        march + Duration::days(3),
-    )
-    .await;
-    projector.catch_up().await.unwrap();
-    close_periods(
-        store.as_ref(),
-        tables.as_ref(),
-        march + Duration::hours(2),
-        Duration::hours(1),
-    )
-    .await
-    .unwrap();
-    projector.catch_up().await.unwrap();
-    seed::usage(
-        store.as_ref(),
-        &org(0),
-        "cpu_seconds",
-        "3600",
-        march + Duration::days(4),
-    )
-    .await;
-    projector.catch_up().await.unwrap();
     assert_eq!(stored_book(&db, &org(0)).await, (1, 2));
 
     // January's payment fails; its decline reason comes in a fact of its own,

@@ -165,3 +165,26 @@ pub async fn platform(store: &dyn EventStore) -> usize {
     }
     n
 }
+
+/// Stripe reports `org`'s invoice of the period starting `period_start`
+/// paid at `at`.
+pub async fn paid(
+    store: &dyn EventStore,
+    org: &OrgId,
+    period_start: DateTime<Utc>,
+    at: DateTime<Utc>,
+) {
+    let key = ledger::event::InvoiceKey {
+        org_id: org.clone(),
+        period_start,
+    };
+    let id = format!("{org}_{}", period_start.format("%Y%m%d"));
+    let event = LedgerEvent::InvoicePaid(ledger::event::InvoicePaid {
+        invoice: key.clone(),
+        stripe_invoice_id: format!("in_{id}"),
+        stripe_event_id: Some(format!("evt_{id}_paid")),
+        paid_at: Some(at),
+        paid_out_of_band: false,
+    });
+    append(store, key.stream(), event, at).await;
+}

@@ -24,8 +24,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::workload::{bench_start, setup, usage_batches, METERS};
-use super::{progress, BenchBackend, Scratch};
-use crate::http::{ApiConfig, Application};
+use super::{concurrently, progress, BenchBackend, BenchServer, Scratch};
 use crate::tokens::{self, Role};
 
 #[derive(Debug, clap::Args)]
@@ -244,15 +243,8 @@ async fn reads_while_ingesting(scratch: &Scratch, args: &AgeArgs) -> anyhow::Res
     scratch.db.event_store().append_batch(orgs).await?;
     let (ingest, _) = tokens::create(&scratch.db, "bench-ingest", Role::Ingest, None).await?;
     let (support, _) = tokens::create(&scratch.db, "bench-support", Role::Support, None).await?;
-    let config = ApiConfig {
-        bind: "127.0.0.1:0".parse()?,
-        max_batch: 5_000,
-        ..ApiConfig::default()
-    };
-    let app = Application::build(scratch.db.clone(), config).await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(app.run(shutdown.clone()));
+    let server = BenchServer::start(scratch).await?;
+    let base = server.base.clone();
 
     // The runner, stepping as `billing serve` does, each step timed.
     let projector = projector_for(&scratch.db);
@@ -303,51 +295,25 @@ async fn reads_while_ingesting(scratch: &Scratch, args: &AgeArgs) -> anyhow::Res
     let batches = usage_batches(args.ingest_events, 1_000, ORGS, 21, now)?;
     let bodies: Vec<Value> = batches.iter().map(|b| super::ingest::body(b)).collect();
     let client = reqwest::Client::new();
-    let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies.into_iter()));
     let bar = progress(args.ingest_events as u64, "ingesting while reading");
-    let clients: Vec<_> = (0..args.clients)
-        .map(|_| {
-            let (queue, client, url, token, bar) = (
-                queue.clone(),
-                client.clone(),
-                format!("{base}/v1/usage"),
-                ingest.clone(),
-                bar.clone(),
-            );
-            tokio::spawn(async move {
-                loop {
-                    let next = queue
-                        .lock()
-                        .map_err(|_| anyhow::anyhow!("queue poisoned"))?
-                        .next();
-                    let Some(body) = next else {
-                        return Ok::<_, anyhow::Error>(());
-                    };
-                    let response = client
-                        .post(&url)
-                        .bearer_auth(&token)
-                        .json(&body)
-                        .send()
-                        .await?;
-                    let status = response.status();
-                    let reply: Value = response.json().await?;
-                    if !status.is_success() || reply["rejected"] != 0 {
-                        bail!("ingest failed with {status}: {reply}");
-                    }
-                    bar.inc(reply["accepted"].as_u64().unwrap_or(0));
-                }
-            })
-        })
-        .collect();
-    for client in clients {
-        client.await.context("ingest client")??;
-    }
+    let url = format!("{base}/v1/usage");
+    concurrently(args.clients, bodies, {
+        let bar = bar.clone();
+        move |body| {
+            let (client, url, token, bar) =
+                (client.clone(), url.clone(), ingest.clone(), bar.clone());
+            async move {
+                bar.inc(super::ingest::post_usage(&client, &url, &token, &body).await?);
+                Ok(())
+            }
+        }
+    })
+    .await?;
     bar.finish_and_clear();
     ingesting.cancel();
     let mut latencies = reader.await.context("reader")??;
     let mut steps = runner.await.context("runner")??;
-    shutdown.cancel();
-    server.await.context("server task")??;
+    server.stop().await?;
     latencies.sort_unstable();
     steps.sort_unstable();
     Ok(Reads {

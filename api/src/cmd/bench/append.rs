@@ -12,7 +12,7 @@ use serde_json::json;
 use sqlx::{PgPool, QueryBuilder, Sqlite, SqlitePool};
 
 use super::workload::{bench_start, expected_versions, usage_batches};
-use super::{progress, rate, BenchBackend, Scratch};
+use super::{concurrently, progress, rate, BenchBackend, Scratch};
 
 #[derive(Debug, clap::Args)]
 pub struct AppendArgs {
@@ -243,39 +243,6 @@ impl Baseline {
 
 /// Rounds of a concurrent measurement (each side runs once per round).
 const ROUNDS: usize = 10;
-
-/// Run `job` over `items` from `writers` tasks, each taking the next item
-/// when it is done with one.
-async fn concurrently<T, F, Fut>(writers: usize, items: Vec<T>, job: F) -> anyhow::Result<()>
-where
-    T: Send + 'static,
-    F: Fn(T) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
-{
-    let queue = std::sync::Arc::new(std::sync::Mutex::new(items.into_iter()));
-    let tasks: Vec<_> = (0..writers)
-        .map(|_| {
-            let queue = queue.clone();
-            let job = job.clone();
-            tokio::spawn(async move {
-                loop {
-                    let next = queue
-                        .lock()
-                        .map_err(|_| anyhow::anyhow!("queue poisoned"))?
-                        .next();
-                    let Some(item) = next else {
-                        return Ok::<_, anyhow::Error>(());
-                    };
-                    job(item).await?;
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    Ok(())
-}
 
 pub async fn run(args: AppendArgs) -> anyhow::Result<()> {
     if args.events == 0 || args.batch == 0 || args.batch > 10_000 || args.orgs == 0 {

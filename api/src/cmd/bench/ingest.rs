@@ -4,14 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use futures::future::try_join_all;
 use ledger::StreamAppend;
 use serde_json::{json, Value};
 
 use super::workload::{bench_start, usage_batches};
-use super::{progress, rate, BenchBackend, Scratch};
-use crate::http::{ApiConfig, Application};
+use super::{progress, rate, BenchBackend, BenchServer, Scratch};
 use crate::tokens::{self, Role};
 
 #[derive(Debug, clap::Args)]
@@ -42,6 +41,28 @@ async fn seed(scratch: &Scratch, orgs: usize) -> anyhow::Result<()> {
     )?;
     scratch.db.event_store().append_batch(setup).await?;
     Ok(())
+}
+
+/// POST one batch to `url`; the records accepted, or an error if the
+/// server refused any.
+pub(super) async fn post_usage(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &Value,
+) -> anyhow::Result<u64> {
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await?;
+    let status = response.status();
+    let reply: Value = response.json().await?;
+    if !status.is_success() || reply["rejected"] != 0 {
+        bail!("ingest failed with {status}: {reply}");
+    }
+    Ok(reply["accepted"].as_u64().unwrap_or(0))
 }
 
 /// The JSON body a client would send for a batch.
@@ -79,15 +100,8 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
 async fn measure(scratch: &Scratch, args: &IngestArgs) -> anyhow::Result<()> {
     seed(scratch, args.orgs).await?;
     let (token, _) = tokens::create(&scratch.db, "bench", Role::Ingest, None).await?;
-    let config = ApiConfig {
-        bind: "127.0.0.1:0".parse()?,
-        max_batch: 5_000,
-        ..ApiConfig::default()
-    };
-    let app = Application::build(scratch.db.clone(), config).await?;
-    let url = format!("http://127.0.0.1:{}/v1/usage", app.port());
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(app.run(shutdown.clone()));
+    let server = BenchServer::start(scratch).await?;
+    let url = format!("{}/v1/usage", server.base);
 
     // Two independent workloads: the same shape, different keys and ids.
     let http_batches = usage_batches(args.events, args.batch, args.orgs, 11, bench_start())?;
@@ -100,23 +114,11 @@ async fn measure(scratch: &Scratch, args: &IngestArgs) -> anyhow::Result<()> {
     let mut direct_iter = direct_batches.into_iter();
     for round in bodies.chunks(args.clients) {
         let started = Instant::now();
-        let sent = try_join_all(round.iter().map(|body| {
-            let (client, url, token) = (&client, &url, &token);
-            async move {
-                let response = client
-                    .post(url)
-                    .bearer_auth(token)
-                    .json(body)
-                    .send()
-                    .await?;
-                let status = response.status();
-                let reply: Value = response.json().await?;
-                if !status.is_success() || reply["rejected"] != 0 {
-                    bail!("ingest failed with {status}: {reply}");
-                }
-                Ok::<u64, anyhow::Error>(reply["accepted"].as_u64().unwrap_or(0))
-            }
-        }))
+        let sent = try_join_all(
+            round
+                .iter()
+                .map(|body| post_usage(&client, &url, &token, body)),
+        )
         .await?;
         over_http += started.elapsed();
         let batches: Vec<_> = direct_iter.by_ref().take(round.len()).collect();
@@ -126,8 +128,7 @@ async fn measure(scratch: &Scratch, args: &IngestArgs) -> anyhow::Result<()> {
         bar.inc(2 * sent.iter().sum::<u64>());
     }
     bar.finish_and_clear();
-    shutdown.cancel();
-    server.await.context("server task")??;
+    server.stop().await?;
 
     let events_per_s = rate(args.events, over_http);
     let baseline_per_s = rate(args.events, direct);

@@ -55,6 +55,73 @@ impl BenchBackend {
     }
 }
 
+/// Run `job` over `items` from `writers` tasks, each taking the next item
+/// when it is done with one.
+pub async fn concurrently<T, F, Fut>(writers: usize, items: Vec<T>, job: F) -> anyhow::Result<()>
+where
+    T: Send + 'static,
+    F: Fn(T) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(items.into_iter()));
+    let tasks: Vec<_> = (0..writers)
+        .map(|_| {
+            let queue = queue.clone();
+            let job = job.clone();
+            tokio::spawn(async move {
+                loop {
+                    let next = queue
+                        .lock()
+                        .map_err(|_| anyhow::anyhow!("queue poisoned"))?
+                        .next();
+                    let Some(item) = next else {
+                        return Ok::<_, anyhow::Error>(());
+                    };
+                    job(item).await?;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
+}
+
+/// The HTTP API over a benchmark's scratch database, on a loopback port.
+pub struct BenchServer {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    shutdown: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl BenchServer {
+    pub async fn start(scratch: &Scratch) -> anyhow::Result<Self> {
+        let config = crate::http::ApiConfig {
+            bind: "127.0.0.1:0".parse()?,
+            max_batch: 5_000,
+            ..crate::http::ApiConfig::default()
+        };
+        let app = crate::http::Application::build(scratch.db.clone(), config).await?;
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(app.run(shutdown.clone()));
+        Ok(Self {
+            base,
+            shutdown,
+            task,
+        })
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.task
+            .await
+            .map_err(|e| anyhow::anyhow!("server task: {e}"))?
+    }
+}
+
 /// Events per second, guarding against a zero duration.
 pub fn rate(events: usize, took: Duration) -> f64 {
     events as f64 / took.as_secs_f64().max(1e-9)
