@@ -54,11 +54,24 @@ impl WriteTx {
         pool: &sqlx::SqlitePool,
         writer: &Arc<Mutex<()>>,
     ) -> Result<Self, sqlx::Error> {
-        let guard = writer.clone().lock_owned().await;
-        let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Self {
-            tx: Inner::Sqlite { tx, _writer: guard },
+        // Begun in a task of its own: sqlx's `begin_with` on SQLite runs
+        // `BEGIN IMMEDIATE` and only then creates the `Transaction` that
+        // rolls back on drop, so a caller dropped in between (a request
+        // whose client went away, an aborted task) would return the
+        // connection to the pool inside the transaction, holding the write
+        // lock for good. The task always finishes; if nobody awaits it any
+        // more, its transaction is dropped there and rolls back.
+        let writer = writer.clone();
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let guard = writer.lock_owned().await;
+            let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            Ok(Self {
+                tx: Inner::Sqlite { tx, _writer: guard },
+            })
         })
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("beginning a write transaction: {e}")))?
     }
 
     fn on(&mut self) -> On<'_> {

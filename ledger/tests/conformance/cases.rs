@@ -930,3 +930,37 @@ pub async fn a_racing_append_the_database_refuses_fails_alone(db: &TestDb) {
     }
     assert_eq!(count(&store).await, 1 + 5 * 7);
 }
+
+/// A writer that gives up while its transaction begins (a request its
+/// client dropped, an aborted task) leaves no transaction open behind it:
+/// each next append gets in at once. sqlx's SQLite `begin_with` has a
+/// moment, after `BEGIN IMMEDIATE` ran and before its `Transaction`
+/// exists, where a dropped future leaves the connection inside the
+/// transaction and returns it to the pool holding the write lock.
+pub async fn a_write_abandoned_while_it_begins_leaves_no_transaction_open(db: &TestDb) {
+    let store = db.store();
+    const TRIES: u64 = 1_000;
+    for i in 0..TRIES {
+        // Give up after a varying moment, before, during and after BEGIN:
+        // after `i % 200` turns of the scheduler (timers are too coarse).
+        tokio::select! {
+            biased;
+            _ = db.db.begin_write() => {}
+            () = async {
+                for _ in 0..i % 200 {
+                    tokio::task::yield_now().await;
+                }
+            } => {}
+        }
+        let appended = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            store.append(&stream("abandoned"), ExpectedVersion::Any, vec![event(i)]),
+        )
+        .await;
+        assert!(
+            matches!(appended, Ok(Ok(_))),
+            "append after abandoned begin {i}: {appended:?}"
+        );
+    }
+    assert_eq!(count(&store).await, TRIES as usize);
+}

@@ -60,4 +60,5 @@ all_backends!(
     replay_page_returns_typed_events_in_order_and_refuses_unknown_types,
     read_only_handle_reads_everything_and_writes_nothing,
     schema_check_names_both_versions_when_they_differ,
+    a_write_abandoned_while_it_begins_leaves_no_transaction_open,
 );
