@@ -964,3 +964,55 @@ pub async fn a_write_abandoned_while_it_begins_leaves_no_transaction_open(db: &T
     }
     assert_eq!(count(&store).await, TRIES as usize);
 }
+
+/// A batch larger than one insert statement (SQLite inserts in chunks)
+/// keeps its order: positions follow the batch, each stream's versions
+/// run on without a gap, and every event reads back as written.
+pub async fn a_batch_larger_than_one_insert_statement_keeps_its_order(db: &TestDb) {
+    let store = db.store();
+    const EVENTS: u64 = 1_234;
+    let streams = ["big-a", "big-b", "big-c"];
+    let appends = streams
+        .iter()
+        .enumerate()
+        .map(|(s, name)| StreamAppend {
+            stream_id: stream(name),
+            expected: ExpectedVersion::NoStream,
+            events: (0..EVENTS)
+                .filter(|n| n % 3 == s as u64)
+                .map(|n| event(n).with_idempotency_key(format!("big-{n}")))
+                .collect(),
+        })
+        .collect();
+    let outcomes = store.append_batch(appends).await.unwrap();
+    let positions: Vec<i64> = outcomes
+        .iter()
+        .flat_map(|o| positions(&o.results))
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "positions follow the batch"
+    );
+    let all = store.read_all(0, 10_000).await.unwrap();
+    assert_eq!(all.len(), EVENTS as usize);
+    assert_eq!(
+        all.iter().map(|e| e.global_position).collect::<Vec<_>>(),
+        positions
+    );
+    for (s, name) in streams.iter().enumerate() {
+        let read = store.read_stream(&stream(name), 1, 10_000).await.unwrap();
+        let expected: Vec<u64> = (0..EVENTS).filter(|n| n % 3 == s as u64).collect();
+        assert_eq!(
+            read.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+            (1..=expected.len() as i64).collect::<Vec<_>>()
+        );
+        for (e, n) in read.iter().zip(&expected) {
+            assert_eq!(e.payload, event(*n).payload);
+            assert_eq!(
+                e.idempotency_key.as_deref(),
+                Some(format!("big-{n}").as_str())
+            );
+            assert_eq!(e.occurred_at, event(*n).occurred_at);
+        }
+    }
+}

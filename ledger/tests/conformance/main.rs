@@ -61,4 +61,5 @@ all_backends!(
     read_only_handle_reads_everything_and_writes_nothing,
     schema_check_names_both_versions_when_they_differ,
     a_write_abandoned_while_it_begins_leaves_no_transaction_open,
+    a_batch_larger_than_one_insert_statement_keeps_its_order,
 );
