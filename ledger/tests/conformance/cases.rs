@@ -1016,3 +1016,103 @@ pub async fn a_batch_larger_than_one_insert_statement_keeps_its_order(db: &TestD
         }
     }
 }
+
+/// Keyed events per batch in the cases below: a client's bulk upload, the
+/// shape where looking keys up costs the most (and where a store tempted
+/// to skip the lookup, inserting first, must still get these right).
+const LARGE: u64 = 150;
+
+fn large_batch(prefix: &str) -> Vec<NewEvent> {
+    (0..LARGE)
+        .map(|n| event(n).with_idempotency_key(format!("{prefix}-{n}")))
+        .collect()
+}
+
+/// A large batch holding one key that is already stored: that event is
+/// reported as the stored one's duplicate, the rest are stored with
+/// gapless versions after it.
+pub async fn a_large_batch_with_one_stored_key_stores_the_rest(db: &TestDb) {
+    let store = db.store();
+    let s = stream("large");
+    let stored = store
+        .append(
+            &s,
+            ExpectedVersion::NoStream,
+            vec![event(10_000).with_idempotency_key("large-17")],
+        )
+        .await
+        .unwrap();
+    let outcome = store
+        .append(&s, ExpectedVersion::Exact(1), large_batch("large"))
+        .await
+        .unwrap();
+    for (n, result) in outcome.results.iter().enumerate() {
+        assert_eq!(result.is_duplicate(), n == 17, "event {n}: {result:?}");
+    }
+    assert_eq!(
+        outcome.results[17].global_position(),
+        stored.results[0].global_position()
+    );
+    assert_eq!(outcome.stream_version, LARGE as i64);
+    let read = store.read_stream(&s, 1, 1_000).await.unwrap();
+    assert_eq!(
+        read.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        (1..=LARGE as i64).collect::<Vec<_>>()
+    );
+    assert_eq!(count(&store).await, LARGE as usize);
+}
+
+/// A large batch retried whole (the same event ids and keys) stores
+/// nothing and reports every event as the first attempt's duplicate:
+/// with an expectation that no longer holds, and with none at all.
+pub async fn a_large_retried_batch_is_all_duplicates_whatever_its_expectation(db: &TestDb) {
+    let store = db.store();
+    let s = stream("large-retry");
+    let events = large_batch("retry");
+    let first = store
+        .append(&s, ExpectedVersion::NoStream, events.clone())
+        .await
+        .unwrap();
+    for expected in [ExpectedVersion::NoStream, ExpectedVersion::Any] {
+        let retry = store.append(&s, expected, events.clone()).await.unwrap();
+        assert!(
+            retry.results.iter().all(AppendResult::is_duplicate),
+            "{expected:?}"
+        );
+        assert_eq!(positions(&retry.results), positions(&first.results));
+        assert_eq!(retry.stream_version, LARGE as i64);
+    }
+    assert_eq!(count(&store).await, LARGE as usize);
+}
+
+/// Eight callers racing the same large batch, each with its own event ids
+/// and stream, store it once between them: one caller stores all of it,
+/// the others (in its group commit or after it) get its positions back.
+pub async fn racing_large_batches_with_the_same_keys_store_them_once(db: &TestDb) {
+    let store = db.store();
+    let attempts = join_all((0..8).map(|caller| {
+        let store = store.clone();
+        async move {
+            store
+                .append(
+                    &stream(&format!("large-racer-{caller}")),
+                    ExpectedVersion::Any,
+                    large_batch("race"),
+                )
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    let storers: Vec<_> = attempts
+        .iter()
+        .filter(|o| o.results.iter().any(|r| !r.is_duplicate()))
+        .collect();
+    assert_eq!(storers.len(), 1, "exactly one caller stores the batch");
+    assert!(storers[0].results.iter().all(|r| !r.is_duplicate()));
+    let winner = positions(&storers[0].results);
+    for outcome in &attempts {
+        assert_eq!(positions(&outcome.results), winner);
+    }
+    assert_eq!(count(&store).await, LARGE as usize);
+}

@@ -62,4 +62,7 @@ all_backends!(
     schema_check_names_both_versions_when_they_differ,
     a_write_abandoned_while_it_begins_leaves_no_transaction_open,
     a_batch_larger_than_one_insert_statement_keeps_its_order,
+    a_large_batch_with_one_stored_key_stores_the_rest,
+    a_large_retried_batch_is_all_duplicates_whatever_its_expectation,
+    racing_large_batches_with_the_same_keys_store_them_once,
 );
