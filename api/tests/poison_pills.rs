@@ -196,6 +196,26 @@ async fn one_bad_organization_never_stops_the_others(db: testkit::TestDb) {
         january["total"], "1.50",
         "150 CPU-seconds at $0.01: {january}"
     );
+    // Read as of a moment, the same organization is a clear refusal naming
+    // the rule its events break, not a server error; the others read fine.
+    let (status, body) = app
+        .get(
+            "/v1/organizations/overflow/invoices/2025-01-01T00:00:00Z?as_of_position=1000000",
+            &app.admin,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "conflict", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("beyond"), "{body}");
+    let (status, body) = app
+        .get(
+            "/v1/organizations/alpha/invoices/2025-01-01T00:00:00Z?as_of_position=1000000",
+            &app.admin,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["invoice"]["total"], "1.50", "{body}");
 
     // An invoice row the closer cannot use: an organization with no stream.
     let mut tx = database.begin_write().await.unwrap();

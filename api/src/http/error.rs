@@ -155,7 +155,16 @@ impl From<ledger::StoreError> for ApiError {
 
 impl From<projections::ProjectionError> for ApiError {
     fn from(err: projections::ProjectionError) -> Self {
-        Self::internal(format!("{err:#}"))
+        match err {
+            // The organization's own events break a rule of the fold (an
+            // amount beyond what an invoice may carry, say; the projection
+            // parks such an organization): a fact about the data that the
+            // caller should read, not a fault of the server.
+            fold @ projections::ProjectionError::Fold { .. } => Self::conflict(format!(
+                "this organization's invoices cannot be computed at that moment: {fold}"
+            )),
+            other => Self::internal(format!("{other:#}")),
+        }
     }
 }
 
