@@ -3,6 +3,12 @@
 
 use clap::Parser;
 
+/// mimalloc rather than the system allocator: a replay allocates and frees
+/// a handful of strings per event, and glibc's malloc spent a quarter of a
+/// PostgreSQL rebuild's CPU doing it (see docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = api::cli::Cli::parse();

@@ -14,7 +14,8 @@
 //! | [`DbList`] | `TEXT[]` | a JSON array (read with `json_each`) |
 //!
 //! JSON columns use [`sqlx::types::Json`] (re-exported as [`Json`]), which is
-//! `JSONB` on PostgreSQL and text on SQLite already.
+//! `JSONB` on PostgreSQL and text on SQLite already. [`JsonText`] reads one
+//! as its text without parsing it, for callers that parse it themselves.
 
 use std::str::FromStr;
 
@@ -22,9 +23,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
+use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueFormat, PgValueRef};
 use sqlx::sqlite::{SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
-use sqlx::{Decode, Encode, Postgres, Sqlite, Type};
+use sqlx::{Decode, Encode, Postgres, Sqlite, Type, TypeInfo, ValueRef};
 use uuid::Uuid;
 
 pub use sqlx::types::Json;
@@ -170,6 +171,57 @@ impl Type<Sqlite> for DbList {
 impl<'q> Encode<'q, Sqlite> for DbList {
     fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
         <String as Encode<Sqlite>>::encode(serde_json::to_string(&self.0)?, buf)
+    }
+}
+
+/// A JSON column (`JSONB` or `JSON` on PostgreSQL, text on SQLite) read as
+/// its text, unparsed: for a caller that deserializes it into its own type,
+/// [`Json`]`<Box<RawValue>>` would parse every document twice (once to
+/// validate it, once to read it), which a replay of the whole store pays
+/// per event. Read only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonText(pub String);
+
+impl Type<Postgres> for JsonText {
+    fn type_info() -> PgTypeInfo {
+        <Json<()> as Type<Postgres>>::type_info()
+    }
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <Json<()> as Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for JsonText {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        let binary_jsonb =
+            value.format() == PgValueFormat::Binary && value.type_info().name() == "JSONB";
+        let bytes = value.as_bytes()?;
+        // JSONB's binary form is a version byte (1, the only one there is)
+        // and the document's text.
+        let text = match (binary_jsonb, bytes.split_first()) {
+            (false, _) => bytes,
+            (true, Some((1, text))) => text,
+            (true, Some((version, _))) => {
+                return Err(format!("unsupported JSONB format version {version}").into())
+            }
+            (true, None) => return Err("an empty JSONB value".into()),
+        };
+        Ok(Self(std::str::from_utf8(text)?.to_owned()))
+    }
+}
+
+impl Type<Sqlite> for JsonText {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <String as Type<Sqlite>>::compatible(ty)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for JsonText {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Self(<String as Decode<Sqlite>>::decode(value)?))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The few places where the two SQL dialects really differ, as fragments
 //! to splice into an otherwise shared statement. Everything else — every
-//! placeholder (`$N` works on both drivers), every column type (see
+//! placeholder (`$N` works on both drivers, except in the multi-row
+//! inserts of [`Dialect::values`]), every column type (see
 //! [`super::columns`]) — is written once.
 
 use super::Backend;
@@ -57,6 +58,36 @@ impl Dialect {
         }
     }
 
+    /// The tuples of a multi-row `INSERT … VALUES`: `rows` tuples of
+    /// `columns` fresh parameters each, bound row by row in order. `($1,
+    /// $2), ($3, $4)` on PostgreSQL; `(?, ?), (?, ?)` on SQLite, because
+    /// sqlx asks SQLite for every parameter's name and SQLite finds a
+    /// numbered one by walking the statement's list of them, so `$N`
+    /// makes a statement of n parameters cost O(n²) (measured on the
+    /// event insert: 0.42 of raw against 0.80 with `?`).
+    pub fn values(self, rows: usize, columns: usize) -> String {
+        let mut sql = String::with_capacity(rows * columns * 6);
+        let mut param = 0;
+        for row in 0..rows {
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            for column in 0..columns {
+                if column > 0 {
+                    sql.push_str(", ");
+                }
+                param += 1;
+                match self.0 {
+                    Backend::Postgres => {
+                        sql.push('$');
+                        sql.push_str(&param.to_string());
+                    }
+                    Backend::Sqlite => sql.push('?'),
+                }
+            }
+            sql.push(')');
+        }
+        sql
+    }
+
     /// Row locks for a claim: `FOR UPDATE SKIP LOCKED` on PostgreSQL;
     /// nothing on SQLite, whose write transaction already excludes every
     /// other writer.
@@ -95,5 +126,8 @@ mod tests {
             lite.json_field_text("payload", "$3"),
             "CAST(json_extract(payload, '$.' || $3) AS TEXT)"
         );
+        assert_eq!(pg.values(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(lite.values(2, 2), "(?, ?), (?, ?)");
+        assert_eq!(pg.values(1, 3), "($1, $2, $3)");
     }
 }

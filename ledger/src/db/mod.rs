@@ -40,7 +40,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 use tokio::sync::Mutex;
 
-pub use columns::{format_timestamp, parse_timestamp, DbDecimal, DbList, DbTime, DbUuid, Json};
+pub use columns::{
+    format_timestamp, parse_timestamp, DbDecimal, DbList, DbTime, DbUuid, Json, JsonText,
+};
 pub use dialect::Dialect;
 pub use exec::{Param, Query, QueryAs, Row};
 pub use tx::{Conn, WriteTx};

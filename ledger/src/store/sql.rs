@@ -7,13 +7,13 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::value::RawValue;
+use futures::TryStreamExt;
 
 use super::{
     insert, validate, AppendOutcome, AuditQuery, Direction, EventStore, Existing, Page, Plan,
     ReplayedEvent, StoreError, StreamAppend, MAX_READ_LIMIT,
 };
-use crate::db::{Database, DbList, DbTime, DbUuid, Json, WriteTx};
+use crate::db::{Database, DbList, DbTime, DbUuid, Json, JsonText, WriteTx};
 use crate::event::{EventMetadata, RecordedEvent, StreamId};
 
 /// Every column of `event`, in [`EventRow`]'s order.
@@ -309,27 +309,23 @@ impl EventStore for SqlStore {
         after_position: i64,
         limit_: u32,
     ) -> Result<Vec<ReplayedEvent>, StoreError> {
-        type ReplayRow = (
-            i64,
-            DbTime,
-            Option<String>,
-            String,
-            i32,
-            Json<Box<RawValue>>,
-        );
-        let rows: Vec<ReplayRow> = self
+        type ReplayRow = (i64, DbTime, Option<String>, String, i32, JsonText);
+        // Each event is decoded as its row arrives, while the database is
+        // still producing the rest of the page.
+        let mut rows = self
             .db
-            .query_as(
+            .query_as::<ReplayRow>(
                 "SELECT global_position, occurred_at, org_id, event_type, schema_version, payload \
                  FROM event WHERE global_position > $1 ORDER BY global_position LIMIT $2",
             )
             .bind(after_position)
             .bind(limit(limit_))
-            .fetch_all()
-            .await?;
-        rows.into_iter()
-            .map(|(p, at, org, t, v, payload)| super::replayed(p, at.0, org, &t, v, payload.get()))
-            .collect()
+            .fetch();
+        let mut events = Vec::with_capacity(limit(limit_) as usize);
+        while let Some((p, at, org, t, v, payload)) = rows.try_next().await? {
+            events.push(super::replayed(p, at.0, org, &t, v, &payload.0)?);
+        }
+        Ok(events)
     }
 
     async fn read_audit(&self, query: &AuditQuery) -> Result<Page<RecordedEvent>, StoreError> {

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ledger::db::{parse_timestamp, Database, DbDecimal, DbList, DbTime, Json, WriteTx};
+use ledger::db::{parse_timestamp, Database, DbDecimal, DbList, DbTime, Dialect, Json, WriteTx};
 use ledger::OrgId;
 use serde_json::value::RawValue;
 
@@ -38,29 +38,13 @@ fn now() -> DbTime {
     DbTime(Utc::now())
 }
 
-/// `($1, $k), ($1, $k+1) …`: `rows` tuples of `columns` fresh parameters
-/// each, after a leading shared `$1` (the generation).
-fn values(rows: usize, columns: usize) -> String {
-    let mut sql = String::new();
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str("($1");
-        for column in 0..columns {
-            sql.push_str(&format!(", ${}", 2 + row * columns + column));
-        }
-        sql.push(')');
-    }
-    sql
-}
-
 fn decode(documents: Vec<(Json<Invoice>,)>) -> Vec<Invoice> {
     documents.into_iter().map(|(doc,)| doc.0).collect()
 }
 
 async fn write_states(
     tx: &mut WriteTx,
+    dialect: Dialect,
     generation: i64,
     states: &[(String, State)],
 ) -> Result<(), TableError> {
@@ -68,11 +52,14 @@ async fn write_states(
         let sql = format!(
             "INSERT INTO projection_state (generation, state_key, state) VALUES {} \
              ON CONFLICT (generation, state_key) DO UPDATE SET state = excluded.state",
-            values(chunk.len(), 2)
+            dialect.values(chunk.len(), 3)
         );
-        let mut insert = tx.query(&sql).bind(generation);
+        let mut insert = tx.query(&sql);
         for (key, state) in chunk {
-            insert = insert.bind(key.as_str()).bind(Json(state.as_ref()));
+            insert = insert
+                .bind(generation)
+                .bind(key.as_str())
+                .bind(Json(state.as_ref()));
         }
         insert.execute().await?;
     }
@@ -106,6 +93,7 @@ async fn write_parked(
 
 async fn write_invoices(
     tx: &mut WriteTx,
+    dialect: Dialect,
     generation: i64,
     invoices: &[Invoice],
 ) -> Result<(), TableError> {
@@ -117,11 +105,12 @@ async fn write_invoices(
              period_end = excluded.period_end, currency = excluded.currency, \
              status = excluded.status, version = excluded.version, \
              position = excluded.position, total = excluded.total, document = excluded.document",
-            values(chunk.len(), 9)
+            dialect.values(chunk.len(), 10)
         );
-        let mut insert = tx.query(&sql).bind(generation);
+        let mut insert = tx.query(&sql);
         for invoice in chunk {
             insert = insert
+                .bind(generation)
                 .bind(invoice.org_id.as_str())
                 .bind(DbTime(invoice.period_start))
                 .bind(DbTime(invoice.period_end))
@@ -234,8 +223,9 @@ impl ProjectionTables for SqlTables {
         if moved == 0 {
             return Ok(false);
         }
-        write_states(&mut tx, commit.generation, &commit.states).await?;
-        write_invoices(&mut tx, commit.generation, &commit.invoices).await?;
+        let dialect = self.db.dialect();
+        write_states(&mut tx, dialect, commit.generation, &commit.states).await?;
+        write_invoices(&mut tx, dialect, commit.generation, &commit.invoices).await?;
         write_parked(&mut tx, projection, commit.generation, &commit.parked).await?;
         tx.commit().await?;
         Ok(true)
@@ -534,16 +524,5 @@ impl ProjectionTables for SqlTables {
                 },
             )
             .collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::values;
-
-    #[test]
-    fn values_number_parameters_after_the_shared_generation() {
-        assert_eq!(values(2, 2), "($1, $2, $3), ($1, $4, $5)");
-        assert_eq!(values(1, 3), "($1, $2, $3, $4)");
     }
 }
