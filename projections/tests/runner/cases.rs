@@ -726,3 +726,58 @@ pub async fn a_decline_for_an_invoice_compacted_out_of_the_state_shows_on_it(db:
         .unwrap();
     assert!(clean.matches(), "{:?}", clean.differing);
 }
+
+/// More organizations than one multi-row insert of states and invoices
+/// holds (500 rows): the rebuild's final commit writes them all in several
+/// statements, and every organization's invoice must come out with its own
+/// total, none shifted onto a neighbour's parameters.
+pub async fn commits_larger_than_one_insert_statement_keep_every_invoice(db: TestDb) {
+    const ORGS: usize = 1_234;
+    let store = db.store();
+    seed::set_price(store.as_ref(), "cpu_seconds", seed::per_unit("1"), anchor()).await;
+    let mut appends = Vec::with_capacity(2 * ORGS);
+    for n in 0..ORGS {
+        let org = org(n);
+        let created =
+            ledger::LedgerEvent::OrganizationCreated(ledger::event::OrganizationCreated {
+                org_id: org.clone(),
+                name: format!("{org} Inc."),
+                currency: ledger::money::Currency::USD,
+                billing_anchor: anchor(),
+                stripe_customer_id: None,
+            });
+        let used = seed::usage_event(&org, "cpu_seconds", &(n + 1).to_string());
+        for (stream, event) in [
+            (ledger::StreamId::organization(&org), created),
+            (ledger::StreamId::usage(&org), used),
+        ] {
+            appends.push(ledger::StreamAppend {
+                stream_id: stream,
+                expected: ledger::ExpectedVersion::Any,
+                events: vec![ledger::NewEvent::from_domain(&event, anchor()).unwrap()],
+            });
+        }
+    }
+    store.append_batch(appends).await.unwrap();
+    let tables = tables_for(&db.db);
+    let check = |invoices: Vec<projections::fold::Invoice>| {
+        assert_eq!(invoices.len(), ORGS, "one invoice per organization");
+        for invoice in invoices {
+            let n: usize = invoice.org_id.as_str()["org-".len()..].parse().unwrap();
+            assert_eq!(
+                invoice.total,
+                rust_decimal::Decimal::from(n + 1),
+                "{}'s total",
+                invoice.org_id
+            );
+        }
+    };
+    projector_for(&db.db).catch_up().await.unwrap();
+    let live = tables.active_generation(INVOICES).await.unwrap();
+    check(tables.invoices(live).await.unwrap());
+    let report = rebuild(store.clone(), tables.clone(), &quiet)
+        .await
+        .unwrap();
+    assert_eq!(report.invoices, ORGS);
+    check(tables.invoices(report.generation).await.unwrap());
+}

@@ -41,4 +41,5 @@ both_backends!(
     closed_periods_leave_the_state_and_come_back_for_late_usage_and_payments,
     a_rebuild_within_a_one_book_budget_gives_the_same_invoices,
     a_decline_for_an_invoice_compacted_out_of_the_state_shows_on_it,
+    commits_larger_than_one_insert_statement_keep_every_invoice,
 );
