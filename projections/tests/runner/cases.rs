@@ -738,14 +738,7 @@ pub async fn commits_larger_than_one_insert_statement_keep_every_invoice(db: Tes
     let mut appends = Vec::with_capacity(2 * ORGS);
     for n in 0..ORGS {
         let org = org(n);
-        let created =
-            ledger::LedgerEvent::OrganizationCreated(ledger::event::OrganizationCreated {
-                org_id: org.clone(),
-                name: format!("{org} Inc."),
-                currency: ledger::money::Currency::USD,
-                billing_anchor: anchor(),
-                stripe_customer_id: None,
-            });
+        let created = seed::org_created(&org);
         let used = seed::usage_event(&org, "cpu_seconds", &(n + 1).to_string());
         for (stream, event) in [
             (ledger::StreamId::organization(&org), created),

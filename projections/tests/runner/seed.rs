@@ -35,14 +35,24 @@ pub async fn append(
 }
 
 pub async fn create_org(store: &dyn EventStore, org: &OrgId) {
-    let event = LedgerEvent::OrganizationCreated(OrganizationCreated {
+    append(
+        store,
+        StreamId::organization(org),
+        org_created(org),
+        anchor(),
+    )
+    .await;
+}
+
+/// The `OrganizationCreated` event `create_org` appends, for tests that batch it.
+pub fn org_created(org: &OrgId) -> LedgerEvent {
+    LedgerEvent::OrganizationCreated(OrganizationCreated {
         org_id: org.clone(),
         name: format!("{org} Inc."),
         currency: Currency::USD,
         billing_anchor: anchor(),
         stripe_customer_id: None,
-    });
-    append(store, StreamId::organization(org), event, anchor()).await;
+    })
 }
 
 pub async fn set_price(
