@@ -310,8 +310,15 @@ impl EventStore for SqlStore {
         limit_: u32,
     ) -> Result<Vec<ReplayedEvent>, StoreError> {
         type ReplayRow = (i64, DbTime, Option<String>, String, i32, JsonText);
-        // Each event is decoded as its row arrives, while the database is
-        // still producing the rest of the page.
+        /// Rows decoded per blocking task.
+        const DECODE_CHUNK: usize = 1_000;
+        fn decode(rows: Vec<ReplayRow>) -> Result<Vec<ReplayedEvent>, StoreError> {
+            rows.into_iter()
+                .map(|(p, at, org, t, v, payload)| super::replayed(p, at.0, org, &t, v, &payload.0))
+                .collect()
+        }
+        // Rows are handed, a chunk at a time, to blocking tasks that decode
+        // them while the database is still producing the rest of the page.
         let mut rows = self
             .db
             .query_as::<ReplayRow>(
@@ -321,9 +328,25 @@ impl EventStore for SqlStore {
             .bind(after_position)
             .bind(limit(limit_))
             .fetch();
+        let mut decoding = Vec::new();
+        let mut chunk = Vec::with_capacity(DECODE_CHUNK);
+        while let Some(row) = rows.try_next().await? {
+            chunk.push(row);
+            if chunk.len() == DECODE_CHUNK {
+                let rows = std::mem::replace(&mut chunk, Vec::with_capacity(DECODE_CHUNK));
+                decoding.push(tokio::task::spawn_blocking(move || decode(rows)));
+            }
+        }
+        drop(rows);
+        if !chunk.is_empty() {
+            decoding.push(tokio::task::spawn_blocking(move || decode(chunk)));
+        }
         let mut events = Vec::with_capacity(limit(limit_) as usize);
-        while let Some((p, at, org, t, v, payload)) = rows.try_next().await? {
-            events.push(super::replayed(p, at.0, org, &t, v, &payload.0)?);
+        for task in decoding {
+            let decoded = task.await.map_err(|e| {
+                StoreError::Database(sqlx::Error::Protocol(format!("decode task: {e}")))
+            })?;
+            events.extend(decoded?);
         }
         Ok(events)
     }
