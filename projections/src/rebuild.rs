@@ -133,8 +133,8 @@ pub type Progress<'a> = &'a (dyn Fn(i64, i64) + Send + Sync);
 /// Fold every event up to `up_to` (inclusive; `None` = the head when the
 /// replay starts) in memory. Returns the books, the last position folded,
 /// the number of events and the organizations parked. Reading and folding
-/// are pipelined: page N is folded on a blocking thread while page N+1 is
-/// read and decoded.
+/// are pipelined: page N is folded on a blocking thread while the pages
+/// after it are read and decoded.
 pub async fn replay(
     store: &dyn EventStore,
     up_to: Option<i64>,
@@ -151,7 +151,8 @@ pub struct Budget {
     /// read back when one of their events comes.
     pub max_books: usize,
     /// Events read and folded per page (each page is held in memory
-    /// twice: one being folded, the next being read).
+    /// three times: one being folded, the next queued, the one after
+    /// being read).
     pub page_events: u32,
 }
 
@@ -295,9 +296,6 @@ async fn replay_within(
         Some(p) => p,
         None => store.head_position().await?,
     };
-    let mut books = Books::default();
-    let mut parked = Parked::default();
-    let (mut position, mut count) = (0, 0u64);
     let size = spill.as_ref().map_or(REPLAY_PAGE, |s| s.budget.page_events);
     let page = |after: i64| async move {
         if after >= head {
@@ -319,34 +317,60 @@ async fn replay_within(
         };
         Ok::<_, ProjectionError>(page)
     };
-    let mut events = page(0).await?;
-    while let Some(last) = events.last_position() {
-        if let Some(spill) = spill.as_mut() {
-            spill
-                .reload(&mut books, &events, &mut parked, position)
-                .await?;
+    // The reader runs ahead of the fold by a page: while page N is folded
+    // on a blocking thread, page N+1 waits in the channel and page N+2 is
+    // being read, so neither the database nor the fold waits on the other.
+    let (pages, mut queued) = tokio::sync::mpsc::channel::<Result<ReplayPage, ProjectionError>>(1);
+    let reader = async move {
+        let mut after = 0;
+        loop {
+            let read = page(after).await;
+            let next = read.as_ref().ok().and_then(ReplayPage::last_position);
+            if pages.send(read).await.is_err() {
+                return; // the fold stopped
+            }
+            match next {
+                Some(last) => after = last,
+                None => return, // the end, or an error the fold reports
+            }
         }
-        position = last;
-        count += events.len() as u64;
-        let folding = tokio::task::spawn_blocking(move || {
-            let folded = fold_page(&mut books, &events, &mut parked);
-            (books, parked, folded)
-        });
-        let (task, next) = tokio::join!(folding, page(position));
-        let folded;
-        (books, parked, folded) = task.map_err(|e| {
-            ProjectionError::Tables(crate::tables::TableError::Corrupt(format!(
-                "fold task: {e}"
-            )))
-        })?;
-        folded?;
-        if let Some(spill) = spill.as_mut() {
-            spill.evict(&mut books, &mut parked).await?;
+    };
+    let fold = async move {
+        let mut books = Books::default();
+        let mut parked = Parked::default();
+        let (mut position, mut count) = (0, 0u64);
+        while let Some(events) = queued.recv().await {
+            let events = events?;
+            let Some(last) = events.last_position() else {
+                break;
+            };
+            if let Some(spill) = spill.as_mut() {
+                spill
+                    .reload(&mut books, &events, &mut parked, position)
+                    .await?;
+            }
+            position = last;
+            count += events.len() as u64;
+            let folding = tokio::task::spawn_blocking(move || {
+                let folded = fold_page(&mut books, &events, &mut parked);
+                (books, parked, folded)
+            });
+            let folded;
+            (books, parked, folded) = folding.await.map_err(|e| {
+                ProjectionError::Tables(crate::tables::TableError::Corrupt(format!(
+                    "fold task: {e}"
+                )))
+            })?;
+            folded?;
+            if let Some(spill) = spill.as_mut() {
+                spill.evict(&mut books, &mut parked).await?;
+            }
+            progress(position, head);
         }
-        events = next?;
-        progress(position, head);
-    }
-    Ok((books, position, count, parked))
+        Ok::<_, ProjectionError>((books, position, count, parked))
+    };
+    let ((), folded) = tokio::join!(reader, fold);
+    folded
 }
 
 /// Every invoice of `books` but those of organizations whose invoice
@@ -376,6 +400,34 @@ fn shown_invoices(mut books: Books, parked: &mut Parked) -> Result<Vec<Invoice>,
     Ok(invoices)
 }
 
+/// Transactions that write a rebuild's generation at once.
+const FILL_WRITERS: usize = 4;
+
+/// Write a generation being built over [`FILL_WRITERS`] transactions at
+/// once: on PostgreSQL each runs in a backend of its own, which parses,
+/// compresses and indexes its rows on a core of its own (on SQLite the
+/// writer lock takes them in turn). The commit that follows moves the
+/// checkpoint; a crash before it abandons the generation whole, as it does
+/// a spill.
+async fn fill(
+    tables: &dyn ProjectionTables,
+    generation: i64,
+    states: Vec<(String, crate::tables::State)>,
+    invoices: Vec<Invoice>,
+) -> Result<(), ProjectionError> {
+    let part = |len: usize, i: usize| (len * i / FILL_WRITERS)..(len * (i + 1) / FILL_WRITERS);
+    let fills = (0..FILL_WRITERS).map(|i| {
+        tables.fill(
+            INVOICES,
+            generation,
+            &states[part(states.len(), i)],
+            &invoices[part(invoices.len(), i)],
+        )
+    });
+    futures::future::try_join_all(fills).await?;
+    Ok(())
+}
+
 /// What a rebuild did.
 #[derive(Debug, Clone)]
 pub struct RebuildReport {
@@ -386,6 +438,24 @@ pub struct RebuildReport {
     pub invoices: usize,
     pub checksum: String,
     pub took: Duration,
+    /// Where `took` went.
+    pub phases: RebuildPhases,
+}
+
+/// How long each phase of a rebuild took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RebuildPhases {
+    /// Reading and folding every event (spills included).
+    pub replay: Duration,
+    /// Rendering the invoices and serialising the states to write.
+    pub render: Duration,
+    /// Writing the new generation's states and invoices.
+    pub write: Duration,
+    /// Folding what was appended meanwhile.
+    pub catch_up: Duration,
+    /// Reading back the invoices for the checksum, swapping the
+    /// generation in and dropping the old one.
+    pub swap: Duration,
 }
 
 /// Replay from 0 into a new generation, catch it up with live appends,
@@ -421,9 +491,14 @@ pub async fn rebuild_within(
     };
     let (mut books, position, events, mut parked) =
         replay_within(store.as_ref(), None, Some(spill), progress).await?;
+    let mut phases = RebuildPhases {
+        replay: started.elapsed(),
+        ..RebuildPhases::default()
+    };
+    let mark = Instant::now();
     let changed = books.invoice_keys();
     let orgs = all_orgs(&books);
-    let commit = commit_for(
+    let mut commit = commit_for(
         &mut books,
         generation,
         0,
@@ -433,16 +508,30 @@ pub async fn rebuild_within(
         &changed,
         &mut parked,
     )?;
+    drop(books);
+    phases.render = mark.elapsed();
+    let mark = Instant::now();
+    fill(
+        tables.as_ref(),
+        generation,
+        std::mem::take(&mut commit.states),
+        std::mem::take(&mut commit.invoices),
+    )
+    .await?;
     if !tables.commit(INVOICES, &commit).await? {
         return Err(ProjectionError::Tables(crate::tables::TableError::Corrupt(
             format!("generation {generation} was written by someone else during the rebuild"),
         )));
     }
+    phases.write = mark.elapsed();
+    let mark = Instant::now();
     let projector = InvoiceProjector::new(store, tables.clone());
     let mut events_total = events;
     while let Outcome::Worked { events, .. } = projector.step(generation).await? {
         events_total += events as u64;
     }
+    phases.catch_up = mark.elapsed();
+    let mark = Instant::now();
     let invoices = tables.invoices(generation).await?;
     let previous_generation = tables.activate(INVOICES, generation).await?;
     if previous_generation != generation {
@@ -450,14 +539,28 @@ pub async fn rebuild_within(
             .drop_generation(INVOICES, previous_generation)
             .await?;
     }
+    let position = tables.checkpoint(INVOICES, generation).await?.position;
+    let checksum = checksum(&invoices)?;
+    phases.swap = mark.elapsed();
+    tracing::info!(
+        generation,
+        events = events_total,
+        replay_ms = phases.replay.as_millis(),
+        render_ms = phases.render.as_millis(),
+        write_ms = phases.write.as_millis(),
+        catch_up_ms = phases.catch_up.as_millis(),
+        swap_ms = phases.swap.as_millis(),
+        "rebuild finished"
+    );
     Ok(RebuildReport {
         generation,
         previous_generation,
         events: events_total,
-        position: tables.checkpoint(INVOICES, generation).await?.position,
+        position,
         invoices: invoices.len(),
-        checksum: checksum(&invoices)?,
+        checksum,
         took: started.elapsed(),
+        phases,
     })
 }
 

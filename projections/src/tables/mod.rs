@@ -121,6 +121,19 @@ pub trait ProjectionTables: Send + Sync + 'static {
     /// Write a step atomically. `Ok(false)`: the checkpoint had moved (another
     /// runner got there first) and nothing was written.
     async fn commit(&self, projection: &str, commit: &Commit) -> Result<bool, TableError>;
+    /// Write states and invoices into a generation that is not live,
+    /// without touching its checkpoint, in a transaction of their own: a
+    /// rebuild fills its generation with several of these at once, then
+    /// moves the checkpoint with a [`Self::commit`]. Until the generation is
+    /// activated nobody reads it, and a crash abandons it whole.
+    /// Refuses the live generation.
+    async fn fill(
+        &self,
+        projection: &str,
+        generation: i64,
+        states: &[(String, State)],
+        invoices: &[Invoice],
+    ) -> Result<(), TableError>;
     /// Reserve a new, empty generation (not live) and return it.
     async fn new_generation(&self, projection: &str) -> Result<i64, TableError>;
     /// Make `generation` the live one, atomically; returns the previous one.

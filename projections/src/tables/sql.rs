@@ -231,6 +231,34 @@ impl ProjectionTables for SqlTables {
         Ok(true)
     }
 
+    async fn fill(
+        &self,
+        projection: &str,
+        generation: i64,
+        states: &[(String, State)],
+        invoices: &[Invoice],
+    ) -> Result<(), TableError> {
+        if states.is_empty() && invoices.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin_write().await?;
+        let live: Option<(i64,)> = tx
+            .query_as("SELECT active_generation FROM projection WHERE projection_name = $1")
+            .bind(projection)
+            .fetch_optional()
+            .await?;
+        if live.map_or(1, |(g,)| g) == generation {
+            return Err(TableError::Corrupt(format!(
+                "generation {generation} of `{projection}` is live: only a generation being built is filled"
+            )));
+        }
+        let dialect = self.db.dialect();
+        write_states(&mut tx, dialect, generation, states).await?;
+        write_invoices(&mut tx, dialect, generation, invoices).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn new_generation(&self, projection: &str) -> Result<i64, TableError> {
         let live = self.active_generation(projection).await?;
         let (max,): (Option<i64>,) = self

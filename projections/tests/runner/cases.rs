@@ -774,3 +774,48 @@ pub async fn commits_larger_than_one_insert_statement_keep_every_invoice(db: Tes
     assert_eq!(report.invoices, ORGS);
     check(tables.invoices(report.generation).await.unwrap());
 }
+
+pub async fn fill_writes_only_a_generation_being_built_and_a_crash_after_it_is_abandoned(
+    db: TestDb,
+) {
+    let store = db.store();
+    seed::platform(store.as_ref()).await;
+    let tables = tables_for(&db.db);
+    projector_for(&db.db).catch_up().await.unwrap();
+    let live = tables.active_generation(INVOICES).await.unwrap();
+    let invoices = tables.invoices(live).await.unwrap();
+    assert!(!invoices.is_empty());
+    let before = live_checksum(&db).await;
+
+    // The live generation is never filled behind its checkpoint's back.
+    let mut altered = invoices[0].clone();
+    altered.total += rust_decimal::Decimal::ONE;
+    let refused = tables.fill(INVOICES, live, &[], &[altered]).await;
+    assert!(refused.is_err(), "filling the live generation must fail");
+    assert_eq!(live_checksum(&db).await, before, "nothing written");
+
+    // A generation being built takes the rows and keeps its checkpoint.
+    let building = tables.new_generation(INVOICES).await.unwrap();
+    tables
+        .fill(INVOICES, building, &[], &invoices)
+        .await
+        .unwrap();
+    assert_eq!(tables.invoices(building).await.unwrap(), invoices);
+    assert_eq!(
+        tables
+            .checkpoint(INVOICES, building)
+            .await
+            .unwrap()
+            .position,
+        0
+    );
+
+    // The rebuild that crashed after filling never moved the checkpoint:
+    // the next rebuild starts that generation over and ends equal to live.
+    let report = rebuild(store.clone(), tables.clone(), &quiet)
+        .await
+        .unwrap();
+    assert_eq!(report.checksum, before);
+    assert_eq!(report.invoices, invoices.len());
+    assert_eq!(live_checksum(&db).await, before);
+}

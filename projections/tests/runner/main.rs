@@ -42,4 +42,5 @@ both_backends!(
     a_rebuild_within_a_one_book_budget_gives_the_same_invoices,
     a_decline_for_an_invoice_compacted_out_of_the_state_shows_on_it,
     commits_larger_than_one_insert_statement_keep_every_invoice,
+    fill_writes_only_a_generation_being_built_and_a_crash_after_it_is_abandoned,
 );
