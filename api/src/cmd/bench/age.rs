@@ -20,7 +20,7 @@ use projections::closer::close_periods;
 use projections::tables::INVOICES;
 use projections::{projector_for, tables_for};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::workload::{bench_start, setup, usage_batches, METERS};
@@ -293,7 +293,10 @@ async fn reads_while_ingesting(scratch: &Scratch, args: &AgeArgs) -> anyhow::Res
     };
 
     let batches = usage_batches(args.ingest_events, 1_000, ORGS, 21, now)?;
-    let bodies: Vec<Value> = batches.iter().map(|b| super::ingest::body(b)).collect();
+    let bodies = batches
+        .iter()
+        .map(|b| super::ingest::body(b))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let client = reqwest::Client::new();
     let bar = progress(args.ingest_events as u64, "ingesting while reading");
     let url = format!("{base}/v1/usage");
@@ -303,7 +306,7 @@ async fn reads_while_ingesting(scratch: &Scratch, args: &AgeArgs) -> anyhow::Res
             let (client, url, token, bar) =
                 (client.clone(), url.clone(), ingest.clone(), bar.clone());
             async move {
-                bar.inc(super::ingest::post_usage(&client, &url, &token, &body).await?);
+                bar.inc(super::ingest::post_usage(&client, &url, &token, body).await?);
                 Ok(())
             }
         }

@@ -46,6 +46,39 @@ fn memory(field: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// CPU time this process has used so far, all threads (Linux: `utime`
+/// and `stime` of `/proc/self/stat`, in the fixed 100 Hz `USER_HZ`);
+/// `None` where that is not available.
+fn cpu_time() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is parenthesised and may hold spaces.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// CPU time the whole machine has spent busy so far, and its number of
+/// CPUs (Linux: the `cpu` line of `/proc/stat`, all but `idle` and
+/// `iowait`, in `USER_HZ`); `None` where that is not available. With the
+/// database on the same machine it counts the database's work too.
+fn machine_busy() -> Option<(f64, usize)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpus = stat
+        .lines()
+        .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+        .count();
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    let total: f64 = ticks.iter().take(8).sum();
+    Some(((total - idle) / 100.0, cpus.max(1)))
+}
+
 async fn seed(db: &Database, args: &RebuildArgs) -> anyhow::Result<()> {
     let store = db.event_store();
     let start = bench_start();
@@ -120,9 +153,12 @@ async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
     let store = scratch.db.event_store();
     let tables = projections::tables_for(&scratch.db);
 
+    let (cpu, busy) = (cpu_time(), machine_busy());
     let started = Instant::now();
     let (rows, _) = raw_scan(&scratch.db).await?;
     let scan = started.elapsed();
+    let scan_cpu = cpu.zip(cpu_time()).map(|(a, b)| b - a);
+    let scan_busy = busy.zip(machine_busy()).map(|((a, _), (b, _))| b - a);
 
     let bar = std::sync::Arc::new(progress(0, "rebuilding"));
     let feed = {
@@ -139,9 +175,14 @@ async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
     // What the rebuild adds to the process's resident memory at its peak
     // (the seeded workload is still resident before it starts).
     let before = memory("VmRSS:").filter(|_| reset_peak_memory());
+    let (cpu, busy) = (cpu_time(), machine_busy());
     let started = Instant::now();
     let report = rebuild_within(store, tables, budget, &feed).await?;
     let took = started.elapsed();
+    let rebuild_cpu = cpu.zip(cpu_time()).map(|(a, b)| b - a);
+    let after = machine_busy();
+    let rebuild_busy = busy.zip(after).map(|((a, _), (b, _))| b - a);
+    let cpus = after.map_or(1, |(_, n)| n);
     let peak = before.and_then(|b| Some(memory("VmHWM:")?.saturating_sub(b)));
     bar.finish_and_clear();
     if report.events != rows {
@@ -176,6 +217,32 @@ async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
         scan.as_secs_f64()
     );
     println!("{:<34} {:>12.2}", "ratio", ratio);
+    let phases = report.phases;
+    println!(
+        "rebuild phases: replay {:.2}s, render {:.2}s, write {:.2}s, catch-up {:.2}s, swap {:.2}s",
+        phases.replay.as_secs_f64(),
+        phases.render.as_secs_f64(),
+        phases.write.as_secs_f64(),
+        phases.catch_up.as_secs_f64(),
+        phases.swap.as_secs_f64()
+    );
+    if let Some((rebuild_cpu, scan_cpu)) = rebuild_cpu.zip(scan_cpu) {
+        println!(
+            "CPU time of this process (SQLite's work included, a PostgreSQL server's not): rebuild {rebuild_cpu:.2}s, scan {scan_cpu:.2}s"
+        );
+    }
+    if let Some((rebuild_busy, scan_busy)) = rebuild_busy.zip(scan_busy) {
+        // However well its work overlapped, a rebuild that keeps the CPUs
+        // this busy cannot take less than its CPU time over their number.
+        let floor = rebuild_busy / cpus as f64;
+        println!(
+            "machine CPU busy ({cpus} CPUs, database included): rebuild {rebuild_busy:.2}s of {:.2}s, scan {scan_busy:.2}s of {:.2}s; \
+             the rebuild's CPU work alone needs {floor:.2}s, so its ratio cannot pass {:.2} here",
+            took.as_secs_f64() * cpus as f64,
+            scan.as_secs_f64() * cpus as f64,
+            scan.as_secs_f64() / floor.max(1e-9)
+        );
+    }
     let peak_mb = peak.map(|b| (b as f64 / 1e6).round());
     match peak_mb {
         Some(mb) => println!(
@@ -196,6 +263,15 @@ async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
             "events_per_s": events_per_s.round(),
             "baseline_per_s": baseline_per_s.round(),
             "ratio": (ratio * 1000.0).round() / 1000.0,
+            "client_cpu_s": {"rebuild": rebuild_cpu, "scan": scan_cpu},
+            "machine_busy_s": {"rebuild": rebuild_busy, "scan": scan_busy, "cpus": cpus},
+            "phases_s": {
+                "replay": phases.replay.as_secs_f64(),
+                "render": phases.render.as_secs_f64(),
+                "write": phases.write.as_secs_f64(),
+                "catch_up": phases.catch_up.as_secs_f64(),
+                "swap": phases.swap.as_secs_f64(),
+            },
         })
     );
     Ok(())
