@@ -1116,3 +1116,43 @@ pub async fn racing_large_batches_with_the_same_keys_store_them_once(db: &TestDb
     }
     assert_eq!(count(&store).await, LARGE as usize);
 }
+
+/// `JsonText` is a stored document's text, unparsed: JSONB's binary form
+/// on PostgreSQL (a version byte and the text), plain `json` there (the
+/// text alone), and SQLite's text column — escapes and non-ASCII intact.
+pub async fn json_text_reads_a_stored_document_as_its_text(db: &TestDb) {
+    let store = db.store();
+    let payload =
+        json!({"note": "tab\t, quote \", backslash \\, snowman \u{2603}, crab \u{1F980}", "n": 1});
+    let mut e = event(1);
+    e.payload = payload.clone();
+    store
+        .append(&stream("text"), ExpectedVersion::Any, vec![e])
+        .await
+        .unwrap();
+    let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+    let (stored,): (ledger::db::JsonText,) = db
+        .db
+        .query_as("SELECT payload FROM event")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(parse(&stored.0), payload);
+    if let Some(pool) = db.db.postgres_pool() {
+        let (json,): (ledger::db::JsonText,) = sqlx::query_as("SELECT payload::json FROM event")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(parse(&json.0), payload);
+        assert!(
+            !json.0.starts_with('\u{1}'),
+            "no version byte on plain json"
+        );
+        // A text column is not JSON: refused, not misread.
+        let text: Result<(ledger::db::JsonText,), _> =
+            sqlx::query_as("SELECT payload::text FROM event")
+                .fetch_one(pool)
+                .await;
+        assert!(text.is_err(), "a text column is not read as JsonText");
+    }
+}

@@ -65,4 +65,5 @@ all_backends!(
     a_large_batch_with_one_stored_key_stores_the_rest,
     a_large_retried_batch_is_all_duplicates_whatever_its_expectation,
     racing_large_batches_with_the_same_keys_store_them_once,
+    json_text_reads_a_stored_document_as_its_text,
 );
