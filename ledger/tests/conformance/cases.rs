@@ -1156,3 +1156,62 @@ pub async fn json_text_reads_a_stored_document_as_its_text(db: &TestDb) {
         assert!(text.is_err(), "a text column is not read as JsonText");
     }
 }
+
+/// A page longer than the replay's decode chunk (1,000 rows) comes back
+/// whole and in order, and an undecodable event past the first chunk is
+/// still reported, by its position.
+pub async fn a_replay_page_of_several_decode_chunks_keeps_order_and_reports_corruption(
+    db: &TestDb,
+) {
+    let store = db.store();
+    let org = OrgId::new("org-chunks").unwrap();
+    let usage = |n: i64| {
+        let event = LedgerEvent::UsageRecorded(UsageRecorded {
+            org_id: org.clone(),
+            meter: "cpu_seconds".into(),
+            quantity: n.to_string().parse().unwrap(),
+            window: None,
+            source: "test".into(),
+            attributes: Default::default(),
+        });
+        NewEvent::from_domain(&event, t0() + Duration::seconds(n)).unwrap()
+    };
+    let events: Vec<NewEvent> = (1..=2_500).map(usage).collect();
+    let outcome = store
+        .append(&StreamId::usage(&org), ExpectedVersion::Any, events)
+        .await
+        .unwrap();
+    let page = store.replay_page(0, 10_000).await.unwrap();
+    assert_eq!(
+        page.iter().map(|e| e.global_position).collect::<Vec<_>>(),
+        positions(&outcome.results)
+    );
+    for (n, replayed) in (1..=2_500).zip(&page) {
+        let LedgerEvent::UsageRecorded(u) = &replayed.event else {
+            panic!("event {n} replayed as {:?}", replayed.event);
+        };
+        assert_eq!(
+            u.quantity.value(),
+            rust_decimal::Decimal::from(n),
+            "event {n}"
+        );
+    }
+    let bad = store
+        .append(&stream("other"), ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    let bad_position = bad.results[0].global_position();
+    store
+        .append(
+            &StreamId::usage(&org),
+            ExpectedVersion::Any,
+            vec![usage(2_501)],
+        )
+        .await
+        .unwrap();
+    let err = store.replay_page(0, 10_000).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt(ref m) if m.contains(&format!("position {bad_position}"))),
+        "{err:?}"
+    );
+}

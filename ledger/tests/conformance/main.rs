@@ -66,4 +66,5 @@ all_backends!(
     a_large_retried_batch_is_all_duplicates_whatever_its_expectation,
     racing_large_batches_with_the_same_keys_store_them_once,
     json_text_reads_a_stored_document_as_its_text,
+    a_replay_page_of_several_decode_chunks_keeps_order_and_reports_corruption,
 );
