@@ -69,6 +69,16 @@ impl Parked {
         });
     }
 
+    /// Take in what another fold of the same generation parked (a part of
+    /// a rebuild's final write).
+    pub fn absorb(&mut self, other: Parked) {
+        for org in other.new {
+            if self.known.insert(org.org_id.clone()) {
+                self.new.push(org);
+            }
+        }
+    }
+
     /// The organizations parked by this fold (not yet stored).
     pub fn newly_parked(&self) -> &[ParkedOrg] {
         &self.new

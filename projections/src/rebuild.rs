@@ -9,16 +9,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ledger::EventStore;
+use futures::{StreamExt, TryStreamExt};
+use ledger::{EventStore, OrgId};
 use sha2::{Digest, Sha256};
 
-use crate::fold::{Books, Invoice};
+use crate::fold::{Books, Invoice, OrgBook};
 use crate::parked::Parked;
 use crate::runner::{
     all_orgs, commit_for, fold_isolated, load_books, restore_periods, restore_touched,
-    InvoiceProjector, Outcome, ProjectionError,
+    InvoiceProjector, Outcome, ProjectionError, CATALOG_KEY,
 };
-use crate::tables::{ProjectionTables, INVOICES};
+use crate::tables::{Commit, ProjectionTables, INVOICES};
 
 /// Events read per page while replaying.
 const REPLAY_PAGE: u32 = 10_000;
@@ -26,20 +27,33 @@ const REPLAY_PAGE: u32 = 10_000;
 /// SHA-256 over the canonical serialisation of invoices ordered by (org,
 /// period). Identical state gives identical checksums on every backend.
 pub fn checksum(invoices: &[Invoice]) -> Result<String, ProjectionError> {
+    let mut hasher = Sha256::new();
+    canonical(invoices, |bytes| hasher.update(bytes))?;
+    Ok(hex(hasher))
+}
+
+/// Hand `invoices` to `feed` as [`checksum`] digests them: ordered by
+/// (org, period), each serialised and ended by a newline. Sets of invoices
+/// of disjoint organization ranges, fed in organization order, digest as
+/// their union would.
+fn canonical(invoices: &[Invoice], mut feed: impl FnMut(&[u8])) -> Result<(), ProjectionError> {
     let mut sorted: Vec<&Invoice> = invoices.iter().collect();
     sorted.sort_by(|a, b| {
         (a.org_id.as_str(), a.period_start).cmp(&(b.org_id.as_str(), b.period_start))
     });
-    let mut hasher = Sha256::new();
     for invoice in sorted {
-        hasher.update(serde_json::to_vec(invoice)?);
-        hasher.update(b"\n");
+        feed(&serde_json::to_vec(invoice)?);
+        feed(b"\n");
     }
-    Ok(hasher
+    Ok(())
+}
+
+fn hex(hasher: Sha256) -> String {
+    hasher
         .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect())
+        .collect()
 }
 
 /// One page of a replay: decoded in the store, or — when some event of the
@@ -140,7 +154,25 @@ pub async fn replay(
     up_to: Option<i64>,
     progress: Progress<'_>,
 ) -> Result<(Books, i64, u64, Parked), ProjectionError> {
-    replay_within(store, up_to, None, progress).await
+    let replayed = replay_within(store, up_to, None, progress).await?;
+    Ok((
+        replayed.books,
+        replayed.position,
+        replayed.events,
+        replayed.parked,
+    ))
+}
+
+/// What a replay folded.
+struct Replayed {
+    books: Books,
+    /// The last position folded.
+    position: i64,
+    events: u64,
+    parked: Parked,
+    /// Whether books were written out to the spill's generation (which
+    /// then holds more than `books`).
+    spilled: bool,
 }
 
 /// How much of a replay a rebuild holds in memory at once.
@@ -176,6 +208,8 @@ struct Spill<'a> {
     /// The page each organization in memory was last touched by.
     touched: BTreeMap<String, u64>,
     page: u64,
+    /// Whether any book was ever written out.
+    spilled: bool,
 }
 
 impl Spill<'_> {
@@ -276,6 +310,7 @@ impl Spill<'_> {
             )));
         }
         books.orgs.retain(|o, _| !out.contains(o.as_str()));
+        self.spilled = true;
         for org in out {
             self.touched.remove(&org);
             self.evicted.insert(org);
@@ -291,7 +326,7 @@ async fn replay_within(
     up_to: Option<i64>,
     mut spill: Option<Spill<'_>>,
     progress: Progress<'_>,
-) -> Result<(Books, i64, u64, Parked), ProjectionError> {
+) -> Result<Replayed, ProjectionError> {
     let head = match up_to {
         Some(p) => p,
         None => store.head_position().await?,
@@ -356,18 +391,20 @@ async fn replay_within(
                 (books, parked, folded)
             });
             let folded;
-            (books, parked, folded) = folding.await.map_err(|e| {
-                ProjectionError::Tables(crate::tables::TableError::Corrupt(format!(
-                    "fold task: {e}"
-                )))
-            })?;
+            (books, parked, folded) = folding.await.map_err(|e| task_failed("fold", e))?;
             folded?;
             if let Some(spill) = spill.as_mut() {
                 spill.evict(&mut books, &mut parked).await?;
             }
             progress(position, head);
         }
-        Ok::<_, ProjectionError>((books, position, count, parked))
+        Ok::<_, ProjectionError>(Replayed {
+            books,
+            position,
+            events: count,
+            parked,
+            spilled: spill.is_some_and(|s| s.spilled),
+        })
     };
     let ((), folded) = tokio::join!(reader, fold);
     folded
@@ -400,32 +437,140 @@ fn shown_invoices(mut books: Books, parked: &mut Parked) -> Result<Vec<Invoice>,
     Ok(invoices)
 }
 
-/// Transactions that write a rebuild's generation at once.
+/// Parts a rebuild's final write is cut into, by organization.
+const FILL_PARTS: usize = 8;
+
+/// Parts written at once.
 const FILL_WRITERS: usize = 4;
 
-/// Write a generation being built over [`FILL_WRITERS`] transactions at
-/// once: on PostgreSQL each runs in a backend of its own, which parses,
-/// compresses and indexes its rows on a core of its own (on SQLite the
-/// writer lock takes them in turn). The commit that follows moves the
-/// checkpoint; a crash before it abandons the generation whole, as it does
-/// a spill.
+/// The books of a range of organizations, rendered for the final write.
+struct Part {
+    states: Vec<(String, crate::tables::State)>,
+    invoices: Vec<Invoice>,
+    /// Organizations whose invoice could not be rendered.
+    parked: Parked,
+    /// The part's invoices as [`checksum`] digests them.
+    canonical: Vec<u8>,
+    /// When the part finished rendering.
+    rendered: Instant,
+}
+
+impl Part {
+    fn render(
+        orgs: BTreeMap<OrgId, OrgBook>,
+        generation: i64,
+        position: i64,
+    ) -> Result<Self, ProjectionError> {
+        let mut books = Books {
+            orgs,
+            ..Books::default()
+        };
+        let changed = books.invoice_keys();
+        let names = all_orgs(&books);
+        let mut parked = Parked::default();
+        let commit = commit_for(
+            &mut books,
+            generation,
+            0,
+            position,
+            &names,
+            false,
+            &changed,
+            &mut parked,
+        )?;
+        let mut bytes = Vec::new();
+        canonical(&commit.invoices, |b| bytes.extend_from_slice(b))?;
+        Ok(Self {
+            states: commit.states,
+            invoices: commit.invoices,
+            parked,
+            canonical: bytes,
+            rendered: Instant::now(),
+        })
+    }
+}
+
+/// Cut `orgs` into at most `parts` maps of consecutive organizations, in
+/// order.
+fn split<K: Ord + Clone, V>(mut orgs: BTreeMap<K, V>, parts: usize) -> Vec<BTreeMap<K, V>> {
+    let len = orgs.len();
+    let mut cut = Vec::with_capacity(parts);
+    for i in (1..parts).rev() {
+        let Some(first) = orgs.keys().nth(len * i / parts).cloned() else {
+            continue;
+        };
+        cut.push(orgs.split_off(&first));
+    }
+    cut.push(orgs);
+    cut.reverse();
+    cut.retain(|part| !part.is_empty());
+    cut
+}
+
+/// What [`fill`] wrote.
+struct Filled {
+    invoices: usize,
+    /// The checksum of the invoices written.
+    checksum: String,
+    /// When the last part finished rendering.
+    rendered: Option<Instant>,
+}
+
+/// Render `orgs` into the generation being built and write them, part by
+/// part: parts render on blocking threads (as many at once as there are
+/// CPUs) while the parts before them are written, [`FILL_WRITERS`]
+/// transactions at once (on PostgreSQL each in a
+/// backend of its own, which parses, compresses and indexes its rows on a
+/// core of its own; on SQLite the writer lock takes them in turn).
+/// Organizations whose invoice cannot be rendered are parked. Nothing moves
+/// the checkpoint: a crash before the commit that follows abandons the
+/// generation whole, as it does a spill.
 async fn fill(
     tables: &dyn ProjectionTables,
     generation: i64,
-    states: Vec<(String, crate::tables::State)>,
-    invoices: Vec<Invoice>,
-) -> Result<(), ProjectionError> {
-    let part = |len: usize, i: usize| (len * i / FILL_WRITERS)..(len * (i + 1) / FILL_WRITERS);
-    let fills = (0..FILL_WRITERS).map(|i| {
-        tables.fill(
-            INVOICES,
-            generation,
-            &states[part(states.len(), i)],
-            &invoices[part(invoices.len(), i)],
-        )
-    });
-    futures::future::try_join_all(fills).await?;
-    Ok(())
+    position: i64,
+    orgs: BTreeMap<OrgId, OrgBook>,
+    parked: &mut Parked,
+) -> Result<Filled, ProjectionError> {
+    // Parts render a CPU's worth at a time and each goes to be written as
+    // soon as it is rendered; both stages keep the parts in order, so they
+    // digest as the whole generation would.
+    let renderers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let rendered = futures::stream::iter(split(orgs, FILL_PARTS))
+        .map(|orgs| tokio::task::spawn_blocking(move || Part::render(orgs, generation, position)))
+        .buffered(renderers)
+        .map(|joined| {
+            joined
+                .map_err(|e| task_failed("render", e))
+                .and_then(|part| part)
+        });
+    let mut written = rendered
+        .map_ok(|part| async move {
+            tables
+                .fill(INVOICES, generation, &part.states, &part.invoices)
+                .await?;
+            Ok::<_, ProjectionError>(part)
+        })
+        .try_buffered(FILL_WRITERS);
+    let mut hasher = Sha256::new();
+    let (mut invoices, mut rendered) = (0, None);
+    while let Some(part) = written.try_next().await? {
+        hasher.update(&part.canonical);
+        invoices += part.invoices.len();
+        rendered = rendered.max(Some(part.rendered));
+        parked.absorb(part.parked);
+    }
+    Ok(Filled {
+        invoices,
+        checksum: hex(hasher),
+        rendered,
+    })
+}
+
+fn task_failed(task: &str, e: tokio::task::JoinError) -> ProjectionError {
+    ProjectionError::Tables(crate::tables::TableError::Corrupt(format!(
+        "{task} task: {e}"
+    )))
 }
 
 /// What a rebuild did.
@@ -447,14 +592,17 @@ pub struct RebuildReport {
 pub struct RebuildPhases {
     /// Reading and folding every event (spills included).
     pub replay: Duration,
-    /// Rendering the invoices and serialising the states to write.
+    /// Rendering the invoices and serialising the states to write, until
+    /// the last part is rendered (the first parts are written meanwhile).
     pub render: Duration,
-    /// Writing the new generation's states and invoices.
+    /// Writing the new generation's states and invoices, from then on, and
+    /// the commit that moves its checkpoint.
     pub write: Duration,
     /// Folding what was appended meanwhile.
     pub catch_up: Duration,
-    /// Reading back the invoices for the checksum, swapping the
-    /// generation in and dropping the old one.
+    /// Swapping the generation in and dropping the old one (and reading
+    /// its invoices back for the checksum when a spill or the catch-up
+    /// wrote to it besides the final write).
     pub swap: Duration,
 }
 
@@ -488,51 +636,61 @@ pub async fn rebuild_within(
         evicted: BTreeSet::new(),
         touched: BTreeMap::new(),
         page: 0,
+        spilled: false,
     };
-    let (mut books, position, events, mut parked) =
-        replay_within(store.as_ref(), None, Some(spill), progress).await?;
+    let Replayed {
+        books,
+        position,
+        events,
+        mut parked,
+        spilled,
+    } = replay_within(store.as_ref(), None, Some(spill), progress).await?;
     let mut phases = RebuildPhases {
         replay: started.elapsed(),
         ..RebuildPhases::default()
     };
     let mark = Instant::now();
-    let changed = books.invoice_keys();
-    let orgs = all_orgs(&books);
-    let mut commit = commit_for(
-        &mut books,
-        generation,
-        0,
-        position,
-        &orgs,
-        true,
-        &changed,
-        &mut parked,
-    )?;
-    drop(books);
-    phases.render = mark.elapsed();
-    let mark = Instant::now();
-    fill(
+    let catalog = serde_json::value::to_raw_value(&books.catalog)?;
+    let filled = fill(
         tables.as_ref(),
         generation,
-        std::mem::take(&mut commit.states),
-        std::mem::take(&mut commit.invoices),
+        position,
+        books.orgs,
+        &mut parked,
     )
     .await?;
+    let commit = Commit {
+        generation,
+        from_position: 0,
+        to_position: position,
+        states: vec![(CATALOG_KEY.to_owned(), catalog)],
+        invoices: Vec::new(),
+        parked: parked.into_newly_parked(),
+    };
     if !tables.commit(INVOICES, &commit).await? {
         return Err(ProjectionError::Tables(crate::tables::TableError::Corrupt(
             format!("generation {generation} was written by someone else during the rebuild"),
         )));
     }
-    phases.write = mark.elapsed();
+    let rendered = filled.rendered.unwrap_or(mark);
+    phases.render = rendered - mark;
+    phases.write = rendered.elapsed();
     let mark = Instant::now();
     let projector = InvoiceProjector::new(store, tables.clone());
-    let mut events_total = events;
+    let mut caught_up = 0;
     while let Outcome::Worked { events, .. } = projector.step(generation).await? {
-        events_total += events as u64;
+        caught_up += events as u64;
     }
     phases.catch_up = mark.elapsed();
     let mark = Instant::now();
-    let invoices = tables.invoices(generation).await?;
+    // The generation holds what was filled unless a spill or the catch-up
+    // wrote to it too; then it is read back.
+    let (invoices, checksum) = if spilled || caught_up > 0 {
+        let invoices = tables.invoices(generation).await?;
+        (invoices.len(), checksum(&invoices)?)
+    } else {
+        (filled.invoices, filled.checksum)
+    };
     let previous_generation = tables.activate(INVOICES, generation).await?;
     if previous_generation != generation {
         tables
@@ -540,8 +698,8 @@ pub async fn rebuild_within(
             .await?;
     }
     let position = tables.checkpoint(INVOICES, generation).await?.position;
-    let checksum = checksum(&invoices)?;
     phases.swap = mark.elapsed();
+    let events_total = events + caught_up;
     tracing::info!(
         generation,
         events = events_total,
@@ -557,7 +715,7 @@ pub async fn rebuild_within(
         previous_generation,
         events: events_total,
         position,
-        invoices: invoices.len(),
+        invoices,
         checksum,
         took: started.elapsed(),
         phases,
@@ -629,4 +787,22 @@ pub async fn verify(
         rebuilt_checksum: checksum(&rebuilt)?,
         differing,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_cuts_consecutive_non_empty_parts_that_join_back_whole() {
+        for len in [0, 1, 3, 7, 8, 9, 10, 1_234] {
+            let whole: BTreeMap<usize, usize> = (0..len).map(|k| (k, k * 10)).collect();
+            let parts = split(whole.clone(), FILL_PARTS);
+            assert_eq!(parts.len(), len.min(FILL_PARTS), "{len} entries");
+            assert!(parts.iter().all(|p| !p.is_empty()), "{len} entries");
+            let joined: Vec<(usize, usize)> = parts.into_iter().flatten().collect();
+            let expected: Vec<(usize, usize)> = whole.into_iter().collect();
+            assert_eq!(joined, expected, "{len} entries, in order");
+        }
+    }
 }
