@@ -293,7 +293,8 @@ impl Database {
         Arc::new(SqlStore::new(self.clone()))
     }
 
-    /// The PostgreSQL pool, for benchmarks that measure raw inserts.
+    /// The PostgreSQL pool: for what only PostgreSQL offers (a replay's binary
+    /// `COPY`, benchmarks' raw inserts).
     pub fn postgres_pool(&self) -> Option<&PgPool> {
         match &self.pool {
             Pool::Postgres(p) => Some(p),

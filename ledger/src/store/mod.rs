@@ -16,6 +16,7 @@
 //! construction; its backend also serialises writers in-process to avoid
 //! busy-waiting. Both are proved by the concurrent-writers conformance test.
 
+mod copy;
 mod group;
 mod insert;
 mod plan;

@@ -317,6 +317,10 @@ impl EventStore for SqlStore {
                 .map(|(p, at, org, t, v, payload)| super::replayed(p, at.0, org, &t, v, &payload.0))
                 .collect()
         }
+        if let Some(pool) = self.db.postgres_pool() {
+            return super::copy::replay_page(pool, after_position, limit(limit_), DECODE_CHUNK)
+                .await;
+        }
         // Rows are handed, a chunk at a time, to blocking tasks that decode
         // them while the database is still producing the rest of the page.
         let mut rows = self

@@ -1215,3 +1215,74 @@ pub async fn a_replay_page_of_several_decode_chunks_keeps_order_and_reports_corr
         "{err:?}"
     );
 }
+
+/// A replay page reads every column as stored — a catalog event with no
+/// organization, text that needs escaping or is not ASCII, attributes,
+/// microseconds — exactly as the full read decodes it.
+pub async fn a_replay_page_decodes_every_column_as_the_full_read_does(db: &TestDb) {
+    use ledger::event::{OrganizationCreated, PriceSet};
+    use ledger::money::Currency;
+    use ledger::pricing::PriceSpec;
+    let store = db.store();
+    let org = OrgId::new("org-zürich").unwrap();
+    let at = t0() + Duration::microseconds(123_457);
+    let spec: PriceSpec =
+        serde_json::from_value(json!({"model": {"type": "per_unit", "unit_price": "0.0000022"}}))
+            .unwrap();
+    let price = LedgerEvent::PriceSet(PriceSet {
+        price_id: "price-cpu".into(),
+        meter: "cpu_seconds".into(),
+        currency: Currency::USD,
+        unit: "CPU-second".into(),
+        description: "tab\there, \"quoted\", back\\slash, newline\n, NUL-free ☃".into(),
+        spec,
+        effective_from: t0(),
+    });
+    let created = LedgerEvent::OrganizationCreated(OrganizationCreated {
+        org_id: org.clone(),
+        name: "Zürich 東京 \u{1F680} \\\"".into(),
+        currency: Currency::EUR,
+        billing_anchor: t0(),
+        stripe_customer_id: Some("cus_Ω".into()),
+    });
+    let usage = LedgerEvent::UsageRecorded(UsageRecorded {
+        org_id: org.clone(),
+        meter: "cpu_seconds".into(),
+        quantity: "0.000001".parse().unwrap(),
+        window: None,
+        source: "flyd".into(),
+        attributes: [("région".to_owned(), "cdg\u{7f}".to_owned())].into(),
+    });
+    for (stream, event) in [
+        (StreamId::catalog(), &price),
+        (StreamId::organization(&org), &created),
+        (StreamId::usage(&org), &usage),
+    ] {
+        store
+            .append(
+                &stream,
+                ExpectedVersion::Any,
+                vec![NewEvent::from_domain(event, at).unwrap()],
+            )
+            .await
+            .unwrap();
+    }
+    let replayed = store.replay_page(0, 100).await.unwrap();
+    let read = store.read_all(0, 100).await.unwrap();
+    assert_eq!(replayed.len(), 3);
+    for (r, full) in replayed.iter().zip(&read) {
+        assert_eq!(r.global_position, full.global_position);
+        assert_eq!(r.occurred_at, full.occurred_at);
+        assert_eq!(r.occurred_at, at, "microseconds kept");
+        assert_eq!(r.org_id, full.org_id);
+        assert_eq!(r.event, full.decode().unwrap());
+    }
+    assert_eq!(
+        replayed[0].org_id, None,
+        "a catalog event has no organization"
+    );
+    assert_eq!(
+        [&replayed[0].event, &replayed[1].event, &replayed[2].event],
+        [&price, &created, &usage]
+    );
+}

@@ -67,4 +67,5 @@ all_backends!(
     racing_large_batches_with_the_same_keys_store_them_once,
     json_text_reads_a_stored_document_as_its_text,
     a_replay_page_of_several_decode_chunks_keeps_order_and_reports_corruption,
+    a_replay_page_decodes_every_column_as_the_full_read_does,
 );
