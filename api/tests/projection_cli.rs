@@ -163,6 +163,8 @@ fn bench_rebuild_ends_with_its_json_line() {
             "2000",
             "--orgs",
             "20",
+            "--rounds",
+            "2",
         ];
         if backend == "postgres" {
             args.extend(["--postgres-url", postgres.as_str()]);
@@ -178,6 +180,7 @@ fn bench_rebuild_ends_with_its_json_line() {
         let expected =
             line["events_per_s"].as_f64().unwrap() / line["baseline_per_s"].as_f64().unwrap();
         assert!((ratio - expected).abs() < 0.01, "{backend}: {line}");
+        assert_eq!(line["rounds"], 2, "{line}");
         // PostgreSQL also reports the rebuild against a binary COPY of the
         // rows; SQLite has no such thing.
         match backend {
