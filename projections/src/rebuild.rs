@@ -536,7 +536,7 @@ async fn fill(
     // soon as it is rendered; both stages keep the parts in order, so they
     // digest as the whole generation would.
     let renderers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let rendered = futures::stream::iter(split(orgs, FILL_PARTS))
+    let parts = futures::stream::iter(split(orgs, FILL_PARTS))
         .map(|orgs| tokio::task::spawn_blocking(move || Part::render(orgs, generation, position)))
         .buffered(renderers)
         .map(|joined| {
@@ -544,7 +544,7 @@ async fn fill(
                 .map_err(|e| task_failed("render", e))
                 .and_then(|part| part)
         });
-    let mut written = rendered
+    let mut written = parts
         .map_ok(|part| async move {
             tables
                 .fill(INVOICES, generation, &part.states, &part.invoices)

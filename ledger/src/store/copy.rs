@@ -106,6 +106,11 @@ fn header_len(bytes: &[u8]) -> Result<Option<usize>, StoreError> {
     if &bytes[..SIGNATURE.len()] != SIGNATURE {
         return Err(protocol("no binary copy signature"));
     }
+    // Bits 16-31 of the flags mark format changes a reader must not ignore
+    // (bit 16: rows carry OIDs).
+    if be_i32(&bytes[SIGNATURE.len()..]) as u32 & 0xffff_0000 != 0 {
+        return Err(protocol("a copy format this reader does not know"));
+    }
     let extension = be_i32(&bytes[SIGNATURE.len() + 4..]);
     let Ok(extension) = usize::try_from(extension) else {
         return Err(protocol("a negative header extension length"));
@@ -259,6 +264,13 @@ mod tests {
         assert_eq!(header_len(&header()[..10]).unwrap(), None);
         assert_eq!(header_len(&header()).unwrap(), Some(19));
         assert!(header_len(b"PGCOPY\nxxxxxxxxxxxxxx").is_err());
+        let mut with_oids = header();
+        with_oids[SIGNATURE.len()..SIGNATURE.len() + 4]
+            .copy_from_slice(&(1i32 << 16).to_be_bytes());
+        assert!(
+            header_len(&with_oids).is_err(),
+            "rows with OIDs are refused"
+        );
         let r = row(7, Some("acme"), "{}");
         for cut in 0..r.len() {
             assert_eq!(next_row(&r[..cut]).unwrap(), None, "cut at {cut}");
