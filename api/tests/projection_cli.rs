@@ -111,6 +111,21 @@ async fn verify_and_repair(db: testkit::TestDb) {
         "{}",
         text(&out)
     );
+    // Where the time went, for the operator who runs it.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let phases = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("replay "))
+        .unwrap_or_else(|| panic!("no phases line: {stdout}"));
+    let named: Vec<&str> = phases
+        .split(", ")
+        .map(|p| p.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        named,
+        ["replay", "render", "write", "catch-up", "swap"],
+        "{phases}"
+    );
     let out = billing(&db.url, &["rebuild", "--verify"]);
     assert!(out.status.success(), "{}", text(&out));
 }
