@@ -606,6 +606,21 @@ pub struct RebuildPhases {
     pub swap: Duration,
 }
 
+/// `replay 1.11s, render 0.13s, write 0.22s, catch-up 0.00s, swap 0.10s`
+impl std::fmt::Display for RebuildPhases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "replay {:.2}s, render {:.2}s, write {:.2}s, catch-up {:.2}s, swap {:.2}s",
+            self.replay.as_secs_f64(),
+            self.render.as_secs_f64(),
+            self.write.as_secs_f64(),
+            self.catch_up.as_secs_f64(),
+            self.swap.as_secs_f64()
+        )
+    }
+}
+
 /// Replay from 0 into a new generation, catch it up with live appends,
 /// then make it the live one and drop the old generation. The live
 /// projection keeps serving (and folding) the old generation until the swap.

@@ -98,15 +98,7 @@ pub async fn run_rebuild(url: &str, args: RebuildArgs) -> anyhow::Result<ExitCod
             started.elapsed().as_secs_f64(),
             report.events as f64 / started.elapsed().as_secs_f64().max(1e-9)
         );
-        let phases = report.phases;
-        println!(
-            "  replay {:.2}s, render {:.2}s, write {:.2}s, catch-up {:.2}s, swap {:.2}s",
-            phases.replay.as_secs_f64(),
-            phases.render.as_secs_f64(),
-            phases.write.as_secs_f64(),
-            phases.catch_up.as_secs_f64(),
-            phases.swap.as_secs_f64()
-        );
+        println!("  {}", report.phases);
         ExitCode::SUCCESS
     };
     db.close().await;

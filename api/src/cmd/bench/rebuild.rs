@@ -310,14 +310,7 @@ async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
         );
     }
     let phases = report.phases;
-    println!(
-        "rebuild phases: replay {:.2}s, render {:.2}s, write {:.2}s, catch-up {:.2}s, swap {:.2}s",
-        phases.replay.as_secs_f64(),
-        phases.render.as_secs_f64(),
-        phases.write.as_secs_f64(),
-        phases.catch_up.as_secs_f64(),
-        phases.swap.as_secs_f64()
-    );
+    println!("rebuild phases: {phases}");
     if let Some((rebuild_cpu, scan_cpu)) = rebuild_cpu.zip(scan_cpu) {
         println!(
             "CPU time of this process (SQLite's work included, a PostgreSQL server's not): rebuild {rebuild_cpu:.2}s, scan {scan_cpu:.2}s"
