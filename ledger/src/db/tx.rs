@@ -105,4 +105,13 @@ impl WriteTx {
             Inner::Sqlite { tx, .. } => tx.commit().await,
         }
     }
+
+    /// Roll back now (a dropped transaction rolls back too, but only once
+    /// its connection is next used or returned to the pool).
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self.tx {
+            Inner::Postgres(tx) => tx.rollback().await,
+            Inner::Sqlite { tx, .. } => tx.rollback().await,
+        }
+    }
 }

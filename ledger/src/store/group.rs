@@ -27,6 +27,7 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
+use super::sql::Keys;
 use super::{AppendOutcome, StoreError, StreamAppend};
 use crate::db::{Database, WriteTx};
 
@@ -152,6 +153,14 @@ async fn commit(db: &Database, group: Vec<Member>) {
     for (reply, result) in replies.into_iter().zip(results) {
         let _ = reply.send(result);
     }
+    // Freeing a large group takes long enough (measured: 1.4 ms for 1,000
+    // usage events) that the next group's leader, who waits for this task,
+    // should not wait for it; a small one is freed faster than a thread is
+    // woken.
+    let events: usize = appends.iter().flatten().map(|a| a.events.len()).sum();
+    if events >= 256 {
+        tokio::task::spawn_blocking(move || drop(appends));
+    }
 }
 
 enum GroupError {
@@ -184,19 +193,55 @@ async fn run(
     }
 }
 
+/// Groups with at least this many idempotency keys first assume none is
+/// stored ([`Keys::Assume`]); smaller ones look their keys up, which costs
+/// them little, while a wrong guess costs a second transaction.
+const ASSUME_KEYS_FROM: usize = 64;
+
 /// The fast path: every member's lookups, rows and insert at once.
 async fn run_together(
     db: &Database,
     members: &[&[StreamAppend]],
 ) -> Result<Vec<Result<Vec<AppendOutcome>, StoreError>>, GroupError> {
+    let keys = members
+        .iter()
+        .flat_map(|m| m.iter())
+        .flat_map(|a| &a.events)
+        .filter(|e| e.idempotency_key.is_some())
+        .count();
+    if keys >= ASSUME_KEYS_FROM {
+        if let Some(results) = run_once(db, members, Keys::Assume).await? {
+            return Ok(results);
+        }
+    }
+    run_once(db, members, Keys::LookUp).await?.ok_or_else(|| {
+        GroupError::NotStarted(StoreError::Corrupt(
+            "a group that looked up its keys was told to look them up".into(),
+        ))
+    })
+}
+
+/// One transaction for the whole group; `None` when `keys` was
+/// [`Keys::Assume`] and wrong (rolled back, nothing written).
+async fn run_once(
+    db: &Database,
+    members: &[&[StreamAppend]],
+    keys: Keys,
+) -> Result<Option<Vec<Result<Vec<AppendOutcome>, StoreError>>>, GroupError> {
     let mut tx = begin(db).await?;
-    let results = super::sql::append_members(&mut tx, db, members)
+    let Some(results) = super::sql::append_members(&mut tx, db, members, keys)
         .await
-        .map_err(GroupError::NotStarted)?;
+        .map_err(GroupError::NotStarted)?
+    else {
+        tx.rollback()
+            .await
+            .map_err(|e| GroupError::NotStarted(e.into()))?;
+        return Ok(None);
+    };
     tx.commit()
         .await
         .map_err(|e| GroupError::Failed(e.into()))?;
-    Ok(results)
+    Ok(Some(results))
 }
 
 /// The careful path: each member after a savepoint, so one member's

@@ -30,6 +30,9 @@ pub(crate) struct Row<'a> {
     pub stream_id: &'a StreamId,
     pub stream_version: i64,
     pub event: &'a NewEvent,
+    /// The event's place among all the transaction's events, members,
+    /// streams and events in order (see [`EventJson`](super::sql)).
+    pub index: usize,
 }
 
 enum Slot {
@@ -49,6 +52,8 @@ pub(crate) struct Plan<'a> {
     versions: HashMap<StreamId, i64>,
     /// Keys of the rows planned so far, by row.
     planned_keys: HashMap<&'a str, usize>,
+    /// Events of the members planned so far, planned or not.
+    events: usize,
     pub rows: Vec<Row<'a>>,
 }
 
@@ -63,6 +68,7 @@ impl<'a> Plan<'a> {
             stored_keys,
             versions,
             planned_keys: HashMap::new(),
+            events: 0,
             rows: Vec::new(),
         }
     }
@@ -71,6 +77,8 @@ impl<'a> Plan<'a> {
     /// conflict the plan is left as it was.
     pub fn member(&mut self, appends: &'a [StreamAppend]) -> Result<Member, StoreError> {
         let first_row = self.rows.len();
+        let mut index = self.events;
+        self.events += appends.iter().map(|a| a.events.len()).sum::<usize>();
         let mut new_keys = Vec::new();
         let mut new_versions = Vec::with_capacity(appends.len());
         let mut outcomes = Vec::with_capacity(appends.len());
@@ -80,6 +88,8 @@ impl<'a> Plan<'a> {
             let mut slots = Vec::with_capacity(append.events.len());
             let mut fresh = Vec::new();
             for event in &append.events {
+                let at = index;
+                index += 1;
                 match event.idempotency_key.as_deref() {
                     Some(key) if self.stored_keys.contains_key(key) => {
                         slots.push(Slot::Stored(self.stored_keys[key].clone()));
@@ -94,7 +104,7 @@ impl<'a> Plan<'a> {
                             new_keys.push(key);
                         }
                         slots.push(Slot::New(row));
-                        fresh.push(event);
+                        fresh.push((at, event));
                     }
                 }
             }
@@ -107,11 +117,12 @@ impl<'a> Plan<'a> {
                 break;
             }
             let after = current + fresh.len() as i64;
-            for (offset, event) in fresh.into_iter().enumerate() {
+            for (offset, (index, event)) in fresh.into_iter().enumerate() {
                 self.rows.push(Row {
                     stream_id: &append.stream_id,
                     stream_version: current + 1 + offset as i64,
                     event,
+                    index,
                 });
             }
             new_versions.push((&append.stream_id, after));

@@ -193,8 +193,28 @@ pub(super) async fn append_in(
     db: &Database,
     appends: &[StreamAppend],
 ) -> Result<Vec<AppendOutcome>, StoreError> {
-    let mut outcomes = append_members(tx, db, &[appends]).await?;
+    let Some(mut outcomes) = append_members(tx, db, &[appends], Keys::LookUp).await? else {
+        return Err(StoreError::Corrupt(
+            "an append that looked up its keys was told to look them up".into(),
+        ));
+    };
     outcomes.pop().unwrap_or_else(|| Ok(Vec::new()))
+}
+
+/// How an append learns which of its idempotency keys are already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Keys {
+    /// Look them up before planning.
+    LookUp,
+    /// Plan as if none were, and let the unique indexes tell: if the
+    /// insert succeeds, none was stored, and the plan is the one the lookup
+    /// would have made. If the insert is refused (a stored key, or a
+    /// retry's stored event id), or the expected version of a member with
+    /// keys fails (a retried batch of stored keys is duplicates whatever
+    /// its expectation), the caller is told to roll back and run again
+    /// with [`Keys::LookUp`]. For large batches of new keys this saves one index
+    /// probe per key.
+    Assume,
 }
 
 /// Several members (callers' batches) inside one transaction that holds
@@ -203,11 +223,16 @@ pub(super) async fn append_in(
 /// (its own outcome: a conflict takes out that member alone), and one
 /// insert of every row. An error (say, an event id already stored) means
 /// the insert failed and the transaction must be rolled back.
+///
+/// `None` when `keys` is [`Keys::Assume`] and the guess was wrong: the
+/// transaction must be rolled back and the append run with
+/// [`Keys::LookUp`].
 pub(super) async fn append_members(
     tx: &mut WriteTx,
     db: &Database,
     members: &[&[StreamAppend]],
-) -> Result<Vec<Result<Vec<AppendOutcome>, StoreError>>, StoreError> {
+    keys_stored: Keys,
+) -> Result<Option<Vec<Result<Vec<AppendOutcome>, StoreError>>>, StoreError> {
     let mut streams: Vec<String> = members
         .iter()
         .flat_map(|m| m.iter())
@@ -215,21 +240,83 @@ pub(super) async fn append_members(
         .collect();
     streams.sort_unstable();
     streams.dedup();
-    let keys: Vec<String> = members
-        .iter()
-        .flat_map(|m| m.iter())
-        .flat_map(|a| &a.events)
-        .filter_map(|e| e.idempotency_key.clone())
-        .collect();
-    let known = known(tx, db, keys, streams).await?;
+    let keys: Vec<String> = match keys_stored {
+        Keys::LookUp => members
+            .iter()
+            .flat_map(|m| m.iter())
+            .flat_map(|a| &a.events)
+            .filter_map(|e| e.idempotency_key.clone())
+            .collect(),
+        Keys::Assume => Vec::new(),
+    };
+    // The events' JSON is written while the database answers the lookup:
+    // `join!` polls the lookup first, which sends it, then serialises.
+    let (known, json) = futures::join!(known(tx, db, keys, streams), async {
+        EventJson::of(members)
+    });
+    let (known, json) = (known?, json?);
     let mut plan = Plan::new(&known.keys, known.versions);
     let planned: Vec<_> = members.iter().map(|m| plan.member(m)).collect();
+    // A member with keys may conflict only because its keys are stored
+    // (a retry is duplicates whatever its expectation): look them up. A
+    // keyless member's conflict stands once the insert shows that no
+    // earlier member's keys were stored (so the versions were right).
+    let with_keys = |m: &&[StreamAppend]| {
+        m.iter()
+            .flat_map(|a| &a.events)
+            .any(|e| e.idempotency_key.is_some())
+    };
+    if keys_stored == Keys::Assume
+        && planned
+            .iter()
+            .zip(members)
+            .any(|(planned, member)| planned.is_err() && with_keys(member))
+    {
+        return Ok(None);
+    }
     let mut positions = HashMap::new();
     if !plan.rows.is_empty() {
         let at = recorded_at(known.last_recorded_at);
-        positions = insert::insert(tx, &plan.rows, at).await?;
+        positions = match insert::insert(tx, &plan.rows, &json, at).await {
+            // A stored key, or a retry's stored event id (checked first).
+            Err(StoreError::UniqueViolation { .. }) if keys_stored == Keys::Assume => {
+                return Ok(None)
+            }
+            inserted => inserted?,
+        };
     }
-    plan.finish(planned, &positions)
+    plan.finish(planned, &positions).map(Some)
+}
+
+/// The payload and metadata of each of a transaction's events as JSON
+/// text, in [`Row::index`](super::plan::Row) order (members, streams,
+/// events), ready for either backend's insert.
+pub(super) struct EventJson(Vec<(String, String)>);
+
+impl EventJson {
+    fn of(members: &[&[StreamAppend]]) -> Result<Self, StoreError> {
+        let events = members
+            .iter()
+            .flat_map(|m| m.iter())
+            .flat_map(|a| &a.events);
+        let json = events
+            .map(|e| {
+                Ok((
+                    serde_json::to_string(&e.payload)?,
+                    serde_json::to_string(&e.metadata)?,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Self(json))
+    }
+
+    pub(super) fn payload(&self, row: &super::plan::Row<'_>) -> &str {
+        &self.0[row.index].0
+    }
+
+    pub(super) fn metadata(&self, row: &super::plan::Row<'_>) -> &str {
+        &self.0[row.index].1
+    }
 }
 
 #[async_trait]

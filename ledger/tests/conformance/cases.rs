@@ -1286,3 +1286,104 @@ pub async fn a_replay_page_decodes_every_column_as_the_full_read_does(db: &TestD
         [&price, &created, &usage]
     );
 }
+
+/// Times are kept to the microsecond, rounded down, on both backends alike:
+/// also before 1970 and before PostgreSQL's epoch (2000), where rounding
+/// toward zero and rounding down differ.
+pub async fn times_keep_microseconds_rounded_down_before_and_after_both_epochs(db: &TestDb) {
+    let store = db.store();
+    let s = stream("times");
+    let times: Vec<DateTime<Utc>> = [
+        "1969-12-31T23:59:59.999999999Z",
+        "1999-12-31T23:59:59.000000500Z",
+        "2000-01-01T00:00:00.000000999Z",
+        "2026-12-03T10:11:12.123456789Z",
+    ]
+    .iter()
+    .map(|t| t.parse().unwrap())
+    .collect();
+    let events = times
+        .iter()
+        .enumerate()
+        .map(|(n, at)| NewEvent::new("Tested", 1, json!({"n": n}), *at))
+        .collect();
+    store
+        .append(&s, ExpectedVersion::NoStream, events)
+        .await
+        .unwrap();
+    let read: Vec<String> = store
+        .read_stream(&s, 1, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e.occurred_at
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        })
+        .collect();
+    assert_eq!(
+        read,
+        [
+            "1969-12-31T23:59:59.999999Z",
+            "1999-12-31T23:59:59Z",
+            "2000-01-01T00:00:00Z",
+            "2026-12-03T10:11:12.123456Z",
+        ]
+    );
+}
+
+/// Large batches, a retry of a stored one with a stale expectation, and a
+/// keyless append with a stale one, racing (so some of them commit as one
+/// group, which first plans as if none of its keys were stored): each
+/// caller gets the outcome it would get alone — stored, all duplicates,
+/// a conflict, stored.
+pub async fn racing_large_retried_and_stale_appends_each_get_their_own_outcome(db: &TestDb) {
+    let store = db.store();
+    for round in 0..8 {
+        let retried = stream(&format!("retried-{round}"));
+        let first = store
+            .append(
+                &retried,
+                ExpectedVersion::NoStream,
+                large_batch(&format!("stored-{round}")),
+            )
+            .await
+            .unwrap();
+        let keyless = stream(&format!("keyless-{round}"));
+        store
+            .append(&keyless, ExpectedVersion::NoStream, vec![event(1)])
+            .await
+            .unwrap();
+        let fresh = stream(&format!("fresh-{round}"));
+        let (new, retry, stale, any) = tokio::join!(
+            store.append(
+                &fresh,
+                ExpectedVersion::NoStream,
+                large_batch(&format!("fresh-{round}")),
+            ),
+            store.append(
+                &retried,
+                ExpectedVersion::NoStream,
+                large_batch(&format!("stored-{round}")),
+            ),
+            store.append(&keyless, ExpectedVersion::NoStream, vec![event(2)]),
+            store.append(&keyless, ExpectedVersion::Any, vec![event(3)]),
+        );
+        let new = new.unwrap();
+        assert!(
+            new.results.iter().all(|r| !r.is_duplicate()),
+            "round {round}"
+        );
+        assert_eq!(new.stream_version, LARGE as i64);
+        let retry = retry.unwrap();
+        assert!(retry.results.iter().all(AppendResult::is_duplicate));
+        assert_eq!(positions(&retry.results), positions(&first.results));
+        assert!(
+            matches!(stale, Err(StoreError::Conflict { .. })),
+            "round {round}: {stale:?}"
+        );
+        assert!(!any.unwrap().results[0].is_duplicate());
+        assert_eq!(store.stream_version(&keyless).await.unwrap(), 2);
+    }
+    assert_eq!(count(&store).await, 8 * (2 * LARGE as usize + 2));
+}

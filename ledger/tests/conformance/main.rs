@@ -68,4 +68,6 @@ all_backends!(
     json_text_reads_a_stored_document_as_its_text,
     a_replay_page_of_several_decode_chunks_keeps_order_and_reports_corruption,
     a_replay_page_decodes_every_column_as_the_full_read_does,
+    times_keep_microseconds_rounded_down_before_and_after_both_epochs,
+    racing_large_retried_and_stale_appends_each_get_their_own_outcome,
 );
