@@ -59,25 +59,21 @@ async fn insert_postgres(
     recorded_at: DateTime<Utc>,
 ) -> Result<HashMap<Uuid, i64>, StoreError> {
     let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-    let drawn: Vec<(i64,)> = sqlx::query_as(
-        "SELECT nextval('event_global_position_seq') FROM generate_series(1, $1::int8)",
+    // One call draws the whole range: the next value, then the sequence
+    // moved on to the range's last. Only appends, under the position lock,
+    // draw from this sequence; anything else drawing in between would take
+    // a number of this range, and one of the two inserts would be refused
+    // by the primary key, never a position given twice.
+    let (last,): (i64,) = sqlx::query_as(
+        "SELECT setval('event_global_position_seq', \
+                       nextval('event_global_position_seq') + $1::int8 - 1)",
     )
     .bind(n)
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    let mut positions: Vec<i64> = drawn.into_iter().map(|(p,)| p).collect();
-    // Drawn in order under the lock; sorted all the same, so the batch's
-    // order is the global order whatever order the rows came back in.
-    positions.sort_unstable();
-    if positions.len() != rows.len() {
-        return Err(StoreError::Corrupt(format!(
-            "drew {} positions for {} rows",
-            positions.len(),
-            rows.len()
-        )));
-    }
+    let positions = last - n + 1..=last;
     let mut copy = CopyRows::new(rows.len() * 512);
-    for (row, &position) in rows.iter().zip(&positions) {
+    for (row, position) in rows.iter().zip(positions.clone()) {
         let e = row.event;
         copy.row(12);
         copy.int8(position);
