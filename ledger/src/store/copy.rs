@@ -18,7 +18,6 @@
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use sqlx::postgres::{PgPool, PgPoolCopyExt};
-
 use uuid::Uuid;
 
 use super::{replayed, ReplayedEvent, StoreError};

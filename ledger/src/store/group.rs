@@ -12,16 +12,18 @@
 //!
 //! Inside the transaction the group costs what one append costs: one
 //! lookup of all members' keys, one of all their stream versions, one
-//! insert of all their rows (`sql::append_members`). Members are planned
-//! in queue order, each after the ones before it (`plan.rs`), so two
-//! members expecting the same stream version get exactly what two
-//! sequential appends would: one appends, one conflicts; a repeated key in
-//! a later member is a duplicate of the earlier member's event. Should the
-//! database refuse the insert (an event id already stored), nothing was
-//! written and the group is run again member by member, each after a
-//! savepoint, so only the member at fault is told so. Gap safety is
-//! unchanged: the group draws its positions under the position lock and
-//! commits before releasing it.
+//! insert of all their rows (`sql::append_members`); a group of
+//! [`ASSUME_KEYS_FROM`] keys or more skips the key lookup and lets the
+//! unique indexes say whether one was stored (`sql::Keys::Assume`).
+//! Members are planned in queue order, each after the ones before it
+//! (`plan.rs`), so two members expecting the same stream version get
+//! exactly what two sequential appends would: one appends, one
+//! conflicts; a repeated key in a later member is a duplicate of the
+//! earlier member's event. Should the database refuse the insert (an
+//! event id already stored), nothing was written and the group is run
+//! again member by member, each after a savepoint, so only the member at
+//! fault is told so. Gap safety is unchanged: the group draws its
+//! positions under the position lock and commits before releasing it.
 
 use std::sync::Mutex;
 

@@ -2,7 +2,8 @@
 //! that is what makes them fast: taking the position lock, and the bulk
 //! insert (PostgreSQL: binary `COPY` of rows whose positions were drawn
 //! first; SQLite: multi-row `VALUES` with bound parameters, since sqlx's
-//! SQLite driver costs 40–70 µs per statement). Everything else an append does is shared (`sql.rs`).
+//! SQLite driver costs 40–70 µs per statement). Everything else an append
+//! does is shared (`sql.rs`).
 
 use std::collections::HashMap;
 

@@ -278,7 +278,8 @@ pub(super) async fn append_members(
     if !plan.rows.is_empty() {
         let at = recorded_at(known.last_recorded_at);
         positions = match insert::insert(tx, &plan.rows, &json, at).await {
-            // A stored key, or a retry's stored event id (checked first).
+            // A stored key, or a retry's stored event id (whichever index
+            // the database checks first).
             Err(StoreError::UniqueViolation { .. }) if keys_stored == Keys::Assume => {
                 return Ok(None)
             }
