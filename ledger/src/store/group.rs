@@ -29,7 +29,7 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
-use super::sql::Keys;
+use super::sql::{events, looked_up, Keys};
 use super::{AppendOutcome, StoreError, StreamAppend};
 use crate::db::{Database, WriteTx};
 
@@ -205,10 +205,7 @@ async fn run_together(
     db: &Database,
     members: &[&[StreamAppend]],
 ) -> Result<Vec<Result<Vec<AppendOutcome>, StoreError>>, GroupError> {
-    let keys = members
-        .iter()
-        .flat_map(|m| m.iter())
-        .flat_map(|a| &a.events)
+    let keys = events(members)
         .filter(|e| e.idempotency_key.is_some())
         .count();
     if keys >= ASSUME_KEYS_FROM {
@@ -216,11 +213,7 @@ async fn run_together(
             return Ok(results);
         }
     }
-    run_once(db, members, Keys::LookUp).await?.ok_or_else(|| {
-        GroupError::NotStarted(StoreError::Corrupt(
-            "a group that looked up its keys was told to look them up".into(),
-        ))
-    })
+    looked_up(run_once(db, members, Keys::LookUp).await?).map_err(GroupError::NotStarted)
 }
 
 /// One transaction for the whole group; `None` when `keys` was

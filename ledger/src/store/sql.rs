@@ -14,7 +14,7 @@ use super::{
     ReplayedEvent, StoreError, StreamAppend, MAX_READ_LIMIT,
 };
 use crate::db::{Database, DbList, DbTime, DbUuid, Json, JsonText, WriteTx};
-use crate::event::{EventMetadata, RecordedEvent, StreamId};
+use crate::event::{EventMetadata, NewEvent, RecordedEvent, StreamId};
 
 /// Every column of `event`, in [`EventRow`]'s order.
 const COLUMNS: &str = "global_position, event_id, stream_id, stream_version, event_type, \
@@ -193,12 +193,26 @@ pub(super) async fn append_in(
     db: &Database,
     appends: &[StreamAppend],
 ) -> Result<Vec<AppendOutcome>, StoreError> {
-    let Some(mut outcomes) = append_members(tx, db, &[appends], Keys::LookUp).await? else {
-        return Err(StoreError::Corrupt(
-            "an append that looked up its keys was told to look them up".into(),
-        ));
-    };
+    let mut outcomes = looked_up(append_members(tx, db, &[appends], Keys::LookUp).await?)?;
     outcomes.pop().unwrap_or_else(|| Ok(Vec::new()))
+}
+
+/// The outcome of [`append_members`] with [`Keys::LookUp`], which is never
+/// told to look its keys up.
+pub(super) fn looked_up<T>(outcome: Option<T>) -> Result<T, StoreError> {
+    outcome.ok_or_else(|| {
+        StoreError::Corrupt("an append that looked up its keys was told to look them up".into())
+    })
+}
+
+/// Every event of the members, in [`Row::index`](super::plan::Row) order.
+pub(super) fn events<'a>(
+    members: &'a [&'a [StreamAppend]],
+) -> impl Iterator<Item = &'a NewEvent> + 'a {
+    members
+        .iter()
+        .flat_map(|m| m.iter())
+        .flat_map(|a| &a.events)
 }
 
 /// How an append learns which of its idempotency keys are already stored.
@@ -212,8 +226,8 @@ pub(super) enum Keys {
     /// retry's stored event id), or the expected version of a member with
     /// keys fails (a retried batch of stored keys is duplicates whatever
     /// its expectation), the caller is told to roll back and run again
-    /// with [`Keys::LookUp`]. For large batches of new keys this saves one index
-    /// probe per key.
+    /// with [`Keys::LookUp`]. For large batches of new keys this saves one
+    /// index probe per key.
     Assume,
 }
 
@@ -241,10 +255,7 @@ pub(super) async fn append_members(
     streams.sort_unstable();
     streams.dedup();
     let keys: Vec<String> = match keys_stored {
-        Keys::LookUp => members
-            .iter()
-            .flat_map(|m| m.iter())
-            .flat_map(|a| &a.events)
+        Keys::LookUp => events(members)
             .filter_map(|e| e.idempotency_key.clone())
             .collect(),
         Keys::Assume => Vec::new(),
@@ -261,11 +272,7 @@ pub(super) async fn append_members(
     // (a retry is duplicates whatever its expectation): look them up. A
     // keyless member's conflict stands once the insert shows that no
     // earlier member's keys were stored (so the versions were right).
-    let with_keys = |m: &&[StreamAppend]| {
-        m.iter()
-            .flat_map(|a| &a.events)
-            .any(|e| e.idempotency_key.is_some())
-    };
+    let with_keys = |m: &[StreamAppend]| events(&[m]).any(|e| e.idempotency_key.is_some());
     if keys_stored == Keys::Assume
         && planned
             .iter()
@@ -296,11 +303,7 @@ pub(super) struct EventJson(Vec<(String, String)>);
 
 impl EventJson {
     fn of(members: &[&[StreamAppend]]) -> Result<Self, StoreError> {
-        let events = members
-            .iter()
-            .flat_map(|m| m.iter())
-            .flat_map(|a| &a.events);
-        let json = events
+        let json = events(members)
             .map(|e| {
                 Ok((
                     serde_json::to_string(&e.payload)?,
