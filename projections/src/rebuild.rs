@@ -21,8 +21,11 @@ use crate::runner::{
 };
 use crate::tables::{Commit, ProjectionTables, INVOICES};
 
-/// Events read per page while replaying.
+/// Positions read per page while replaying (so at most this many events).
 const REPLAY_PAGE: u32 = 10_000;
+
+/// Pages a replay reads at once.
+const READS_AT_ONCE: usize = 2;
 
 /// SHA-256 over the canonical serialisation of invoices ordered by (org,
 /// period). Identical state gives identical checksums on every backend.
@@ -182,9 +185,9 @@ pub struct Budget {
     /// touched longest ago are written to the generation being built and
     /// read back when one of their events comes.
     pub max_books: usize,
-    /// Events read and folded per page (each page is held in memory
-    /// three times: one being folded, the next queued, the one after
-    /// being read).
+    /// Positions read and folded per page, at most
+    /// [`ledger::store::MAX_READ_LIMIT`] (up to four pages are held in memory at
+    /// once: one being folded, the next queued, two being read).
     pub page_events: u32,
 }
 
@@ -331,42 +334,64 @@ async fn replay_within(
         Some(p) => p,
         None => store.head_position().await?,
     };
-    let size = spill.as_ref().map_or(REPLAY_PAGE, |s| s.budget.page_events);
-    let page = |after: i64| async move {
-        if after >= head {
-            return Ok(ReplayPage::Decoded(Vec::new()));
-        }
-        let page = match store.replay_page(after, size).await {
-            Ok(mut events) => {
-                events.retain(|e| e.global_position <= head);
-                ReplayPage::Decoded(events)
-            }
+    let size = spill
+        .as_ref()
+        .map_or(REPLAY_PAGE, |s| s.budget.page_events)
+        .clamp(1, ledger::store::MAX_READ_LIMIT);
+    // A page is what is stored in a range of `size` positions, `(after,
+    // through]`, so pages can be read before the one ahead of them ends.
+    let page = |after: i64, through: i64| async move {
+        let page = match store.replay_page(after, through, size).await {
+            Ok(events) => ReplayPage::Decoded(events),
             // Some event of the page cannot be decoded: read it as stored
             // and let the fold park the organization it belongs to.
             Err(ledger::StoreError::Corrupt(_)) => {
                 let mut events = store.read_all(after, size).await?;
-                events.retain(|e| e.global_position <= head);
+                events.retain(|e| e.global_position <= through);
                 ReplayPage::Stored(events)
             }
             Err(other) => return Err(other.into()),
         };
         Ok::<_, ProjectionError>(page)
     };
-    // The reader runs ahead of the fold by a page: while page N is folded
-    // on a blocking thread, page N+1 waits in the channel and page N+2 is
-    // being read, so neither the database nor the fold waits on the other.
+    // The reader runs ahead of the fold: while page N is folded on a
+    // blocking thread, page N+1 waits in the channel and the next
+    // `READS_AT_ONCE` pages are being read, each on a connection of its
+    // own, so the database sends one page while the rows of the one before
+    // it are still being decoded, and neither it nor the fold waits on the
+    // other.
     let (pages, mut queued) = tokio::sync::mpsc::channel::<Result<ReplayPage, ProjectionError>>(1);
     let reader = async move {
-        let mut after = 0;
+        let mut reads = futures::stream::FuturesOrdered::new();
+        // Pages up to here are being read or were.
+        let mut next = 0;
         loop {
-            let read = page(after).await;
-            let next = read.as_ref().ok().and_then(ReplayPage::last_position);
-            if pages.send(read).await.is_err() {
-                return; // the fold stopped
+            while reads.len() < READS_AT_ONCE && next < head {
+                let through = next.saturating_add(i64::from(size)).min(head);
+                reads.push_back(page(next, through));
+                next = through;
             }
-            match next {
-                Some(last) => after = last,
-                None => return, // the end, or an error the fold reports
+            let Some(read) = reads.next().await else {
+                return; // every page up to the head is read
+            };
+            let read = match read {
+                // A hole in the positions (appends refused after drawing
+                // theirs leave one): go on from the next stored event, so
+                // a hole costs one probe however wide it is.
+                Ok(page) if page.len() == 0 => match store.read_all(next, 1).await {
+                    Ok(stored) => {
+                        if let Some(first) = stored.first() {
+                            next = next.max(first.global_position - 1);
+                        }
+                        continue;
+                    }
+                    Err(e) => Err(e.into()),
+                },
+                read => read,
+            };
+            let failed = read.is_err();
+            if pages.send(read).await.is_err() || failed {
+                return; // the fold stopped, or will on the error
             }
         }
     };

@@ -32,18 +32,19 @@ const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
 const POSTGRES_EPOCH_US: i64 = 946_684_800_000_000;
 
-/// Events after `after`, at most `limit`, in position order; rows are parsed
-/// and decoded `chunk` at a time on blocking threads while the rest arrive.
+/// Events after `after` and up to `through`, at most `limit`, in position
+/// order; rows are parsed and decoded `chunk` at a time on blocking threads
+/// while the rest arrive.
 pub(super) async fn replay_page(
     pool: &PgPool,
-    after: i64,
-    limit: i64,
+    (after, through, limit): (i64, i64, i64),
     chunk: usize,
 ) -> Result<Vec<ReplayedEvent>, StoreError> {
-    // COPY takes no parameters; both values are integers.
+    // COPY takes no parameters; all three values are integers.
     let sql = format!(
         "COPY (SELECT global_position, occurred_at, org_id, event_type, schema_version, \
          payload::text FROM event WHERE global_position > {after} \
+         AND global_position <= {through} \
          ORDER BY global_position LIMIT {limit}) TO STDOUT (FORMAT binary)"
     );
     let mut data = pool.copy_out_raw(&sql).await?;

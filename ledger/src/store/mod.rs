@@ -290,14 +290,17 @@ pub trait EventStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// What a replay needs of events after `after_position`, in global
-    /// order: position, `occurred_at`, organization and the typed event,
-    /// decoded straight from the stored payload text (an event type this
-    /// build does not know is an error, as it is for the live runner). Gap
-    /// safe like [`EventStore::read_all`].
+    /// What a replay needs of events after `after_position` and up to
+    /// `through` (inclusive), at most `limit`, in global order: position,
+    /// `occurred_at`, organization and the typed event, decoded straight
+    /// from the stored payload text (an event type this build does not know
+    /// is an error, as it is for the live runner). Gap safe like
+    /// [`EventStore::read_all`]. Bounded on both sides, pages of one replay
+    /// can be read at once, on separate connections.
     async fn replay_page(
         &self,
         after_position: i64,
+        through: i64,
         limit: u32,
     ) -> Result<Vec<ReplayedEvent>, StoreError>;
 

@@ -398,6 +398,7 @@ impl EventStore for SqlStore {
     async fn replay_page(
         &self,
         after_position: i64,
+        through: i64,
         limit_: u32,
     ) -> Result<Vec<ReplayedEvent>, StoreError> {
         type ReplayRow = (i64, DbTime, Option<String>, String, i32, JsonText);
@@ -409,8 +410,8 @@ impl EventStore for SqlStore {
                 .collect()
         }
         if let Some(pool) = self.db.postgres_pool() {
-            return super::copy::replay_page(pool, after_position, limit(limit_), DECODE_CHUNK)
-                .await;
+            let range = (after_position, through, limit(limit_));
+            return super::copy::replay_page(pool, range, DECODE_CHUNK).await;
         }
         // Rows are handed, a chunk at a time, to blocking tasks that decode
         // them while the database is still producing the rest of the page.
@@ -418,9 +419,11 @@ impl EventStore for SqlStore {
             .db
             .query_as::<ReplayRow>(
                 "SELECT global_position, occurred_at, org_id, event_type, schema_version, payload \
-                 FROM event WHERE global_position > $1 ORDER BY global_position LIMIT $2",
+                 FROM event WHERE global_position > $1 AND global_position <= $2 \
+                 ORDER BY global_position LIMIT $3",
             )
             .bind(after_position)
+            .bind(through)
             .bind(limit(limit_))
             .fetch();
         let mut decoding = Vec::new();

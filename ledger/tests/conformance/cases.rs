@@ -789,10 +789,10 @@ pub async fn replay_page_returns_typed_events_in_order_and_refuses_unknown_types
         .append(&StreamId::usage(&org), ExpectedVersion::Any, events.clone())
         .await
         .unwrap();
-    let page = store.replay_page(0, 3).await.unwrap();
+    let page = store.replay_page(0, i64::MAX, 3).await.unwrap();
     assert_eq!(page.len(), 3);
     let rest = store
-        .replay_page(page[2].global_position, 100)
+        .replay_page(page[2].global_position, i64::MAX, 100)
         .await
         .unwrap();
     let all: Vec<_> = page.iter().chain(&rest).collect();
@@ -800,6 +800,30 @@ pub async fn replay_page_returns_typed_events_in_order_and_refuses_unknown_types
         all.iter().map(|e| e.global_position).collect::<Vec<_>>(),
         positions(&outcome.results)
     );
+    // Bounded on both sides: `through` is inclusive, and the limit still
+    // applies within the range.
+    let stored = positions(&outcome.results);
+    let bounded = store.replay_page(stored[0], stored[3], 100).await.unwrap();
+    assert_eq!(
+        bounded
+            .iter()
+            .map(|e| e.global_position)
+            .collect::<Vec<_>>(),
+        stored[1..=3]
+    );
+    let limited = store.replay_page(stored[0], stored[4], 2).await.unwrap();
+    assert_eq!(
+        limited
+            .iter()
+            .map(|e| e.global_position)
+            .collect::<Vec<_>>(),
+        stored[1..=2]
+    );
+    assert!(store
+        .replay_page(stored[4], stored[4], 100)
+        .await
+        .unwrap()
+        .is_empty());
     for (replayed, sent) in all.iter().zip(&events) {
         assert_eq!(replayed.event, usage);
         assert_eq!(replayed.occurred_at, sent.occurred_at);
@@ -809,7 +833,7 @@ pub async fn replay_page_returns_typed_events_in_order_and_refuses_unknown_types
         .append(&stream("other"), ExpectedVersion::Any, vec![event(1)])
         .await
         .unwrap();
-    let err = store.replay_page(0, 100).await.unwrap_err();
+    let err = store.replay_page(0, i64::MAX, 100).await.unwrap_err();
     assert!(
         matches!(err, StoreError::Corrupt(ref m) if m.contains("unknown event type `Tested`")),
         "{err:?}"
@@ -1181,7 +1205,7 @@ pub async fn a_replay_page_of_several_decode_chunks_keeps_order_and_reports_corr
         .append(&StreamId::usage(&org), ExpectedVersion::Any, events)
         .await
         .unwrap();
-    let page = store.replay_page(0, 10_000).await.unwrap();
+    let page = store.replay_page(0, i64::MAX, 10_000).await.unwrap();
     assert_eq!(
         page.iter().map(|e| e.global_position).collect::<Vec<_>>(),
         positions(&outcome.results)
@@ -1209,7 +1233,7 @@ pub async fn a_replay_page_of_several_decode_chunks_keeps_order_and_reports_corr
         )
         .await
         .unwrap();
-    let err = store.replay_page(0, 10_000).await.unwrap_err();
+    let err = store.replay_page(0, i64::MAX, 10_000).await.unwrap_err();
     assert!(
         matches!(err, StoreError::Corrupt(ref m) if m.contains(&format!("position {bad_position}"))),
         "{err:?}"
@@ -1267,7 +1291,7 @@ pub async fn a_replay_page_decodes_every_column_as_the_full_read_does(db: &TestD
             .await
             .unwrap();
     }
-    let replayed = store.replay_page(0, 100).await.unwrap();
+    let replayed = store.replay_page(0, i64::MAX, 100).await.unwrap();
     let read = store.read_all(0, 100).await.unwrap();
     assert_eq!(replayed.len(), 3);
     for (r, full) in replayed.iter().zip(&read) {

@@ -40,6 +40,7 @@ both_backends!(
     as_of_a_time_is_as_of_the_last_position_recorded_by_then,
     closed_periods_leave_the_state_and_come_back_for_late_usage_and_payments,
     a_rebuild_within_a_one_book_budget_gives_the_same_invoices,
+    a_rebuild_reads_across_a_wide_hole_in_the_positions,
     a_decline_for_an_invoice_compacted_out_of_the_state_shows_on_it,
     commits_larger_than_one_insert_statement_keep_every_invoice,
     fill_writes_only_a_generation_being_built_and_a_crash_after_it_is_abandoned,

@@ -25,6 +25,9 @@ pub struct RebuildArgs {
     /// Organizations' books the rebuild may hold in memory at once.
     #[arg(long, default_value_t = projections::rebuild::Budget::default().max_books)]
     pub max_books: usize,
+    /// Events the replay reads and folds per page.
+    #[arg(long, default_value_t = projections::rebuild::Budget::default().page_events)]
+    pub page_events: u32,
     /// Interleaved rounds of scan and rebuild; each figure is the fastest
     /// round's.
     #[arg(long, default_value_t = 3)]
@@ -219,7 +222,7 @@ async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
     };
     let budget = projections::rebuild::Budget {
         max_books: args.max_books,
-        ..projections::rebuild::Budget::default()
+        page_events: args.page_events,
     };
     // Rounds of (COPY, scan, rebuild), interleaved, so that whatever else
     // the machine is doing meanwhile falls on every path alike; each figure
