@@ -24,9 +24,6 @@ use crate::tables::{Commit, ProjectionTables, INVOICES};
 /// Positions read per page while replaying (so at most this many events).
 const REPLAY_PAGE: u32 = 10_000;
 
-/// Pages a replay reads at once.
-const READS_AT_ONCE: usize = 2;
-
 /// SHA-256 over the canonical serialisation of invoices ordered by (org,
 /// period). Identical state gives identical checksums on every backend.
 pub fn checksum(invoices: &[Invoice]) -> Result<String, ProjectionError> {
@@ -186,8 +183,9 @@ pub struct Budget {
     /// read back when one of their events comes.
     pub max_books: usize,
     /// Positions read and folded per page, at most
-    /// [`ledger::store::MAX_READ_LIMIT`] (up to four pages are held in memory at
-    /// once: one being folded, the next queued, two being read).
+    /// [`ledger::store::MAX_READ_LIMIT`] (each page is held in memory up
+    /// to four times: one being folded, the next queued, and on PostgreSQL
+    /// two being read).
     pub page_events: u32,
 }
 
@@ -355,18 +353,18 @@ async fn replay_within(
         Ok::<_, ProjectionError>(page)
     };
     // The reader runs ahead of the fold: while page N is folded on a
-    // blocking thread, page N+1 waits in the channel and the next
-    // `READS_AT_ONCE` pages are being read, each on a connection of its
-    // own, so the database sends one page while the rows of the one before
-    // it are still being decoded, and neither it nor the fold waits on the
-    // other.
+    // blocking thread, page N+1 waits in the channel and the next pages
+    // are being read (as many at once as the store serves well, each on a
+    // connection of its own), so neither the database nor the fold waits
+    // on the other.
+    let reads_at_once = store.replay_reads_at_once().max(1);
     let (pages, mut queued) = tokio::sync::mpsc::channel::<Result<ReplayPage, ProjectionError>>(1);
     let reader = async move {
         let mut reads = futures::stream::FuturesOrdered::new();
         // Pages up to here are being read or were.
         let mut next = 0;
         loop {
-            while reads.len() < READS_AT_ONCE && next < head {
+            while reads.len() < reads_at_once && next < head {
                 let through = next.saturating_add(i64::from(size)).min(head);
                 reads.push_back(page(next, through));
                 next = through;

@@ -449,6 +449,14 @@ impl EventStore for SqlStore {
         Ok(events)
     }
 
+    fn replay_reads_at_once(&self) -> usize {
+        if self.db.postgres_pool().is_some() {
+            2
+        } else {
+            1
+        }
+    }
+
     async fn read_audit(&self, query: &AuditQuery) -> Result<Page<RecordedEvent>, StoreError> {
         query.validate()?;
         let page_limit = query.limit.clamp(1, MAX_READ_LIMIT);
