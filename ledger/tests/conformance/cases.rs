@@ -795,30 +795,18 @@ pub async fn replay_page_returns_typed_events_in_order_and_refuses_unknown_types
         .replay_page(page[2].global_position, i64::MAX, 100)
         .await
         .unwrap();
+    fn read<'a>(events: impl IntoIterator<Item = &'a ledger::ReplayedEvent>) -> Vec<i64> {
+        events.into_iter().map(|e| e.global_position).collect()
+    }
     let all: Vec<_> = page.iter().chain(&rest).collect();
-    assert_eq!(
-        all.iter().map(|e| e.global_position).collect::<Vec<_>>(),
-        positions(&outcome.results)
-    );
+    let stored = positions(&outcome.results);
+    assert_eq!(read(all.iter().copied()), stored);
     // Bounded on both sides: `through` is inclusive, and the limit still
     // applies within the range.
-    let stored = positions(&outcome.results);
     let bounded = store.replay_page(stored[0], stored[3], 100).await.unwrap();
-    assert_eq!(
-        bounded
-            .iter()
-            .map(|e| e.global_position)
-            .collect::<Vec<_>>(),
-        stored[1..=3]
-    );
+    assert_eq!(read(&bounded), stored[1..=3]);
     let limited = store.replay_page(stored[0], stored[4], 2).await.unwrap();
-    assert_eq!(
-        limited
-            .iter()
-            .map(|e| e.global_position)
-            .collect::<Vec<_>>(),
-        stored[1..=2]
-    );
+    assert_eq!(read(&limited), stored[1..=2]);
     assert!(store
         .replay_page(stored[4], stored[4], 100)
         .await

@@ -25,7 +25,7 @@ pub struct RebuildArgs {
     /// Organizations' books the rebuild may hold in memory at once.
     #[arg(long, default_value_t = projections::rebuild::Budget::default().max_books)]
     pub max_books: usize,
-    /// Events the replay reads and folds per page.
+    /// Positions the replay reads and folds per page (at most 10,000).
     #[arg(long, default_value_t = projections::rebuild::Budget::default().page_events)]
     pub page_events: u32,
     /// Interleaved rounds of scan and rebuild; each figure is the fastest
