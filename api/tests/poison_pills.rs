@@ -78,7 +78,7 @@ fn undecodable(org: &str) -> NewEvent {
         event_type: "UsageRecorded".into(),
         schema_version: 1,
         org_id: Some(org.into()),
-        payload: json!({"not": "a usage record"}),
+        payload: json!({"not": "a usage record"}).into(),
         metadata: EventMetadata::default(),
         occurred_at: anchor() + Days::days(4),
         idempotency_key: None,

@@ -497,12 +497,11 @@ fn from_text<'a, T: Deserialize<'a>>(payload: &'a str) -> Result<T, serde_json::
     serde_json::from_str(payload)
 }
 
-macro_rules! all_variants {
-    ($parse:ident, $event_type:expr, $payload:expr) => {
-        from_parts!(
-            $parse,
-            $event_type,
-            $payload,
+/// `$then!($args, Variant, …)` for every variant of [`LedgerEvent`].
+macro_rules! with_variants {
+    ($then:ident!($($args:tt)*)) => {
+        $then!(
+            $($args)*,
             OrganizationCreated,
             SubscriptionStarted,
             SubscriptionChanged,
@@ -533,7 +532,27 @@ macro_rules! all_variants {
     };
 }
 
+macro_rules! all_variants {
+    ($parse:ident, $event_type:expr, $payload:expr) => {
+        with_variants!(from_parts!($parse, $event_type, $payload))
+    };
+}
+
+macro_rules! payload_text {
+    ($event:expr, $($variant:ident),+ $(,)?) => {
+        match $event {
+            $(LedgerEvent::$variant(payload) => serde_json::to_string(payload),)+
+        }
+    };
+}
+
 impl LedgerEvent {
+    /// The payload as the store keeps it: the JSON text of the variant's
+    /// fields alone, without the `event_type` tag.
+    pub fn payload_text(&self) -> Result<String, serde_json::Error> {
+        with_variants!(payload_text!(self))
+    }
+
     /// Deserialise a current-version payload of `event_type` without
     /// copying it (what the adjacently tagged representation would do).
     pub fn from_parts(event_type: &str, payload: &serde_json::Value) -> Result<Self, DecodeError> {

@@ -7,5 +7,5 @@ mod stream;
 
 pub use budget::*;
 pub use domain::*;
-pub use envelope::{EventMetadata, NewEvent, RecordedEvent};
+pub use envelope::{EventMetadata, NewEvent, Payload, RecordedEvent};
 pub use stream::{InvalidId, OrgId, StreamId};

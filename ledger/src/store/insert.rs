@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::copy::CopyRows;
 use super::plan::Row;
-use super::sql::EventJson;
+use super::sql::MetadataJson;
 use super::StoreError;
 use crate::db::{format_timestamp, Backend, Conn, Database, Dialect, WriteTx};
 
@@ -31,12 +31,12 @@ pub(super) async fn begin_locked(db: &Database) -> Result<WriteTx, StoreError> {
 pub(super) async fn insert(
     tx: &mut WriteTx,
     rows: &[Row<'_>],
-    json: &EventJson,
+    metadata: &MetadataJson,
     recorded_at: DateTime<Utc>,
 ) -> Result<HashMap<Uuid, i64>, StoreError> {
     match tx.conn() {
-        Conn::Postgres(conn) => insert_postgres(conn, rows, json, recorded_at).await,
-        Conn::Sqlite(conn) => insert_sqlite(conn, rows, json, recorded_at).await,
+        Conn::Postgres(conn) => insert_postgres(conn, rows, metadata, recorded_at).await,
+        Conn::Sqlite(conn) => insert_sqlite(conn, rows, metadata, recorded_at).await,
     }
 }
 
@@ -56,7 +56,7 @@ const POSTGRES_COPY: &str = "COPY event (global_position, event_id, stream_id, s
 async fn insert_postgres(
     conn: &mut sqlx::PgConnection,
     rows: &[Row<'_>],
-    json: &EventJson,
+    metadata: &MetadataJson,
     recorded_at: DateTime<Utc>,
 ) -> Result<HashMap<Uuid, i64>, StoreError> {
     let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
@@ -84,8 +84,8 @@ async fn insert_postgres(
         copy.text(Some(&e.event_type))?;
         copy.int4(e.schema_version);
         copy.text(e.org_id.as_deref())?;
-        copy.jsonb(json.payload(row))?;
-        copy.jsonb(json.metadata(row))?;
+        copy.jsonb(e.payload.as_str())?;
+        copy.jsonb(metadata.of_row(row))?;
         copy.timestamptz(e.occurred_at)?;
         copy.text(e.idempotency_key.as_deref())?;
         copy.timestamptz(recorded_at)?;
@@ -122,7 +122,7 @@ fn sqlite_insert_sql(rows: usize) -> String {
 async fn insert_sqlite(
     conn: &mut sqlx::SqliteConnection,
     rows: &[Row<'_>],
-    json: &EventJson,
+    metadata: &MetadataJson,
     recorded_at: DateTime<Utc>,
 ) -> Result<HashMap<Uuid, i64>, StoreError> {
     let recorded_at = format_timestamp(recorded_at);
@@ -139,8 +139,8 @@ async fn insert_sqlite(
                 .bind(e.event_type.as_str())
                 .bind(e.schema_version)
                 .bind(e.org_id.as_deref())
-                .bind(json.payload(row))
-                .bind(json.metadata(row))
+                .bind(e.payload.as_str())
+                .bind(metadata.of_row(row))
                 .bind(format_timestamp(e.occurred_at))
                 .bind(recorded_at.as_str())
                 .bind(e.idempotency_key.as_deref());

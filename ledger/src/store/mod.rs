@@ -357,7 +357,9 @@ pub(crate) fn validate(appends: &[StreamAppend]) -> Result<(), StoreError> {
             if !event.payload.is_object() {
                 return fail("payload must be a JSON object".into());
             }
-            if contains_nul(&event.payload) || event.metadata_has_nul() {
+            // PostgreSQL cannot store U+0000 in JSON text; refuse it on
+            // both backends so they accept exactly the same events.
+            if event.payload.has_nul() || event.metadata_has_nul() {
                 return fail("text must not contain the NUL character (U+0000)".into());
             }
             if let Some(key) = &event.idempotency_key {
@@ -374,18 +376,6 @@ pub(crate) fn validate(appends: &[StreamAppend]) -> Result<(), StoreError> {
         }
     }
     Ok(())
-}
-
-/// PostgreSQL cannot store U+0000 in JSON text; refuse it on both backends
-/// so they accept exactly the same events.
-fn contains_nul(value: &serde_json::Value) -> bool {
-    use serde_json::Value;
-    match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(contains_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
-        _ => false,
-    }
 }
 
 impl NewEvent {

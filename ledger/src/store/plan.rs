@@ -31,7 +31,7 @@ pub(crate) struct Row<'a> {
     pub stream_version: i64,
     pub event: &'a NewEvent,
     /// The event's place among all the transaction's events, members,
-    /// streams and events in order (see [`super::sql::EventJson`]).
+    /// streams and events in order (see [`super::sql::MetadataJson`]).
     pub index: usize,
 }
 

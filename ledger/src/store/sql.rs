@@ -260,12 +260,13 @@ pub(super) async fn append_members(
             .collect(),
         Keys::Assume => Vec::new(),
     };
-    // The events' JSON is written while the database answers the lookup:
-    // `join!` polls the lookup first, which sends it, then serialises.
-    let (known, json) = futures::join!(known(tx, db, keys, streams), async {
-        EventJson::of(members)
+    // The events' metadata is written while the database answers the
+    // lookup: `join!` polls the lookup first, which sends it, then
+    // serialises.
+    let (known, metadata) = futures::join!(known(tx, db, keys, streams), async {
+        MetadataJson::of(members)
     });
-    let (known, json) = (known?, json?);
+    let (known, metadata) = (known?, metadata?);
     let mut plan = Plan::new(&known.keys, known.versions);
     let planned: Vec<_> = members.iter().map(|m| plan.member(m)).collect();
     // A member with keys may conflict only because its keys are stored
@@ -284,7 +285,7 @@ pub(super) async fn append_members(
     let mut positions = HashMap::new();
     if !plan.rows.is_empty() {
         let at = recorded_at(known.last_recorded_at);
-        positions = match insert::insert(tx, &plan.rows, &json, at).await {
+        positions = match insert::insert(tx, &plan.rows, &metadata, at).await {
             // A stored key, or a retry's stored event id (whichever index
             // the database checks first).
             Err(StoreError::UniqueViolation { .. }) if keys_stored == Keys::Assume => {
@@ -296,30 +297,21 @@ pub(super) async fn append_members(
     plan.finish(planned, &positions).map(Some)
 }
 
-/// The payload and metadata of each of a transaction's events as JSON
-/// text, in [`Row::index`](super::plan::Row) order (members, streams,
-/// events), ready for either backend's insert.
-pub(super) struct EventJson(Vec<(String, String)>);
+/// The metadata of each of a transaction's events as JSON text, in
+/// [`Row::index`](super::plan::Row) order (members, streams, events), ready
+/// for either backend's insert (payloads are text already).
+pub(super) struct MetadataJson(Vec<String>);
 
-impl EventJson {
+impl MetadataJson {
     fn of(members: &[&[StreamAppend]]) -> Result<Self, StoreError> {
         let json = events(members)
-            .map(|e| {
-                Ok((
-                    serde_json::to_string(&e.payload)?,
-                    serde_json::to_string(&e.metadata)?,
-                ))
-            })
-            .collect::<Result<_, StoreError>>()?;
+            .map(|e| serde_json::to_string(&e.metadata))
+            .collect::<Result<_, _>>()?;
         Ok(Self(json))
     }
 
-    pub(super) fn payload(&self, row: &super::plan::Row<'_>) -> &str {
-        &self.0[row.index].0
-    }
-
-    pub(super) fn metadata(&self, row: &super::plan::Row<'_>) -> &str {
-        &self.0[row.index].1
+    pub(super) fn of_row(&self, row: &super::plan::Row<'_>) -> &str {
+        &self.0[row.index]
     }
 }
 

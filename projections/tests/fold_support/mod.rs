@@ -121,7 +121,7 @@ impl History {
             event_type: new.event_type,
             schema_version: new.schema_version,
             org_id: new.org_id,
-            payload: new.payload,
+            payload: new.payload.to_value().unwrap(),
             metadata: Default::default(),
             occurred_at: new.occurred_at,
             recorded_at: new.occurred_at,

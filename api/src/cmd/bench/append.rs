@@ -67,7 +67,7 @@ fn rows(batch: &[StreamAppend], versions: &[i64]) -> anyhow::Result<Vec<Row>> {
                 stream_version: *version,
                 event_type: e.event_type.clone(),
                 org_id: e.org_id.clone().unwrap_or_default(),
-                payload: serde_json::to_string(&e.payload)?,
+                payload: e.payload.as_str().to_owned(),
                 metadata: serde_json::to_string(&e.metadata)?,
                 occurred_at: e.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
                 idempotency_key: e.idempotency_key.clone().unwrap_or_default(),

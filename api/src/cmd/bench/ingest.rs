@@ -84,17 +84,18 @@ pub(super) fn body(batch: &[StreamAppend]) -> anyhow::Result<Vec<u8>> {
         .iter()
         .flat_map(|a| &a.events)
         .map(|e| {
-            json!({
+            let payload = e.payload.to_value()?;
+            Ok(json!({
                 "org_id": e.org_id,
-                "meter": e.payload["meter"],
-                "quantity": e.payload["quantity"],
+                "meter": payload["meter"],
+                "quantity": payload["quantity"],
                 "occurred_at": e.occurred_at,
                 "idempotency_key": e.idempotency_key,
-                "source": e.payload["source"],
-                "attributes": e.payload["attributes"],
-            })
+                "source": payload["source"],
+                "attributes": payload["attributes"],
+            }))
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     Ok(serde_json::to_vec(&json!({ "records": records }))?)
 }
 
