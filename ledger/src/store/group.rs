@@ -13,8 +13,10 @@
 //! Inside the transaction the group costs what one append costs: one
 //! lookup of all members' keys, one of all their stream versions, one
 //! insert of all their rows (`sql::append_members`); a group of
-//! [`ASSUME_KEYS_FROM`] keys or more skips the key lookup and lets the
-//! unique indexes say whether one was stored (`sql::Keys::Assume`).
+//! [`ASSUME_KEYS_FROM`] keys or more skips the key lookup, and the version
+//! lookup of streams whose versions earlier groups saw committed
+//! (`seen.rs`), and lets the unique indexes say whether a key was stored or
+//! a stream moved on (`sql::Keys::Assume`).
 //! Members are planned in queue order, each after the ones before it
 //! (`plan.rs`), so two members expecting the same stream version get
 //! exactly what two sequential appends would: one appends, one
@@ -29,6 +31,7 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
+use super::seen::SeenVersions;
 use super::sql::{events, looked_up, Keys};
 use super::{AppendOutcome, StoreError, StreamAppend};
 use crate::db::{Database, WriteTx};
@@ -48,6 +51,8 @@ struct Member {
 pub(crate) struct GroupCommit {
     queue: Mutex<Vec<Member>>,
     leader: tokio::sync::Mutex<()>,
+    /// What the groups' commits have seen of their streams' versions.
+    seen: SeenVersions,
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -65,6 +70,10 @@ fn lost() -> StoreError {
 }
 
 impl GroupCommit {
+    pub(super) fn seen(&self) -> &SeenVersions {
+        &self.seen
+    }
+
     /// Append `appends` (already validated) in the next group.
     pub(super) async fn append(
         &self,
@@ -236,7 +245,16 @@ async fn run_once(
     tx.commit()
         .await
         .map_err(|e| GroupError::Failed(e.into()))?;
+    remember(db, &results);
     Ok(Some(results))
+}
+
+/// Remember the stream versions a committed group wrote or read.
+fn remember(db: &Database, results: &[Result<Vec<AppendOutcome>, StoreError>]) {
+    let outcomes = results.iter().flatten().flatten();
+    db.group_commit()
+        .seen()
+        .record(outcomes.map(|o| (&o.stream_id, o.stream_version)));
 }
 
 /// The careful path: each member after a savepoint, so one member's
@@ -264,6 +282,7 @@ async fn run_apart(
     tx.commit()
         .await
         .map_err(|e| GroupError::Failed(e.into()))?;
+    remember(db, &results);
     Ok(results)
 }
 

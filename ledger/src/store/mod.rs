@@ -20,6 +20,7 @@ mod copy;
 mod group;
 mod insert;
 mod plan;
+mod seen;
 mod sql;
 
 use async_trait::async_trait;

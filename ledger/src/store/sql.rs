@@ -3,7 +3,7 @@
 //! with only the position lock and the bulk insert written per backend
 //! (`insert.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -220,14 +220,18 @@ pub(super) fn events<'a>(
 pub(super) enum Keys {
     /// Look them up before planning.
     LookUp,
-    /// Plan as if none were, and let the unique indexes tell: if the
-    /// insert succeeds, none was stored, and the plan is the one the lookup
-    /// would have made. If the insert is refused (a stored key, or a
-    /// retry's stored event id), or the expected version of a member with
-    /// keys fails (a retried batch of stored keys is duplicates whatever
-    /// its expectation), the caller is told to roll back and run again
-    /// with [`Keys::LookUp`]. For large batches of new keys this saves one
-    /// index probe per key.
+    /// Plan as if none were, and as if every stream this process has seen
+    /// committed were still at the version it saw (`seen.rs`; streams it
+    /// has not seen are looked up), and let the unique indexes tell: if
+    /// the insert succeeds, no key was stored and every guessed version was
+    /// right (each guessed stream gets a row at `guess + 1`), and the plan
+    /// is the one the lookup would have made. If the insert is refused (a
+    /// stored key, a retry's stored event id, a stream that moved on), any
+    /// member's expected version fails (perhaps only against the guess),
+    /// or a guessed stream gets no row to check it, the caller is told to
+    /// roll back and run again with [`Keys::LookUp`]. For large batches of
+    /// new keys to known streams this saves one index probe per key and
+    /// per stream.
     Assume,
 }
 
@@ -247,13 +251,19 @@ pub(super) async fn append_members(
     members: &[&[StreamAppend]],
     keys_stored: Keys,
 ) -> Result<Option<Vec<Result<Vec<AppendOutcome>, StoreError>>>, StoreError> {
-    let mut streams: Vec<String> = members
+    let mut streams: Vec<&StreamId> = members
         .iter()
         .flat_map(|m| m.iter())
-        .map(|a| a.stream_id.to_string())
+        .map(|a| &a.stream_id)
         .collect();
     streams.sort_unstable();
     streams.dedup();
+    // Assuming, take the versions this process saw last as the guess too.
+    let (guessed, streams) = match keys_stored {
+        Keys::Assume => db.group_commit().seen().split(streams),
+        Keys::LookUp => (HashMap::new(), streams),
+    };
+    let streams: Vec<String> = streams.into_iter().map(StreamId::to_string).collect();
     let keys: Vec<String> = match keys_stored {
         Keys::LookUp => events(members)
             .filter_map(|e| e.idempotency_key.clone())
@@ -267,20 +277,24 @@ pub(super) async fn append_members(
         MetadataJson::of(members)
     });
     let (known, metadata) = (known?, metadata?);
-    let mut plan = Plan::new(&known.keys, known.versions);
+    let mut versions = known.versions;
+    versions.extend(guessed.iter().map(|(stream, &version)| (stream.clone(), version)));
+    let mut plan = Plan::new(&known.keys, versions);
     let planned: Vec<_> = members.iter().map(|m| plan.member(m)).collect();
-    // A member with keys may conflict only because its keys are stored
-    // (a retry is duplicates whatever its expectation): look them up. A
-    // keyless member's conflict stands once the insert shows that no
-    // earlier member's keys were stored (so the versions were right).
-    let with_keys = |m: &[StreamAppend]| events(&[m]).any(|e| e.idempotency_key.is_some());
-    if keys_stored == Keys::Assume
-        && planned
-            .iter()
-            .zip(members)
-            .any(|(planned, member)| planned.is_err() && with_keys(member))
-    {
-        return Ok(None);
+    if keys_stored == Keys::Assume {
+        // A conflict may be only the guess's: stored keys (a retry is
+        // duplicates whatever its expectation), an earlier member's stored
+        // keys, or a remembered version that is behind. Look them up.
+        let conflict = planned.iter().any(Result::is_err);
+        // Only an inserted row checks a guessed version (the unique index
+        // refuses `guess + 1` if the stream moved on): a guessed stream
+        // that gets no row, whose version would be reported unchecked, is
+        // looked up.
+        let written: HashSet<&StreamId> = plan.rows.iter().map(|r| r.stream_id).collect();
+        let unchecked = guessed.keys().any(|stream| !written.contains(stream));
+        if conflict || unchecked {
+            return Ok(None);
+        }
     }
     let mut positions = HashMap::new();
     if !plan.rows.is_empty() {

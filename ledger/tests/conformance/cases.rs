@@ -1399,3 +1399,70 @@ pub async fn racing_large_retried_and_stale_appends_each_get_their_own_outcome(d
     }
     assert_eq!(count(&store).await, 8 * (2 * LARGE as usize + 2));
 }
+
+/// Two processes (two database handles) appending large batches to the
+/// same stream. Each remembers the versions its commits saw and guesses
+/// with them, but the other may have written since: versions stay
+/// gapless, an expected version that is right is accepted however stale
+/// the memory, a wrong one is a conflict that writes nothing, and every
+/// version reported is the stored one.
+pub async fn two_processes_appending_to_one_stream_never_trust_a_remembered_version(
+    db: &TestDb,
+) {
+    let a = db.store();
+    let b = Database::connect(&db.url).await.unwrap().event_store();
+    let s = stream("shared");
+    let n = LARGE as i64;
+    let first = |outcome: &ledger::AppendOutcome| match outcome.results[0] {
+        AppendResult::Appended { stream_version, .. } => stream_version,
+        ref other => panic!("expected an appended event, got {other:?}"),
+    };
+
+    let one = a.append(&s, ExpectedVersion::Any, large_batch("a1")).await.unwrap();
+    assert_eq!((first(&one), one.stream_version), (1, n));
+    let two = b.append(&s, ExpectedVersion::Any, large_batch("b1")).await.unwrap();
+    assert_eq!((first(&two), two.stream_version), (n + 1, 2 * n));
+    // `a` saw version n; the stream is at 2n.
+    let three = a.append(&s, ExpectedVersion::Any, large_batch("a2")).await.unwrap();
+    assert_eq!((first(&three), three.stream_version), (2 * n + 1, 3 * n));
+    // `b` saw 2n; expecting the true 3n is no conflict.
+    let four = b
+        .append(&s, ExpectedVersion::Exact(3 * n), large_batch("b2"))
+        .await
+        .unwrap();
+    assert_eq!((first(&four), four.stream_version), (3 * n + 1, 4 * n));
+    // `a` saw 3n, which is what it expects, but the stream is at 4n.
+    match a.append(&s, ExpectedVersion::Exact(3 * n), large_batch("a3")).await {
+        Err(StoreError::Conflict { actual, .. }) => assert_eq!(actual, 4 * n),
+        other => panic!("a stale expectation must conflict, got {other:?}"),
+    }
+    // A stream the batch writes nothing to (no expectation is checked
+    // there) is reported at its stored version, not the remembered one.
+    let other = stream("shared-beside");
+    let beside = a
+        .append_batch(vec![
+            StreamAppend {
+                stream_id: s.clone(),
+                expected: ExpectedVersion::Exact(3 * n),
+                events: Vec::new(),
+            },
+            StreamAppend {
+                stream_id: other.clone(),
+                expected: ExpectedVersion::Any,
+                events: large_batch("beside"),
+            },
+        ])
+        .await
+        .unwrap();
+    let reported: Vec<_> = beside.iter().map(|o| o.stream_version).collect();
+    assert_eq!(reported, [4 * n, n]);
+
+    let versions: Vec<i64> = a
+        .read_stream(&s, 1, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.stream_version)
+        .collect();
+    assert_eq!(versions, (1..=4 * n).collect::<Vec<_>>());
+}

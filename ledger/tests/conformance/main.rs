@@ -70,4 +70,5 @@ all_backends!(
     a_replay_page_decodes_every_column_as_the_full_read_does,
     times_keep_microseconds_rounded_down_before_and_after_both_epochs,
     racing_large_retried_and_stale_appends_each_get_their_own_outcome,
+    two_processes_appending_to_one_stream_never_trust_a_remembered_version,
 );
