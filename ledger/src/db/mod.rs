@@ -120,6 +120,18 @@ impl Database {
     }
 
     async fn open(url: &str, read_only: bool) -> Result<Self, StoreError> {
+        let appends = Arc::<GroupCommit>::default();
+        // Every new connection may be to a database restored or failed
+        // over since the last: appends forget the versions they saw.
+        macro_rules! connected {
+            () => {{
+                let appends = appends.clone();
+                move |_: &mut _, _| {
+                    appends.connected();
+                    Box::pin(async { Ok(()) })
+                }
+            }};
+        }
         let pool = match Backend::of_url(url)? {
             Backend::Postgres => {
                 let mut options = PgConnectOptions::from_str(url)?;
@@ -129,6 +141,7 @@ impl Database {
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(connected!())
                     .connect_with(options)
                     .await?;
                 Pool::Postgres(pool)
@@ -150,6 +163,7 @@ impl Database {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(connected!())
                     .connect_with(options)
                     .await?;
                 Pool::Sqlite(pool)
@@ -159,7 +173,7 @@ impl Database {
             pool,
             writer: Arc::new(Mutex::new(())),
             read_only,
-            appends: Arc::default(),
+            appends,
         })
     }
 

@@ -74,6 +74,12 @@ impl GroupCommit {
         &self.seen
     }
 
+    /// A new connection to the database was made: what earlier groups saw
+    /// may be of a database that has since gone back in time (`seen.rs`).
+    pub(crate) fn connected(&self) {
+        self.seen.connected();
+    }
+
     /// Append `appends` (already validated) in the next group.
     pub(super) async fn append(
         &self,
@@ -233,6 +239,7 @@ async fn run_once(
     keys: Keys,
 ) -> Result<Option<Vec<Result<Vec<AppendOutcome>, StoreError>>>, GroupError> {
     let mut tx = begin(db).await?;
+    let epoch = db.group_commit().seen().epoch();
     let Some(results) = super::sql::append_members(&mut tx, db, members, keys)
         .await
         .map_err(GroupError::NotStarted)?
@@ -245,16 +252,17 @@ async fn run_once(
     tx.commit()
         .await
         .map_err(|e| GroupError::Failed(e.into()))?;
-    remember(db, &results);
+    remember(db, epoch, &results);
     Ok(Some(results))
 }
 
-/// Remember the stream versions a committed group wrote or read.
-fn remember(db: &Database, results: &[Result<Vec<AppendOutcome>, StoreError>]) {
+/// Remember the stream versions a committed group wrote or read (its
+/// transaction began at `epoch`).
+fn remember(db: &Database, epoch: u64, results: &[Result<Vec<AppendOutcome>, StoreError>]) {
     let outcomes = results.iter().flatten().flatten();
     db.group_commit()
         .seen()
-        .record(outcomes.map(|o| (&o.stream_id, o.stream_version)));
+        .record(epoch, outcomes.map(|o| (&o.stream_id, o.stream_version)));
 }
 
 /// The careful path: each member after a savepoint, so one member's
@@ -264,6 +272,7 @@ async fn run_apart(
     members: &[&[StreamAppend]],
 ) -> Result<Vec<Result<Vec<AppendOutcome>, StoreError>>, GroupError> {
     let mut tx = begin(db).await?;
+    let epoch = db.group_commit().seen().epoch();
     let mut results = Vec::with_capacity(members.len());
     for member in members {
         savepoint(&mut tx, "SAVEPOINT member").await?;
@@ -282,7 +291,7 @@ async fn run_apart(
     tx.commit()
         .await
         .map_err(|e| GroupError::Failed(e.into()))?;
-    remember(db, &results);
+    remember(db, epoch, &results);
     Ok(results)
 }
 
