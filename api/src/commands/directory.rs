@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use ledger::event::OrganizationCreated;
 use ledger::money::Currency;
 use ledger::{EventStore, LedgerEvent, OrgId, StoreError, StreamId};
@@ -33,6 +34,19 @@ impl Directory {
         };
         self.orgs.write().await.insert(org.clone(), created.clone());
         Ok(Some(created))
+    }
+
+    /// The organization's billing anchor, without copying the rest of its
+    /// registration (what each usage record is checked against).
+    pub async fn billing_anchor(
+        &self,
+        store: &dyn EventStore,
+        org: &OrgId,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        if let Some(found) = self.orgs.read().await.get(org) {
+            return Ok(Some(found.billing_anchor));
+        }
+        Ok(self.org(store, org).await?.map(|o| o.billing_anchor))
     }
 
     pub async fn currency(

@@ -102,12 +102,25 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// The organization's registration, or a 404 naming it.
     pub async fn registered(&self, org: &OrgId) -> Result<OrganizationCreated, Rejection> {
-        self.directory.org(self.store, org).await?.ok_or_else(|| {
-            Rejection::NotFound(format!(
-                "organization `{org}` is not registered: register it with POST /v1/organizations"
-            ))
-        })
+        self.directory
+            .org(self.store, org)
+            .await?
+            .ok_or_else(|| not_registered(org))
     }
+
+    /// The billing anchor of a registered organization, or a 404 naming it.
+    pub async fn registered_anchor(&self, org: &OrgId) -> Result<DateTime<Utc>, Rejection> {
+        self.directory
+            .billing_anchor(self.store, org)
+            .await?
+            .ok_or_else(|| not_registered(org))
+    }
+}
+
+fn not_registered(org: &OrgId) -> Rejection {
+    Rejection::NotFound(format!(
+        "organization `{org}` is not registered: register it with POST /v1/organizations"
+    ))
 }
 
 /// `t` within `[from, to]`, or a rejection naming `field` and the window.

@@ -228,8 +228,7 @@ pub async fn check(ctx: &Ctx<'_>, record: UsageRecord) -> Result<(OrgId, NewEven
             ));
         }
     }
-    let created = ctx.registered(&org).await?;
-    let (from, to) = (created.billing_anchor, ctx.now + MAX_FUTURE);
+    let (from, to) = (ctx.registered_anchor(&org).await?, ctx.now + MAX_FUTURE);
     let anchor = "the organization's billing anchor";
     within(
         "occurred_at",

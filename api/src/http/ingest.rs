@@ -87,6 +87,11 @@ pub async fn post_usage(
         .iter()
         .enumerate()
         .map(|(i, raw)| {
+            // Most records are valid: parse them plainly, and only a record
+            // that fails again with its path tracked, to name the field.
+            if let Ok(record) = serde_json::from_str::<UsageRecord>(raw.get()) {
+                return Ok(record);
+            }
             let mut json = serde_json::Deserializer::from_str(raw.get());
             serde_path_to_error::deserialize::<_, UsageRecord>(&mut json).map_err(|e| {
                 let path = e.path().to_string();
