@@ -56,7 +56,11 @@ impl Payload {
     pub fn has_nul(&self) -> bool {
         let text = self.0.as_bytes();
         memchr::memmem::find_iter(text, br"\u0000").any(|at| {
-            let backslashes = text[..=at].iter().rev().take_while(|&&b| b == b'\\').count();
+            let backslashes = text[..=at]
+                .iter()
+                .rev()
+                .take_while(|&&b| b == b'\\')
+                .count();
             backslashes % 2 == 1
         })
     }
@@ -95,7 +99,12 @@ impl NewEvent {
         payload: serde_json::Value,
         occurred_at: DateTime<Utc>,
     ) -> Self {
-        Self::with_payload(event_type, schema_version, Payload::from(payload), occurred_at)
+        Self::with_payload(
+            event_type,
+            schema_version,
+            Payload::from(payload),
+            occurred_at,
+        )
     }
 
     fn with_payload(

@@ -141,7 +141,10 @@ mod tests {
         seen.record(seen.epoch(), [(&a, 3)]);
         let began = seen.epoch();
         seen.connected();
-        assert!(seen.split([&a]).0.is_empty(), "forgotten on a new connection");
+        assert!(
+            seen.split([&a]).0.is_empty(),
+            "forgotten on a new connection"
+        );
         seen.record(began, [(&a, 9)]);
         assert!(seen.split([&a]).0.is_empty(), "began before the connection");
         seen.record(seen.epoch(), [(&a, 10)]);

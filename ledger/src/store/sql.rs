@@ -278,7 +278,11 @@ pub(super) async fn append_members(
     });
     let (known, metadata) = (known?, metadata?);
     let mut versions = known.versions;
-    versions.extend(guessed.iter().map(|(stream, &version)| (stream.clone(), version)));
+    versions.extend(
+        guessed
+            .iter()
+            .map(|(stream, &version)| (stream.clone(), version)),
+    );
     let mut plan = Plan::new(&known.keys, versions);
     let planned: Vec<_> = members.iter().map(|m| plan.member(m)).collect();
     if keys_stored == Keys::Assume {

@@ -1406,9 +1406,7 @@ pub async fn racing_large_retried_and_stale_appends_each_get_their_own_outcome(d
 /// gapless, an expected version that is right is accepted however stale
 /// the memory, a wrong one is a conflict that writes nothing, and every
 /// version reported is the stored one.
-pub async fn two_processes_appending_to_one_stream_never_trust_a_remembered_version(
-    db: &TestDb,
-) {
+pub async fn two_processes_appending_to_one_stream_never_trust_a_remembered_version(db: &TestDb) {
     let a = db.store();
     let b = Database::connect(&db.url).await.unwrap().event_store();
     let s = stream("shared");
@@ -1418,12 +1416,21 @@ pub async fn two_processes_appending_to_one_stream_never_trust_a_remembered_vers
         ref other => panic!("expected an appended event, got {other:?}"),
     };
 
-    let one = a.append(&s, ExpectedVersion::Any, large_batch("a1")).await.unwrap();
+    let one = a
+        .append(&s, ExpectedVersion::Any, large_batch("a1"))
+        .await
+        .unwrap();
     assert_eq!((first(&one), one.stream_version), (1, n));
-    let two = b.append(&s, ExpectedVersion::Any, large_batch("b1")).await.unwrap();
+    let two = b
+        .append(&s, ExpectedVersion::Any, large_batch("b1"))
+        .await
+        .unwrap();
     assert_eq!((first(&two), two.stream_version), (n + 1, 2 * n));
     // `a` saw version n; the stream is at 2n.
-    let three = a.append(&s, ExpectedVersion::Any, large_batch("a2")).await.unwrap();
+    let three = a
+        .append(&s, ExpectedVersion::Any, large_batch("a2"))
+        .await
+        .unwrap();
     assert_eq!((first(&three), three.stream_version), (2 * n + 1, 3 * n));
     // `b` saw 2n; expecting the true 3n is no conflict.
     let four = b
@@ -1432,7 +1439,10 @@ pub async fn two_processes_appending_to_one_stream_never_trust_a_remembered_vers
         .unwrap();
     assert_eq!((first(&four), four.stream_version), (3 * n + 1, 4 * n));
     // `a` saw 3n, which is what it expects, but the stream is at 4n.
-    match a.append(&s, ExpectedVersion::Exact(3 * n), large_batch("a3")).await {
+    match a
+        .append(&s, ExpectedVersion::Exact(3 * n), large_batch("a3"))
+        .await
+    {
         Err(StoreError::Conflict { actual, .. }) => assert_eq!(actual, 4 * n),
         other => panic!("a stale expectation must conflict, got {other:?}"),
     }

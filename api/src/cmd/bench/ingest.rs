@@ -134,7 +134,10 @@ async fn measure(scratch: &Scratch, args: &IngestArgs) -> anyhow::Result<()> {
     let warm_up = args.clients * args.batch;
     let warm_http = usage_batches(warm_up, args.batch, args.orgs, 13, bench_start())?;
     let warm_direct = usage_batches(warm_up, args.batch, args.orgs, 14, bench_start())?;
-    let warm_bodies = warm_http.iter().map(|b| body(b)).collect::<anyhow::Result<Vec<_>>>()?;
+    let warm_bodies = warm_http
+        .iter()
+        .map(|b| body(b))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     try_join_all(
         warm_bodies
             .into_iter()
