@@ -36,6 +36,17 @@ fn positions(results: &[AppendResult]) -> Vec<i64> {
     results.iter().map(AppendResult::global_position).collect()
 }
 
+/// The versions stored in a stream, in order (up to 10,000).
+async fn stored_versions(store: &Arc<dyn EventStore>, stream: &StreamId) -> Vec<i64> {
+    store
+        .read_stream(stream, 1, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.stream_version)
+        .collect()
+}
+
 async fn count(store: &Arc<dyn EventStore>) -> usize {
     store.read_all(0, 10_000).await.unwrap().len()
 }
@@ -162,14 +173,10 @@ pub async fn any_version_appends_without_a_check(db: &TestDb) {
             .unwrap();
         assert_eq!(outcome.stream_version, 2 * n as i64 + 2);
     }
-    let versions: Vec<i64> = store
-        .read_stream(&s, 1, 100)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.stream_version)
-        .collect();
-    assert_eq!(versions, (1..=6).collect::<Vec<_>>());
+    assert_eq!(
+        stored_versions(&store, &s).await,
+        (1..=6).collect::<Vec<_>>()
+    );
 }
 
 pub async fn duplicate_idempotency_key_stores_nothing_and_names_the_original(db: &TestDb) {
@@ -1467,12 +1474,8 @@ pub async fn two_processes_appending_to_one_stream_never_trust_a_remembered_vers
     let reported: Vec<_> = beside.iter().map(|o| o.stream_version).collect();
     assert_eq!(reported, [4 * n, n]);
 
-    let versions: Vec<i64> = a
-        .read_stream(&s, 1, 10_000)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.stream_version)
-        .collect();
-    assert_eq!(versions, (1..=4 * n).collect::<Vec<_>>());
+    assert_eq!(
+        stored_versions(&a, &s).await,
+        (1..=4 * n).collect::<Vec<_>>()
+    );
 }
