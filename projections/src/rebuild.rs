@@ -19,7 +19,7 @@ use crate::runner::{
     all_orgs, commit_for, fold_isolated, load_books, restore_periods, restore_touched,
     InvoiceProjector, Outcome, ProjectionError, CATALOG_KEY,
 };
-use crate::tables::{Commit, ProjectionTables, INVOICES};
+use crate::tables::{Commit, InvoiceRow, ProjectionTables, INVOICES};
 
 /// Positions read per page while replaying (so at most this many events).
 const REPLAY_PAGE: u32 = 10_000;
@@ -27,25 +27,36 @@ const REPLAY_PAGE: u32 = 10_000;
 /// SHA-256 over the canonical serialisation of invoices ordered by (org,
 /// period). Identical state gives identical checksums on every backend.
 pub fn checksum(invoices: &[Invoice]) -> Result<String, ProjectionError> {
+    let documents = invoices
+        .iter()
+        .map(|invoice| Ok((invoice, serde_json::to_vec(invoice)?)))
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
     let mut hasher = Sha256::new();
-    canonical(invoices, |bytes| hasher.update(bytes))?;
+    canonical(
+        documents
+            .iter()
+            .map(|(invoice, bytes)| (*invoice, bytes.as_slice())),
+        |bytes| hasher.update(bytes),
+    );
     Ok(hex(hasher))
 }
 
-/// Hand `invoices` to `feed` as [`checksum`] digests them: ordered by
-/// (org, period), each serialised and ended by a newline. Sets of invoices
-/// of disjoint organization ranges, fed in organization order, digest as
-/// their union would.
-fn canonical(invoices: &[Invoice], mut feed: impl FnMut(&[u8])) -> Result<(), ProjectionError> {
-    let mut sorted: Vec<&Invoice> = invoices.iter().collect();
-    sorted.sort_by(|a, b| {
+/// Hand invoices, each with its serialised document, to `feed` as
+/// [`checksum`] digests them: ordered by (org, period), each document ended
+/// by a newline. Sets of invoices of disjoint organization ranges, fed in
+/// organization order, digest as their union would.
+fn canonical<'a>(
+    documents: impl Iterator<Item = (&'a Invoice, &'a [u8])>,
+    mut feed: impl FnMut(&[u8]),
+) {
+    let mut sorted: Vec<_> = documents.collect();
+    sorted.sort_by(|(a, _), (b, _)| {
         (a.org_id.as_str(), a.period_start).cmp(&(b.org_id.as_str(), b.period_start))
     });
-    for invoice in sorted {
-        feed(&serde_json::to_vec(invoice)?);
+    for (_, document) in sorted {
+        feed(document);
         feed(b"\n");
     }
-    Ok(())
 }
 
 fn hex(hasher: Sha256) -> String {
@@ -469,7 +480,7 @@ const FILL_WRITERS: usize = 4;
 /// The books of a range of organizations, rendered for the final write.
 struct Part {
     states: Vec<(String, crate::tables::State)>,
-    invoices: Vec<Invoice>,
+    invoices: Vec<InvoiceRow>,
     /// Organizations whose invoice could not be rendered.
     parked: Parked,
     /// The part's invoices as [`checksum`] digests them.
@@ -502,7 +513,13 @@ impl Part {
             &mut parked,
         )?;
         let mut bytes = Vec::new();
-        canonical(&commit.invoices, |b| bytes.extend_from_slice(b))?;
+        canonical(
+            commit
+                .invoices
+                .iter()
+                .map(|row| (&row.invoice, row.document.get().as_bytes())),
+            |b| bytes.extend_from_slice(b),
+        );
         Ok(Self {
             states: commit.states,
             invoices: commit.invoices,

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::fold::{Books, Catalog, ClosedPeriod, FoldError, OrgBook};
 use crate::parked::{self, Parked};
-use crate::tables::{Commit, ProjectionTables, TableError, INVOICES};
+use crate::tables::{Commit, InvoiceRow, ProjectionTables, TableError, INVOICES};
 
 /// State key of the price catalog in `projection_state`.
 pub const CATALOG_KEY: &str = "catalog";
@@ -241,7 +241,11 @@ pub fn commit_for(
             }
         }
     }
-    invoices.retain(|i| !parked.contains(i.org_id.as_str()));
+    let invoices = invoices
+        .into_iter()
+        .filter(|i| !parked.contains(i.org_id.as_str()))
+        .map(InvoiceRow::new)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut states = Vec::with_capacity(orgs.len() + 1);
     if catalog_changed {
         states.push((

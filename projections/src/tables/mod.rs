@@ -22,6 +22,23 @@ pub type State = Box<RawValue>;
 use crate::fold::Invoice;
 pub use crate::parked::ParkedOrg;
 
+/// An invoice as its row holds it. The document is serialised once, when
+/// the commit is made (on the thread that folds or renders), and those
+/// bytes are both what the row stores and what a rebuild's checksum
+/// digests.
+#[derive(Debug, Clone)]
+pub struct InvoiceRow {
+    pub invoice: Invoice,
+    pub document: Box<RawValue>,
+}
+
+impl InvoiceRow {
+    pub fn new(invoice: Invoice) -> Result<Self, serde_json::Error> {
+        let document = serde_json::value::to_raw_value(&invoice)?;
+        Ok(Self { invoice, document })
+    }
+}
+
 /// The invoice projection's name in `projection` and checkpoints.
 pub const INVOICES: &str = "invoices";
 
@@ -36,7 +53,7 @@ pub struct Commit {
     /// Fold state by key (`catalog`, `org:<id>`), serialised JSON.
     pub states: Vec<(String, State)>,
     /// Invoices whose content changed, in full.
-    pub invoices: Vec<Invoice>,
+    pub invoices: Vec<InvoiceRow>,
     /// Organizations this step parked (see [`crate::parked`]).
     pub parked: Vec<ParkedOrg>,
 }
@@ -132,7 +149,7 @@ pub trait ProjectionTables: Send + Sync + 'static {
         projection: &str,
         generation: i64,
         states: &[(String, State)],
-        invoices: &[Invoice],
+        invoices: &[InvoiceRow],
     ) -> Result<(), TableError>;
     /// Reserve a new, empty generation (not live) and return it.
     async fn new_generation(&self, projection: &str) -> Result<i64, TableError>;

@@ -9,7 +9,7 @@ use ledger::OrgId;
 use serde_json::value::RawValue;
 
 use super::{
-    label, Checkpoint, CloseFailure, Commit, EndedPeriod, EndedPeriods, ParkedOrg,
+    label, Checkpoint, CloseFailure, Commit, EndedPeriod, EndedPeriods, InvoiceRow, ParkedOrg,
     ProjectionTables, State, TableError, UnreadablePeriod,
 };
 use crate::fold::Invoice;
@@ -95,7 +95,7 @@ async fn write_invoices(
     tx: &mut WriteTx,
     dialect: Dialect,
     generation: i64,
-    invoices: &[Invoice],
+    invoices: &[InvoiceRow],
 ) -> Result<(), TableError> {
     for chunk in invoices.chunks(ROWS_PER_INSERT) {
         let sql = format!(
@@ -108,7 +108,7 @@ async fn write_invoices(
             dialect.values(chunk.len(), 10)
         );
         let mut insert = tx.query(&sql);
-        for invoice in chunk {
+        for InvoiceRow { invoice, document } in chunk {
             insert = insert
                 .bind(generation)
                 .bind(invoice.org_id.as_str())
@@ -119,7 +119,7 @@ async fn write_invoices(
                 .bind(invoice.version)
                 .bind(invoice.position)
                 .bind(DbDecimal(invoice.total))
-                .bind(Json(invoice));
+                .bind(Json(document.as_ref()));
         }
         insert.execute().await?;
     }
@@ -236,7 +236,7 @@ impl ProjectionTables for SqlTables {
         projection: &str,
         generation: i64,
         states: &[(String, State)],
-        invoices: &[Invoice],
+        invoices: &[InvoiceRow],
     ) -> Result<(), TableError> {
         if states.is_empty() && invoices.is_empty() {
             return Ok(());

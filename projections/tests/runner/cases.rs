@@ -10,7 +10,7 @@ use ledger::EventStore;
 use projections::closer::close_periods;
 use projections::fold::{Books, InvoiceStatus, LineKind};
 use projections::rebuild::{checksum, rebuild, replay, verify};
-use projections::tables::INVOICES;
+use projections::tables::{InvoiceRow, INVOICES};
 use projections::views::{invoices_as_of, line_events, AsOf};
 use projections::{projector_for, tables_for, InvoiceProjector, Outcome};
 use testkit::TestDb;
@@ -889,16 +889,20 @@ pub async fn fill_writes_only_a_generation_being_built_and_a_crash_after_it_is_a
     // The live generation is never filled behind its checkpoint's back.
     let mut altered = invoices[0].clone();
     altered.total += rust_decimal::Decimal::ONE;
-    let refused = tables.fill(INVOICES, live, &[], &[altered]).await;
+    let refused = tables
+        .fill(INVOICES, live, &[], &[InvoiceRow::new(altered).unwrap()])
+        .await;
     assert!(refused.is_err(), "filling the live generation must fail");
     assert_eq!(live_checksum(&db).await, before, "nothing written");
 
     // A generation being built takes the rows and keeps its checkpoint.
     let building = tables.new_generation(INVOICES).await.unwrap();
-    tables
-        .fill(INVOICES, building, &[], &invoices)
-        .await
-        .unwrap();
+    let rows: Vec<InvoiceRow> = invoices
+        .iter()
+        .cloned()
+        .map(|invoice| InvoiceRow::new(invoice).unwrap())
+        .collect();
+    tables.fill(INVOICES, building, &[], &rows).await.unwrap();
     assert_eq!(tables.invoices(building).await.unwrap(), invoices);
     assert_eq!(
         tables
