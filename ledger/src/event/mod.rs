@@ -3,6 +3,7 @@
 mod budget;
 mod domain;
 mod envelope;
+mod replay;
 mod stream;
 
 pub use budget::*;

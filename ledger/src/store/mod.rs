@@ -207,7 +207,9 @@ pub struct Page<T> {
     pub next_cursor: Option<i64>,
 }
 
-/// An event as a replay sees it (see [`EventStore::replay_page`]).
+/// An event as a replay sees it (see [`EventStore::replay_page`]): decoded
+/// for a fold, so a usage event's attributes are checked and left out
+/// ([`crate::LedgerEvent::from_stored_text_for_fold`]).
 #[derive(Debug, Clone)]
 pub struct ReplayedEvent {
     pub global_position: i64,
@@ -225,9 +227,10 @@ pub(crate) fn replayed(
     schema_version: i32,
     payload: &str,
 ) -> Result<ReplayedEvent, StoreError> {
-    let event = crate::LedgerEvent::from_stored_text(event_type, schema_version, payload).map_err(
-        |err| StoreError::Corrupt(format!("event at position {global_position}: {err}")),
-    )?;
+    let event = crate::LedgerEvent::from_stored_text_for_fold(event_type, schema_version, payload)
+        .map_err(|err| {
+            StoreError::Corrupt(format!("event at position {global_position}: {err}"))
+        })?;
     Ok(ReplayedEvent {
         global_position,
         occurred_at,
@@ -294,7 +297,8 @@ pub trait EventStore: Send + Sync + 'static {
     /// What a replay needs of events after `after_position` and up to
     /// `through` (inclusive), at most `limit`, in global order: position,
     /// `occurred_at`, organization and the typed event, decoded straight
-    /// from the stored payload text (an event type this build does not know
+    /// from the stored payload text for a fold (a usage event's attributes
+    /// are checked and left out; an event type this build does not know
     /// is an error, as it is for the live runner). Gap safe like
     /// [`EventStore::read_all`]. Bounded on both sides, pages of one replay
     /// can be read at once, on separate connections.
