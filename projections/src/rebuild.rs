@@ -91,10 +91,10 @@ impl ReplayPage {
     }
 
     /// The organizations the page's events concern.
-    fn orgs(&self) -> BTreeSet<String> {
+    fn orgs(&self) -> BTreeSet<&str> {
         match self {
-            Self::Decoded(events) => events.iter().filter_map(|e| e.org_id.clone()).collect(),
-            Self::Stored(events) => events.iter().filter_map(|e| e.org_id.clone()).collect(),
+            Self::Decoded(events) => events.iter().filter_map(|e| e.org_id.as_deref()).collect(),
+            Self::Stored(events) => events.iter().filter_map(|e| e.org_id.as_deref()).collect(),
         }
     }
 }
@@ -235,13 +235,21 @@ impl Spill<'_> {
         position: i64,
     ) -> Result<(), ProjectionError> {
         self.page += 1;
+        // Each organization's name is copied once, when first touched, not
+        // once a page.
         let orgs = page.orgs();
-        for org in &orgs {
-            self.touched.insert(org.clone(), self.page);
+        for &org in &orgs {
+            match self.touched.get_mut(org) {
+                Some(page) => *page = self.page,
+                None => {
+                    self.touched.insert(org.to_owned(), self.page);
+                }
+            }
         }
         let back: BTreeSet<String> = orgs
             .into_iter()
-            .filter(|o| self.evicted.remove(o))
+            .filter(|&o| self.evicted.remove(o))
+            .map(str::to_owned)
             .collect();
         if back.is_empty() {
             return Ok(());
