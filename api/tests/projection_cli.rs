@@ -180,6 +180,8 @@ fn bench_rebuild_ends_with_its_json_line() {
             "20",
             "--rounds",
             "2",
+            "--versus-orgs",
+            "5",
         ];
         if backend == "postgres" {
             args.extend(["--postgres-url", postgres.as_str()]);
@@ -196,6 +198,16 @@ fn bench_rebuild_ends_with_its_json_line() {
             line["events_per_s"].as_f64().unwrap() / line["baseline_per_s"].as_f64().unwrap();
         assert!((ratio - expected).abs() < 0.01, "{backend}: {line}");
         assert_eq!(line["rounds"], 2, "{line}");
+        // The same usage over 5 organizations, rebuilt in the same rounds
+        // from a database of its own, and the rate at 20 against it.
+        let versus = &line["versus"];
+        assert_eq!(versus["orgs"], 5, "{line}");
+        assert_eq!(versus["events"], 2000 + 5 + 4, "{line}");
+        let expected =
+            line["events_per_s"].as_f64().unwrap() / versus["events_per_s"].as_f64().unwrap();
+        let against = versus["ratio"].as_f64().unwrap();
+        assert!((against - expected).abs() < 0.01, "{backend}: {line}");
+        assert!(stdout.contains("rate at 20 orgs vs at 5"), "{stdout}");
         // PostgreSQL also reports the rebuild against a binary COPY of the
         // rows; SQLite has no such thing.
         match backend {

@@ -32,6 +32,11 @@ pub struct RebuildArgs {
     /// round's.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Also seed a second database with the same usage over this many
+    /// organizations and rebuild it in the same rounds: the rate at
+    /// `--orgs` against the rate at this many, measured side by side.
+    #[arg(long)]
+    pub versus_orgs: Option<usize>,
     /// PostgreSQL server for `--backend postgres` (scratch database).
     #[arg(long, env = "BENCH_DATABASE_URL")]
     pub postgres_url: Option<String>,
@@ -116,7 +121,7 @@ fn machine_busy() -> Option<(f64, usize)> {
     Some(((total - idle) / 100.0, cpus.max(1)))
 }
 
-async fn seed(db: &Database, args: &RebuildArgs) -> anyhow::Result<()> {
+async fn seed(db: &Database, events: usize, orgs: usize) -> anyhow::Result<()> {
     let store = db.event_store();
     let start = bench_start();
     let spec = json!({
@@ -126,10 +131,10 @@ async fn seed(db: &Database, args: &RebuildArgs) -> anyhow::Result<()> {
         ]},
         "free_allowance": "100"
     });
-    let setup = setup(args.orgs, start, &spec)?;
+    let setup = setup(orgs, start, &spec)?;
     store.append_batch(setup).await?;
-    let bar = progress(args.events as u64, "seeding usage");
-    for batch in usage_batches(args.events, 5_000, args.orgs, 7, start)? {
+    let bar = progress(events as u64, "seeding usage");
+    for batch in usage_batches(events, 5_000, orgs, 7, start)? {
         let n: usize = batch.iter().map(|a| a.events.len()).sum();
         store.append_batch(batch).await?;
         bar.inc(n as u64);
@@ -187,31 +192,74 @@ async fn raw_copy_scan(pool: &sqlx::PgPool) -> anyhow::Result<u64> {
 }
 
 pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
-    if args.events == 0 || args.orgs == 0 {
-        bail!("--events and --orgs must be positive");
+    if args.events == 0 || args.orgs == 0 || args.versus_orgs == Some(0) {
+        bail!("--events, --orgs and --versus-orgs must be positive");
     }
     let scratch = Scratch::create(args.backend, args.postgres_url.as_deref()).await?;
-    let result = measure(&scratch, &args).await;
+    let versus = match args.versus_orgs {
+        None => None,
+        Some(_) => match Scratch::create(args.backend, args.postgres_url.as_deref()).await {
+            Ok(versus) => Some(versus),
+            Err(e) => {
+                scratch.remove().await?;
+                return Err(e);
+            }
+        },
+    };
+    let result = measure(&scratch, versus.as_ref(), &args).await;
     let cleanup = scratch.remove().await;
+    let versus_cleanup = match versus {
+        Some(versus) => versus.remove().await,
+        None => Ok(()),
+    };
     result?;
-    cleanup
+    cleanup?;
+    versus_cleanup
 }
 
-async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
-    eprintln!(
-        "seeding {} usage events over {} organizations…",
-        args.events, args.orgs
-    );
-    seed(&scratch.db, args).await?;
-    let store = scratch.db.event_store();
-    let tables = projections::tables_for(&scratch.db);
-    if let Some(pool) = scratch.db.postgres_pool() {
-        // The first read of freshly inserted rows sets their hint bits (and
-        // dirties every page), unless autovacuum got there first: settle the
-        // table as a database that has run a while has, so the scan and the
-        // rebuild read the same table whenever autovacuum runs.
+/// Seed `db` with `events` usage events over `orgs` organizations, and on
+/// PostgreSQL settle the table: the first read of freshly inserted rows
+/// sets their hint bits (and dirties every page), unless autovacuum got
+/// there first, so the scan and the rebuild read the same table whenever
+/// autovacuum runs.
+async fn prepare(db: &Database, events: usize, orgs: usize) -> anyhow::Result<()> {
+    eprintln!("seeding {events} usage events over {orgs} organizations…");
+    seed(db, events, orgs).await?;
+    if let Some(pool) = db.postgres_pool() {
         sqlx::query("VACUUM (ANALYZE) event").execute(pool).await?;
     }
+    Ok(())
+}
+
+/// One timed rebuild of `db`'s invoice projection: its report, its run,
+/// and the resident memory it added at its peak (the seeded workload is
+/// still resident before it starts).
+async fn timed_rebuild(
+    db: &Database,
+    budget: projections::rebuild::Budget,
+    feed: projections::rebuild::Progress<'_>,
+) -> anyhow::Result<(projections::rebuild::RebuildReport, Run, Option<u64>)> {
+    let (store, tables) = (db.event_store(), projections::tables_for(db));
+    let before = memory("VmRSS:").filter(|_| reset_peak_memory());
+    let (report, run) =
+        Run::of(async { Ok(rebuild_within(store, tables, budget, feed).await?) }).await?;
+    let added = before.and_then(|b| Some(memory("VmHWM:")?.saturating_sub(b)));
+    Ok((report, run, added))
+}
+
+async fn measure(
+    scratch: &Scratch,
+    versus: Option<&Scratch>,
+    args: &RebuildArgs,
+) -> anyhow::Result<()> {
+    prepare(&scratch.db, args.events, args.orgs).await?;
+    let versus = match (versus, args.versus_orgs) {
+        (Some(versus), Some(orgs)) => {
+            prepare(&versus.db, args.events, orgs).await?;
+            Some((versus, orgs))
+        }
+        _ => None,
+    };
     let bar = std::sync::Arc::new(progress(0, "rebuilding"));
     let feed = {
         let bar = bar.clone();
@@ -224,11 +272,12 @@ async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
         max_books: args.max_books,
         page_events: args.page_events,
     };
-    // Rounds of (COPY, scan, rebuild), interleaved, so that whatever else
-    // the machine is doing meanwhile falls on every path alike; each figure
-    // is its fastest round's.
+    // Rounds of (COPY, scan, rebuild, the other database's rebuild),
+    // interleaved, so that whatever else the machine is doing meanwhile
+    // falls on every path alike; each figure is its fastest round's.
     let (mut copies, mut scans, mut rebuilds) = (Vec::new(), Vec::new(), Vec::new());
     let (mut rows, mut peak, mut best) = (0, None, None);
+    let (mut versus_rebuilds, mut versus_events, mut versus_peak) = (Vec::new(), 0, None);
     for _ in 0..args.rounds.max(1) {
         // On PostgreSQL, the limit of reading at all: the same rows by
         // binary COPY, decoded not at all (a replay reads by COPY too).
@@ -238,14 +287,7 @@ async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
         let ((scanned, _), scan) = Run::of(raw_scan(&scratch.db)).await?;
         rows = scanned;
         scans.push(scan);
-        // What the rebuild adds to the process's resident memory at its
-        // peak (the seeded workload is still resident before it starts).
-        let before = memory("VmRSS:").filter(|_| reset_peak_memory());
-        let (report, run) = Run::of(async {
-            Ok(rebuild_within(store.clone(), tables.clone(), budget, &feed).await?)
-        })
-        .await?;
-        let added = before.and_then(|b| Some(memory("VmHWM:")?.saturating_sub(b)));
+        let (report, run, added) = timed_rebuild(&scratch.db, budget, &feed).await?;
         peak = peak.max(added);
         if report.events != rows {
             bail!(
@@ -257,6 +299,12 @@ async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
             best = Some(report);
         }
         rebuilds.push(run);
+        if let Some((versus, _)) = versus {
+            let (report, run, added) = timed_rebuild(&versus.db, budget, &feed).await?;
+            versus_events = report.events;
+            versus_peak = versus_peak.max(added);
+            versus_rebuilds.push(run);
+        }
     }
     bar.finish_and_clear();
     let (Some(report), Some(rebuild), Some(scan)) =
@@ -273,7 +321,7 @@ async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
     let baseline_per_s = rate(rows as usize, scan);
     let ratio = events_per_s / baseline_per_s;
     // Each path's fastest round, and its slowest for the spread.
-    let line = |path: &str, runs: &[Run]| {
+    let line_of = |path: &str, events: u64, runs: &[Run]| {
         let (Some(fastest), Some(slowest)) =
             (Run::fastest(runs), runs.iter().map(|r| r.took).max())
         else {
@@ -281,11 +329,12 @@ async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
         };
         println!(
             "{path:<36} {:>12.0} {:>10.2} {:>14.0}",
-            rate(rows as usize, fastest.took),
+            rate(events as usize, fastest.took),
             fastest.took.as_secs_f64(),
-            rate(rows as usize, slowest)
+            rate(events as usize, slowest)
         );
     };
+    let line = |path: &str, runs: &[Run]| line_of(path, rows, runs);
     println!(
         "rebuild benchmark: {} ({}), {} events ({} usage) over {} orgs, {} invoices, fastest of {} interleaved rounds",
         args.backend.name(),
@@ -339,6 +388,30 @@ async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
         ),
         None => println!("peak resident memory: not measurable on this system"),
     }
+    // The same usage over another number of organizations, rebuilt in the
+    // same rounds: how the rate holds up as organizations grow.
+    let versus = versus
+        .zip(Run::fastest(&versus_rebuilds))
+        .map(|((_, orgs), run)| {
+            let per_s = rate(versus_events as usize, run.took);
+            let peak_mb = versus_peak.map(|b| (b as f64 / 1e6).round());
+            (orgs, per_s, events_per_s / per_s, peak_mb)
+        });
+    if let Some((orgs, _, versus_ratio, versus_mb)) = versus {
+        line_of(
+            &format!("rebuild, same usage over {orgs} orgs"),
+            versus_events,
+            &versus_rebuilds,
+        );
+        println!(
+            "{:<36} {:>12.2}",
+            format!("rate at {} orgs vs at {orgs}", args.orgs),
+            versus_ratio
+        );
+        if let Some(mb) = versus_mb {
+            println!("resident memory the rebuild over {orgs} orgs added at its peak: {mb} MB");
+        }
+    }
     println!(
         "{}",
         json!({
@@ -363,6 +436,13 @@ async fn measure(scratch: &Scratch, args: &RebuildArgs) -> anyhow::Result<()> {
                 "catch_up": phases.catch_up.as_secs_f64(),
                 "swap": phases.swap.as_secs_f64(),
             },
+            "versus": versus.map(|(orgs, per_s, ratio, peak_mb)| json!({
+                "orgs": orgs,
+                "events": versus_events,
+                "events_per_s": per_s.round(),
+                "ratio": (ratio * 1000.0).round() / 1000.0,
+                "peak_memory_mb": peak_mb,
+            })),
         })
     );
     Ok(())
