@@ -198,18 +198,18 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
     let scratch = Scratch::create(args.backend, args.postgres_url.as_deref()).await?;
     let versus = match args.versus_orgs {
         None => None,
-        Some(_) => match Scratch::create(args.backend, args.postgres_url.as_deref()).await {
-            Ok(versus) => Some(versus),
+        Some(orgs) => match Scratch::create(args.backend, args.postgres_url.as_deref()).await {
+            Ok(versus) => Some((versus, orgs)),
             Err(e) => {
                 scratch.remove().await?;
                 return Err(e);
             }
         },
     };
-    let result = measure(&scratch, versus.as_ref(), &args).await;
+    let result = measure(&scratch, versus.as_ref().map(|(v, orgs)| (v, *orgs)), &args).await;
     let cleanup = scratch.remove().await;
     let versus_cleanup = match versus {
-        Some(versus) => versus.remove().await,
+        Some((versus, _)) => versus.remove().await,
         None => Ok(()),
     };
     result?;
@@ -249,17 +249,13 @@ async fn timed_rebuild(
 
 async fn measure(
     scratch: &Scratch,
-    versus: Option<&Scratch>,
+    versus: Option<(&Scratch, usize)>,
     args: &RebuildArgs,
 ) -> anyhow::Result<()> {
     prepare(&scratch.db, args.events, args.orgs).await?;
-    let versus = match (versus, args.versus_orgs) {
-        (Some(versus), Some(orgs)) => {
-            prepare(&versus.db, args.events, orgs).await?;
-            Some((versus, orgs))
-        }
-        _ => None,
-    };
+    if let Some((versus, orgs)) = versus {
+        prepare(&versus.db, args.events, orgs).await?;
+    }
     let bar = std::sync::Arc::new(progress(0, "rebuilding"));
     let feed = {
         let bar = bar.clone();
